@@ -1,0 +1,119 @@
+//! Audit events: what happened to whom, never with a secret.
+//!
+//! The service reports every security-relevant event to an [`AuditSink`]. The default,
+//! [`TracingAudit`], writes them as `tracing` events under the target `assimetria_auth::audit`;
+//! hosts can implement the trait to ship them elsewhere. No event carries a password, token or key.
+
+use std::fmt;
+
+use crate::api_key::Environment;
+use crate::rbac::Role;
+
+/// A security-relevant event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditEvent {
+    /// A new account.
+    Registered {
+        /// The new user.
+        user_id: i64,
+    },
+    /// A successful login.
+    LoginSucceeded {
+        /// The user.
+        user_id: i64,
+        /// The new session.
+        session_id: String,
+    },
+    /// A failed login (unknown email or wrong password: the event, like the answer, does not say which).
+    LoginFailed {
+        /// The email tried (lower-cased).
+        email: String,
+    },
+    /// An attempt refused by the rate limiter.
+    RateLimited {
+        /// What was limited, e.g. `login`.
+        action: &'static str,
+    },
+    /// A refresh token was rotated (or replayed inside the grace window).
+    Refreshed {
+        /// The user.
+        user_id: i64,
+        /// The session.
+        session_id: String,
+    },
+    /// A spent refresh token came back after the grace window; the session was revoked.
+    RefreshReuseDetected {
+        /// The user.
+        user_id: i64,
+        /// The revoked session.
+        session_id: String,
+    },
+    /// A session was ended by logout.
+    LoggedOut {
+        /// The user.
+        user_id: i64,
+        /// The session.
+        session_id: String,
+    },
+    /// A password-reset mail was requested for an existing account.
+    PasswordResetRequested {
+        /// The user.
+        user_id: i64,
+    },
+    /// A password was reset; every session of the user was revoked.
+    PasswordReset {
+        /// The user.
+        user_id: i64,
+    },
+    /// An API key was created.
+    ApiKeyCreated {
+        /// The key.
+        key_id: i64,
+        /// Its environment.
+        environment: Environment,
+        /// Its role.
+        role: Role,
+        /// The creator.
+        by: i64,
+    },
+    /// An API key was revoked.
+    ApiKeyRevoked {
+        /// The key.
+        key_id: i64,
+        /// Who revoked it.
+        by: i64,
+    },
+    /// A user's role changed; their sessions were revoked.
+    RoleChanged {
+        /// The user.
+        user_id: i64,
+        /// The new role.
+        role: Role,
+        /// The admin who changed it.
+        by: i64,
+    },
+}
+
+/// Receives audit events. Called inline: keep it quick (hand off to a channel for slow sinks).
+pub trait AuditSink: Send + Sync + fmt::Debug {
+    /// Records one event.
+    fn record(&self, event: &AuditEvent);
+}
+
+/// Writes events with `tracing` (target `assimetria_auth::audit`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TracingAudit;
+
+impl AuditSink for TracingAudit {
+    fn record(&self, event: &AuditEvent) {
+        match event {
+            AuditEvent::LoginFailed { .. }
+            | AuditEvent::RateLimited { .. }
+            | AuditEvent::RefreshReuseDetected { .. } => {
+                tracing::warn!(target: "assimetria_auth::audit", event = ?event);
+            }
+            _ => tracing::info!(target: "assimetria_auth::audit", event = ?event),
+        }
+    }
+}

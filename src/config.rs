@@ -1,0 +1,398 @@
+//! [`AuthConfig`]: every knob, with safe defaults.
+//!
+//! | setting | default | why |
+//! |---|---|---|
+//! | issuer / audience | `assimetria-auth` / `assimetria-api` | checked on every access token |
+//! | access token lifetime | 24 h | the seed |
+//! | refresh token lifetime | 30 days | a login lasts a month of inactivity at most |
+//! | refresh grace window | 10 s | two tabs refreshing at once, a lost response; 0 disables |
+//! | reset token lifetime | 1 h | |
+//! | clock leeway | 30 s | small skew between hosts; at most 5 minutes is accepted |
+//! | cookie | `assimetria_jwt`; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=86400 | the seed |
+//! | password policy | 8 characters to 1024 bytes | the upper bound stops huge inputs burning CPU |
+//! | argon2id | m = 19456 KiB, t = 2, p = 1 | OWASP's minimum; lower is refused |
+//! | hashes at once | the available cores | each holds ~19 MiB |
+//! | hash queue | 256 waiting | beyond it: `503`, never unbounded memory |
+//! | API key prefix | `osk` | the seed's `osk_live_…` / `osk_test_…` |
+//! | role of new users | viewer | the seed: use the minimum role |
+//! | request body limit | 64 KiB | `413` beyond |
+//! | login limit | 10 a minute per account, 50 per client address | `429` with `Retry-After` |
+//! | forgot-password limit | 5 an hour per account, 20 a minute per client address | |
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::rbac::Role;
+
+/// The cookie's `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent on same-site requests and top-level navigations (the seed's choice).
+    Lax,
+    /// Sent on same-site requests only.
+    Strict,
+    /// Sent everywhere; requires `Secure`.
+    None,
+}
+
+impl SameSite {
+    /// The attribute's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// The browser cookie that carries the access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CookieConfig {
+    /// Cookie name; the seed's is `assimetria_jwt`.
+    pub name: String,
+    /// The `Secure` attribute. Turn off only for plain-HTTP development.
+    pub secure: bool,
+    /// The `SameSite` attribute.
+    pub same_site: SameSite,
+    /// The `Path` attribute.
+    pub path: String,
+    /// The `Domain` attribute, if any.
+    pub domain: Option<String>,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        Self {
+            name: "assimetria_jwt".into(),
+            secure: true,
+            same_site: SameSite::Lax,
+            path: "/".into(),
+            domain: None,
+        }
+    }
+}
+
+/// Rules a new password must meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PasswordPolicy {
+    /// Fewest characters (Unicode scalar values).
+    pub min_chars: usize,
+    /// Most bytes (UTF-8). Bounds the work a single login can demand.
+    pub max_bytes: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_chars: 8,
+            max_bytes: 1024,
+        }
+    }
+}
+
+/// argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB (`m`).
+    pub memory_kib: u32,
+    /// Iterations (`t`).
+    pub iterations: u32,
+    /// Parallelism (`p`).
+    pub parallelism: u32,
+}
+
+impl Argon2Params {
+    /// OWASP's minimum for argon2id: m = 19456 KiB, t = 2, p = 1.
+    pub const OWASP_MINIMUM: Argon2Params = Argon2Params {
+        memory_kib: 19_456,
+        iterations: 2,
+        parallelism: 1,
+    };
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self::OWASP_MINIMUM
+    }
+}
+
+/// A fixed-window limit: at most `max` attempts per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Attempts allowed in one window.
+    pub max: u32,
+    /// The window's length.
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// `max` attempts per `window`.
+    pub const fn new(max: u32, window: Duration) -> Self {
+        Self { max, window }
+    }
+}
+
+/// The limits applied to login and forgot-password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimits {
+    /// Whether limiting is on at all.
+    pub enabled: bool,
+    /// Login attempts per account (email).
+    pub login_per_account: RateLimit,
+    /// Login attempts per client address.
+    pub login_per_client: RateLimit,
+    /// Forgot-password requests per account (email).
+    pub forgot_per_account: RateLimit,
+    /// Forgot-password requests per client address.
+    pub forgot_per_client: RateLimit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            login_per_account: RateLimit::new(10, Duration::from_secs(60)),
+            login_per_client: RateLimit::new(50, Duration::from_secs(60)),
+            forgot_per_account: RateLimit::new(5, Duration::from_secs(3600)),
+            forgot_per_client: RateLimit::new(20, Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Everything [`AuthService`](crate::AuthService) and the adapters need to know.
+/// Build one with [`AuthConfig::builder`]; [`AuthConfig::default`] is the table above.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    /// `iss` of issued tokens, and the only issuer accepted.
+    pub issuer: String,
+    /// `aud` of issued tokens, and the audience required.
+    pub audience: String,
+    /// Access-token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh-token lifetime (each rotation starts it again).
+    pub refresh_ttl: Duration,
+    /// Window in which a retry with a just-spent refresh token returns the same successor pair.
+    pub refresh_grace: Duration,
+    /// Password-reset token lifetime.
+    pub reset_ttl: Duration,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// The access-token cookie.
+    pub cookie: CookieConfig,
+    /// Rules for new passwords.
+    pub password_policy: PasswordPolicy,
+    /// argon2id costs for new hashes (older hashes are upgraded at login).
+    pub argon2: Argon2Params,
+    /// How many argon2 computations may run at once.
+    pub hash_concurrency: usize,
+    /// How many more may wait for a slot before callers get [`Error::Overloaded`].
+    pub hash_queue: usize,
+    /// The API-key prefix before `_live_` / `_test_`.
+    pub api_key_prefix: String,
+    /// The role given to newly registered users.
+    pub default_role: Role,
+    /// Origins (`scheme://host[:port]`) besides the request's own that may send cookie-authenticated writes.
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Login and forgot-password limits.
+    pub rate_limits: RateLimits,
+    /// How often the in-process revocation set is brought up to date from the store.
+    pub revocation_poll: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "assimetria-auth".into(),
+            audience: "assimetria-api".into(),
+            access_ttl: Duration::from_secs(24 * 3600),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_grace: Duration::from_secs(10),
+            reset_ttl: Duration::from_secs(3600),
+            leeway: Duration::from_secs(30),
+            cookie: CookieConfig::default(),
+            password_policy: PasswordPolicy::default(),
+            argon2: Argon2Params::default(),
+            hash_concurrency: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+            hash_queue: 256,
+            api_key_prefix: "osk".into(),
+            default_role: Role::Viewer,
+            allowed_origins: Vec::new(),
+            body_limit: 64 * 1024,
+            rate_limits: RateLimits::default(),
+            revocation_poll: Duration::from_millis(250),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> AuthConfigBuilder {
+        AuthConfigBuilder(Self::default())
+    }
+
+    /// Checks the invariants [`AuthConfigBuilder::build`] enforces.
+    pub fn validate(&self) -> Result<(), Error> {
+        let a = self.argon2;
+        let min = Argon2Params::OWASP_MINIMUM;
+        if a.memory_kib < min.memory_kib || a.iterations < min.iterations || a.parallelism < 1 {
+            return Err(Error::Config(
+                "argon2 parameters below OWASP's minimum (m = 19456 KiB, t = 2, p = 1)",
+            ));
+        }
+        if self.leeway > Duration::from_secs(300) {
+            return Err(Error::Config("leeway above 5 minutes"));
+        }
+        if self.access_ttl.as_secs() == 0 || self.refresh_ttl.as_secs() == 0 {
+            return Err(Error::Config("token lifetimes must be at least one second"));
+        }
+        if self.hash_concurrency == 0 {
+            return Err(Error::Config("hash_concurrency must be at least 1"));
+        }
+        if self.password_policy.min_chars == 0
+            || self.password_policy.max_bytes < self.password_policy.min_chars
+        {
+            return Err(Error::Config("password policy bounds are inconsistent"));
+        }
+        let p = &self.api_key_prefix;
+        if p.is_empty() || p.len() > 16 || !p.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(Error::Config("API key prefix must be 1-16 lower-case ASCII letters"));
+        }
+        if self.cookie.same_site == SameSite::None && !self.cookie.secure {
+            return Err(Error::Config("SameSite=None requires a Secure cookie"));
+        }
+        if self.issuer.is_empty() || self.audience.is_empty() {
+            return Err(Error::Config("issuer and audience must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// Builds an [`AuthConfig`]; every setter is optional.
+#[derive(Debug, Clone)]
+pub struct AuthConfigBuilder(AuthConfig);
+
+macro_rules! setters {
+    ($($(#[$m:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$m])*
+            #[must_use]
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.0.$name = value;
+                self
+            }
+        )*
+    };
+}
+
+impl AuthConfigBuilder {
+    setters! {
+        /// Sets the access-token lifetime.
+        access_ttl: Duration,
+        /// Sets the refresh-token lifetime.
+        refresh_ttl: Duration,
+        /// Sets the refresh grace window (zero disables it).
+        refresh_grace: Duration,
+        /// Sets the reset-token lifetime.
+        reset_ttl: Duration,
+        /// Sets the clock leeway (at most 5 minutes).
+        leeway: Duration,
+        /// Sets the cookie settings.
+        cookie: CookieConfig,
+        /// Sets the password policy.
+        password_policy: PasswordPolicy,
+        /// Sets argon2id costs (not below OWASP's minimum).
+        argon2: Argon2Params,
+        /// Sets how many hashes may run at once.
+        hash_concurrency: usize,
+        /// Sets how many hash requests may wait.
+        hash_queue: usize,
+        /// Sets the role of newly registered users.
+        default_role: Role,
+        /// Sets the allowed cross-origin origins for cookie writes.
+        allowed_origins: Vec<String>,
+        /// Sets the request body limit in bytes.
+        body_limit: usize,
+        /// Sets the login / forgot-password limits.
+        rate_limits: RateLimits,
+        /// Sets the revocation polling interval.
+        revocation_poll: Duration,
+    }
+
+    /// Sets the issuer.
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.0.issuer = issuer.into();
+        self
+    }
+
+    /// Sets the audience.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.0.audience = audience.into();
+        self
+    }
+
+    /// Sets the API-key prefix (default `osk`).
+    #[must_use]
+    pub fn api_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.0.api_key_prefix = prefix.into();
+        self
+    }
+
+    /// Turns the cookie's `Secure` attribute on or off (off only for plain-HTTP development).
+    #[must_use]
+    pub fn cookie_secure(mut self, secure: bool) -> Self {
+        self.0.cookie.secure = secure;
+        self
+    }
+
+    /// Turns login / forgot-password rate limiting on or off.
+    #[must_use]
+    pub fn rate_limiting(mut self, enabled: bool) -> Self {
+        self.0.rate_limits.enabled = enabled;
+        self
+    }
+
+    /// Validates and returns the configuration.
+    pub fn build(self) -> Result<AuthConfig, Error> {
+        self.0.validate()?;
+        Ok(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = AuthConfig::default();
+        assert_eq!(c.access_ttl, Duration::from_secs(86_400));
+        assert_eq!(c.cookie.name, "assimetria_jwt");
+        assert_eq!(c.default_role, Role::Viewer);
+        assert!(c.leeway <= Duration::from_secs(60));
+        assert_eq!(c.argon2, Argon2Params::OWASP_MINIMUM);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn weak_argon2_is_refused() {
+        let weak = Argon2Params {
+            memory_kib: 4096,
+            iterations: 1,
+            parallelism: 1,
+        };
+        assert!(AuthConfig::builder().argon2(weak).build().is_err());
+        assert!(AuthConfig::builder().api_key_prefix("OSK!").build().is_err());
+        assert!(AuthConfig::builder().leeway(Duration::from_secs(3600)).build().is_err());
+    }
+}

@@ -1,0 +1,966 @@
+//! [`AuthService`]: every flow of the seed, composed from the primitives over a [`Store`].
+//!
+//! Framework-agnostic: the axum and actix adapters only translate HTTP to these calls.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::api_key::{ApiKeyFormat, Environment};
+use crate::audit::{AuditEvent, AuditSink, TracingAudit};
+use crate::clock::{Clock, SystemClock, secs};
+use crate::config::{AuthConfig, RateLimit};
+use crate::error::{Error, StoreError, TokenError};
+use crate::mail::{DiscardMailer, Mail, Mailer};
+use crate::password::PasswordHasher;
+use crate::rate_limit::{MemoryRateLimiter, RateLimiter};
+use crate::rbac::{Permission, Policy, Role};
+use crate::refresh::{MAX_REFRESH_TOKEN_LEN, RefreshTokens, Rotation};
+use crate::secret::{AccessToken, ApiKeySecret, Password, RefreshToken, ResetToken, TokenHash, random_id, random_token};
+use crate::store::{
+    ApiKeyRecord, NewApiKey, NewUser, RefreshRecord, Session, Store, StoredKey, User,
+};
+use crate::token::{AccessClaims, JwtKey, KeyAlgorithm, KeyRing, Validation};
+
+/// The `kid` under which the refresh-successor derivation secret is kept in the key store.
+const REFRESH_DERIVATION_KID: &str = "refresh-derivation";
+/// The `kid` of the first signing key a deployment creates.
+const INITIAL_SIGNING_KID: &str = "key-1";
+/// Longest email accepted (RFC 5321's path limit).
+const MAX_EMAIL_LEN: usize = 254;
+/// Longest API-key name.
+const MAX_KEY_NAME_LEN: usize = 100;
+/// An API key's `last_used_at` is written at most this often.
+const TOUCH_INTERVAL: i64 = 60;
+
+/// Who is making a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Principal {
+    /// The user's id as a string, or `apikey:<id>` for an API key.
+    pub subject: String,
+    /// The user behind the request: the user themselves, or the key's creator.
+    pub user_id: i64,
+    /// The organization.
+    pub org: Option<String>,
+    /// The role that permission checks use.
+    pub role: Role,
+    /// A user session or an API key.
+    pub kind: PrincipalKind,
+}
+
+/// How a principal authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A user, through an access token of login session `session`.
+    User {
+        /// The session id (`sid`).
+        session: String,
+    },
+    /// An organization API key.
+    ApiKey {
+        /// The key's id.
+        id: i64,
+        /// Live or test: hosts keep test data apart.
+        environment: Environment,
+    },
+}
+
+impl Principal {
+    /// The environment whose data this principal acts on: `Test` for test keys, `Live` otherwise.
+    pub fn environment(&self) -> Environment {
+        match self.kind {
+            PrincipalKind::ApiKey { environment, .. } => environment,
+            PrincipalKind::User { .. } => Environment::Live,
+        }
+    }
+}
+
+/// A user as the wire shows it: `{"id", "email", "role"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserInfo {
+    /// Id.
+    pub id: i64,
+    /// Email.
+    pub email: String,
+    /// Role.
+    pub role: Role,
+}
+
+impl From<&User> for UserInfo {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            role: u.role,
+        }
+    }
+}
+
+/// What login and register hand out.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct LoginOutcome {
+    /// The access token.
+    pub access_token: AccessToken,
+    /// The refresh token (single-use).
+    pub refresh_token: RefreshToken,
+    /// The user.
+    pub user: UserInfo,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// What a refresh hands out.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RefreshOutcome {
+    /// The new access token.
+    pub access_token: AccessToken,
+    /// The new refresh token.
+    pub refresh_token: RefreshToken,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// An API key's public description (no secret): the wire's `api_key` object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeyInfo {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Display prefix (`osk_live_AbCd`).
+    pub prefix: String,
+    /// `live` or `test`.
+    pub environment: Environment,
+    /// The key's role.
+    pub role: Role,
+    /// RFC 3339 creation time.
+    pub created_at: Option<String>,
+    /// RFC 3339 time of last use, if any.
+    pub last_used_at: Option<String>,
+    /// RFC 3339 revocation time, if revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+impl From<&ApiKeyRecord> for ApiKeyInfo {
+    fn from(k: &ApiKeyRecord) -> Self {
+        Self {
+            id: k.id,
+            name: k.name.clone(),
+            prefix: k.prefix.clone(),
+            environment: k.environment,
+            role: k.role,
+            created_at: crate::clock::rfc3339(k.created_at),
+            last_used_at: k.last_used_at.and_then(crate::clock::rfc3339),
+            revoked_at: k.revoked_at.and_then(crate::clock::rfc3339),
+        }
+    }
+}
+
+/// A newly created API key: the plaintext, shown once, and its description.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct CreatedApiKey {
+    /// The plaintext key. It is not stored anywhere; lose it and mint another.
+    pub key: ApiKeySecret,
+    /// The key's description.
+    pub info: ApiKeyInfo,
+}
+
+/// Sessions whose access tokens are refused, until the last of them would have expired.
+/// Read on every JWT authentication, without I/O.
+#[derive(Debug, Default)]
+struct RevocationSet {
+    entries: RwLock<HashMap<String, i64>>,
+}
+
+impl RevocationSet {
+    fn insert(&self, session: &str, until: i64) {
+        let mut m = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let e = m.entry(session.to_owned()).or_insert(until);
+        *e = (*e).max(until);
+    }
+
+    fn is_revoked(&self, session: &str, now: i64) -> bool {
+        let m = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        m.get(session).is_some_and(|&until| until > now)
+    }
+
+    fn prune(&self, now: i64) {
+        let mut m = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        m.retain(|_, &mut until| until > now);
+    }
+}
+
+struct Inner {
+    config: AuthConfig,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+    keys: RwLock<Arc<KeyRing>>,
+    validation: Validation,
+    api_keys: ApiKeyFormat,
+    refresh: RefreshTokens,
+    policy: Policy,
+    revoked: RevocationSet,
+    revocation_cursor: tokio::sync::Mutex<i64>,
+    limiter: Arc<dyn RateLimiter>,
+    audit: Arc<dyn AuditSink>,
+    mailer: Arc<dyn Mailer>,
+}
+
+/// The authentication service. Cheap to clone; share one per process.
+///
+/// Build it with [`AuthService::builder`].
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("issuer", &self.inner.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`AuthService`].
+#[must_use]
+pub struct AuthServiceBuilder {
+    config: AuthConfig,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    limiter: Arc<dyn RateLimiter>,
+    audit: Arc<dyn AuditSink>,
+    mailer: Arc<dyn Mailer>,
+    policy: Policy,
+    key_ring: Option<KeyRing>,
+    algorithm: KeyAlgorithm,
+    sync_revocations: bool,
+}
+
+impl AuthServiceBuilder {
+    /// Sets the clock (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the rate limiter (default: [`MemoryRateLimiter`]).
+    pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// Sets the audit sink (default: [`TracingAudit`]).
+    pub fn audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Sets the mailer (default: [`DiscardMailer`], which drops mail with a warning).
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Sets the permission matrix (default: the seed's).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Uses this key ring instead of the keys kept in the store.
+    pub fn key_ring(mut self, ring: KeyRing) -> Self {
+        self.key_ring = Some(ring);
+        self
+    }
+
+    /// The algorithm of the signing key created when the store holds none (default: EdDSA, whose
+    /// public key other services can verify from the JWKS).
+    pub fn signing_algorithm(mut self, algorithm: KeyAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// Whether to poll the store's revocation log in the background (default: on). Off only for
+    /// hosts that drive [`AuthService::sync_revocations`] themselves.
+    pub fn background_revocation_sync(mut self, on: bool) -> Self {
+        self.sync_revocations = on;
+        self
+    }
+
+    /// Validates the configuration, loads (or creates) the keys, loads the revocation log and
+    /// starts the revocation poller. Must run inside a tokio runtime.
+    pub async fn build(self) -> Result<AuthService, Error> {
+        self.config.validate()?;
+        let now = self.clock.now();
+        let store = self.store;
+
+        let derivation = store
+            .insert_signing_key(StoredKey {
+                kid: REFRESH_DERIVATION_KID.into(),
+                algorithm: KeyAlgorithm::Hs256,
+                material: crate::secret::random_bytes::<32>()?.to_vec(),
+                created_at: now,
+            })
+            .await?;
+        let derivation = derivation
+            .iter()
+            .find(|k| k.kid == REFRESH_DERIVATION_KID)
+            .ok_or(Error::Config("store lost the refresh derivation key"))?;
+        let refresh = RefreshTokens::new(&derivation.material)?;
+
+        let ring = match self.key_ring {
+            Some(ring) => ring,
+            None => {
+                let candidate = match self.algorithm {
+                    KeyAlgorithm::EdDsa => JwtKey::generate_ed25519(INITIAL_SIGNING_KID)?,
+                    KeyAlgorithm::Hs256 => JwtKey::generate_hs256(INITIAL_SIGNING_KID)?,
+                };
+                let stored = store
+                    .insert_signing_key(StoredKey {
+                        kid: INITIAL_SIGNING_KID.into(),
+                        algorithm: candidate.algorithm(),
+                        material: candidate.material().unwrap_or_default(),
+                        created_at: now,
+                    })
+                    .await?;
+                ring_from_stored(&stored)?
+            }
+        };
+
+        let inner = Arc::new(Inner {
+            hasher: PasswordHasher::from_config(&self.config)?,
+            validation: Validation::from_config(&self.config),
+            api_keys: ApiKeyFormat::new(&self.config.api_key_prefix)?,
+            config: self.config,
+            store,
+            clock: self.clock,
+            keys: RwLock::new(Arc::new(ring)),
+            refresh,
+            policy: self.policy,
+            revoked: RevocationSet::default(),
+            revocation_cursor: tokio::sync::Mutex::new(0),
+            limiter: self.limiter,
+            audit: self.audit,
+            mailer: self.mailer,
+        });
+        let service = AuthService { inner };
+        service.sync_revocations().await?;
+        if self.sync_revocations {
+            spawn_revocation_poller(Arc::downgrade(&service.inner));
+        }
+        Ok(service)
+    }
+}
+
+/// Rebuilds the ring from stored keys: the newest signing key signs, the others verify.
+fn ring_from_stored(stored: &[StoredKey]) -> Result<KeyRing, Error> {
+    let mut keys = stored
+        .iter()
+        .filter(|k| k.kid != REFRESH_DERIVATION_KID)
+        .map(|k| JwtKey::from_material(k.kid.clone(), k.algorithm, &k.material));
+    let first = keys
+        .next()
+        .ok_or(Error::Config("the store holds no signing key"))??;
+    let mut ring = KeyRing::new(first)?;
+    for key in keys {
+        ring.rotate(key?)?;
+    }
+    Ok(ring)
+}
+
+fn spawn_revocation_poller(inner: Weak<Inner>) {
+    tokio::spawn(async move {
+        loop {
+            let interval = match inner.upgrade() {
+                Some(i) => i.config.revocation_poll,
+                None => return,
+            };
+            tokio::time::sleep(interval).await;
+            let Some(inner) = inner.upgrade() else { return };
+            let service = AuthService { inner };
+            if let Err(e) = service.sync_revocations().await {
+                tracing::warn!(error = %e, "revocation sync failed; will retry");
+            }
+        }
+    });
+}
+
+fn normalize_email(email: &str) -> Result<String, Error> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= MAX_EMAIL_LEN
+        && !email.chars().any(|c| c.is_control() || c.is_whitespace())
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if valid {
+        Ok(email)
+    } else {
+        Err(Error::Validation("a valid email address is required"))
+    }
+}
+
+impl AuthService {
+    /// A builder over `store` with `config`; every other part has a default.
+    pub fn builder(config: AuthConfig, store: Arc<dyn Store>) -> AuthServiceBuilder {
+        AuthServiceBuilder {
+            config,
+            store,
+            clock: Arc::new(SystemClock),
+            limiter: Arc::new(MemoryRateLimiter::new()),
+            audit: Arc::new(TracingAudit),
+            mailer: Arc::new(DiscardMailer),
+            policy: Policy::default(),
+            key_ring: None,
+            algorithm: KeyAlgorithm::EdDsa,
+            sync_revocations: true,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// The permission matrix.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The password hasher (for hosts that seed accounts, and for tests counting its work).
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    /// The current key ring.
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.inner.keys.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Replaces the key ring (rotation): tokens signed by keys still in the new ring keep verifying.
+    pub fn set_key_ring(&self, ring: KeyRing) {
+        *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+    }
+
+    /// The JWKS document of the ring's public keys.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.key_ring().jwks()
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    fn audit(&self, event: AuditEvent) {
+        self.inner.audit.record(&event);
+    }
+
+    async fn limit(&self, action: &'static str, account: &str, client: Option<IpAddr>, per_account: RateLimit, per_client: RateLimit) -> Result<(), Error> {
+        if !self.inner.config.rate_limits.enabled {
+            return Ok(());
+        }
+        let now = self.now();
+        let by_account = self
+            .inner
+            .limiter
+            .hit(&format!("{action}:account:{account}"), per_account, now)
+            .await;
+        let by_client = match client {
+            Some(ip) => self.inner.limiter.hit(&format!("{action}:client:{ip}"), per_client, now).await,
+            None => Ok(()),
+        };
+        match (by_account, by_client) {
+            (Ok(()), Ok(())) => Ok(()),
+            (a, c) => {
+                self.audit(AuditEvent::RateLimited { action });
+                let retry_after = a.err().into_iter().chain(c.err()).max().unwrap_or(Duration::from_secs(1));
+                Err(Error::RateLimited { retry_after })
+            }
+        }
+    }
+
+    /// Creates an account (email trimmed and lower-cased; the configured default role) and signs
+    /// it in. A taken email is [`Error::EmailTaken`]; a weak password [`Error::Validation`].
+    pub async fn register(&self, email: &str, password: &Password) -> Result<LoginOutcome, Error> {
+        let email = normalize_email(email)?;
+        self.inner.hasher.check_policy(password)?;
+        if self.inner.store.user_by_email(&email).await?.is_some() {
+            return Err(Error::EmailTaken);
+        }
+        let password_hash = self.inner.hasher.hash(password).await?;
+        let user = self
+            .inner
+            .store
+            .create_user(NewUser {
+                email,
+                password_hash,
+                role: self.inner.config.default_role,
+                org: None,
+                created_at: self.now(),
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => Error::EmailTaken,
+                e => Error::Store(e),
+            })?;
+        self.audit(AuditEvent::Registered { user_id: user.id });
+        self.start_session(&user).await
+    }
+
+    /// Creates a user with a given role without signing in: for hosts seeding an admin.
+    pub async fn create_user(&self, email: &str, password: &Password, role: Role) -> Result<User, Error> {
+        let email = normalize_email(email)?;
+        let password_hash = self.inner.hasher.hash(password).await?;
+        self.inner
+            .store
+            .create_user(NewUser {
+                email,
+                password_hash,
+                role,
+                org: None,
+                created_at: self.now(),
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => Error::EmailTaken,
+                e => Error::Store(e),
+            })
+    }
+
+    /// Signs in. Unknown email and wrong password are one error, after the same argon2 work.
+    /// A hash with outdated parameters is upgraded on success.
+    pub async fn login(&self, email: &str, password: &Password, client: Option<IpAddr>) -> Result<LoginOutcome, Error> {
+        let email = email.trim().to_lowercase();
+        let limits = self.inner.config.rate_limits;
+        self.limit("login", &email, client, limits.login_per_account, limits.login_per_client).await?;
+        let user = if email.len() <= MAX_EMAIL_LEN {
+            self.inner.store.user_by_email(&email).await?
+        } else {
+            None
+        };
+        let Some(user) = user else {
+            self.inner.hasher.verify_dummy(password).await?;
+            self.audit(AuditEvent::LoginFailed { email });
+            return Err(Error::InvalidCredentials);
+        };
+        if !self.inner.hasher.verify(password, &user.password_hash).await? {
+            self.audit(AuditEvent::LoginFailed { email });
+            return Err(Error::InvalidCredentials);
+        }
+        if self.inner.hasher.needs_rehash(&user.password_hash) {
+            // Best effort: a failure here must not fail a correct login.
+            match self.inner.hasher.hash(password).await {
+                Ok(h) => {
+                    if let Err(e) = self.inner.store.set_password_hash(user.id, &h).await {
+                        tracing::warn!(error = %e, user_id = user.id, "password rehash not saved");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, user_id = user.id, "password rehash skipped"),
+            }
+        }
+        let outcome = self.start_session(&user).await?;
+        Ok(outcome)
+    }
+
+    async fn start_session(&self, user: &User) -> Result<LoginOutcome, Error> {
+        let now = self.now();
+        let sid = random_id()?;
+        let refresh_token = self.inner.refresh.mint()?;
+        let record = RefreshRecord::new(
+            TokenHash::of(refresh_token.expose()),
+            sid.clone(),
+            user.id,
+            now,
+            now.saturating_add(secs(self.inner.config.refresh_ttl)),
+        );
+        self.inner
+            .store
+            .create_session(
+                Session {
+                    id: sid.clone(),
+                    user_id: user.id,
+                    created_at: now,
+                    revoked_at: None,
+                },
+                record,
+            )
+            .await?;
+        let access_token = self.sign_access(user, &sid, now, random_id()?)?;
+        self.audit(AuditEvent::LoginSucceeded {
+            user_id: user.id,
+            session_id: sid,
+        });
+        Ok(LoginOutcome {
+            access_token,
+            refresh_token,
+            user: UserInfo::from(user),
+            expires_in: secs(self.inner.config.access_ttl),
+        })
+    }
+
+    fn sign_access(&self, user: &User, sid: &str, iat: i64, jti: String) -> Result<AccessToken, Error> {
+        let c = &self.inner.config;
+        let claims = AccessClaims {
+            sub: user.id.to_string(),
+            sid: sid.to_owned(),
+            role: user.role,
+            org: user.org.clone(),
+            iss: c.issuer.clone(),
+            aud: c.audience.clone(),
+            iat,
+            nbf: iat,
+            exp: iat.saturating_add(secs(c.access_ttl)),
+            jti,
+        };
+        self.key_ring().sign(&claims)
+    }
+
+    /// Rotates a refresh token: the seed's `POST /api/auth/refresh`. See [`crate::refresh`] for
+    /// the rules (single use, grace window, reuse revokes the family).
+    pub async fn refresh(&self, token: &RefreshToken) -> Result<RefreshOutcome, Error> {
+        let t = token.expose();
+        if t.is_empty() || t.len() > MAX_REFRESH_TOKEN_LEN {
+            return Err(Error::InvalidRefreshToken);
+        }
+        let now = self.now();
+        let consumed = self.inner.store.consume_refresh(&TokenHash::of(t), now).await?;
+        let grace = secs(self.inner.config.refresh_grace);
+        let record = match RefreshTokens::decide(consumed, now, grace) {
+            Rotation::Rotate(r) | Rotation::Replay(r) => r,
+            Rotation::Reuse(r) => {
+                self.revoke_sessions(std::slice::from_ref(&r.session_id)).await?;
+                self.audit(AuditEvent::RefreshReuseDetected {
+                    user_id: r.user_id,
+                    session_id: r.session_id,
+                });
+                return Err(Error::RefreshTokenReused);
+            }
+            Rotation::Invalid => return Err(Error::InvalidRefreshToken),
+        };
+        // Everything below derives from the spend, so the winner of a race and every retry
+        // inside the grace window compute the same pair.
+        let spent_at = record.spent_at.unwrap_or(now);
+        let successor = self.inner.refresh.successor(token);
+        let inserted = self
+            .inner
+            .store
+            .insert_refresh(RefreshRecord::new(
+                TokenHash::of(successor.expose()),
+                record.session_id.clone(),
+                record.user_id,
+                spent_at,
+                spent_at.saturating_add(secs(self.inner.config.refresh_ttl)),
+            ))
+            .await?;
+        if !inserted {
+            return Err(Error::InvalidRefreshToken);
+        }
+        let user = self
+            .inner
+            .store
+            .user_by_id(record.user_id)
+            .await?
+            .ok_or(Error::InvalidRefreshToken)?;
+        let access_token = self.sign_access(&user, &record.session_id, spent_at, self.inner.refresh.successor_jti(token))?;
+        self.audit(AuditEvent::Refreshed {
+            user_id: user.id,
+            session_id: record.session_id,
+        });
+        Ok(RefreshOutcome {
+            access_token,
+            refresh_token: successor,
+            expires_in: spent_at.saturating_add(secs(self.inner.config.access_ttl)) - now,
+        })
+    }
+
+    /// Ends sessions everywhere: in the store, in this process's revocation set at once, and
+    /// (through the revocation log) in every other instance within one poll interval.
+    async fn revoke_sessions(&self, ids: &[String]) -> Result<(), Error> {
+        let now = self.now();
+        for id in ids {
+            self.inner.store.revoke_session(id, now).await?;
+        }
+        let until = now
+            .saturating_add(secs(self.inner.config.access_ttl))
+            .saturating_add(secs(self.inner.config.leeway));
+        for id in ids {
+            self.inner.revoked.insert(id, until);
+        }
+        if !ids.is_empty() {
+            self.inner.store.append_revocations(ids, until).await?;
+        }
+        Ok(())
+    }
+
+    /// Brings the revocation set up to date with the store's log. The background poller calls it
+    /// every `revocation_poll`; hosts may call it too.
+    pub async fn sync_revocations(&self) -> Result<(), Error> {
+        let mut cursor = self.inner.revocation_cursor.lock().await;
+        let now = self.now();
+        loop {
+            let batch = self.inner.store.revocations_since(*cursor, now, 1000).await?;
+            for r in &batch {
+                self.inner.revoked.insert(&r.session_id, r.until);
+            }
+            match batch.last() {
+                Some(last) => *cursor = last.cursor,
+                None => break,
+            }
+            if batch.len() < 1000 {
+                break;
+            }
+        }
+        self.inner.revoked.prune(now);
+        Ok(())
+    }
+
+    /// Ends the principal's session: its refresh family, and its access tokens at once.
+    pub async fn logout(&self, principal: &Principal) -> Result<(), Error> {
+        let PrincipalKind::User { session } = &principal.kind else {
+            return Err(Error::Validation("API keys have no session to log out; revoke the key instead"));
+        };
+        self.revoke_sessions(std::slice::from_ref(session)).await?;
+        self.audit(AuditEvent::LoggedOut {
+            user_id: principal.user_id,
+            session_id: session.clone(),
+        });
+        Ok(())
+    }
+
+    /// Starts a password reset. The answer is the same whether or not the email exists; when it
+    /// does, a reset token goes to the mailer from a background task, so neither the answer nor
+    /// its timing depends on the mail server.
+    pub async fn forgot_password(&self, email: &str, client: Option<IpAddr>) -> Result<(), Error> {
+        let email = email.trim().to_lowercase();
+        let limits = self.inner.config.rate_limits;
+        self.limit("forgot_password", &email, client, limits.forgot_per_account, limits.forgot_per_client).await?;
+        // The token is made either way, so both paths do the same work up to the lookup.
+        let token = ResetToken::new(random_token()?);
+        let hash = TokenHash::of(token.expose());
+        let user = if email.len() <= MAX_EMAIL_LEN {
+            self.inner.store.user_by_email(&email).await?
+        } else {
+            None
+        };
+        let Some(user) = user else {
+            return Ok(());
+        };
+        let expires_at = self.now().saturating_add(secs(self.inner.config.reset_ttl));
+        self.inner.store.create_reset_token(&hash, user.id, expires_at).await?;
+        self.audit(AuditEvent::PasswordResetRequested { user_id: user.id });
+        let mailer = Arc::clone(&self.inner.mailer);
+        let mail = Mail::password_reset(user.email, token);
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(mail).await {
+                tracing::error!(error = %e, "password-reset mail not delivered");
+            }
+        });
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token: the token is spent, and every session of the user
+    /// is revoked (their access tokens at once).
+    pub async fn reset_password(&self, token: &ResetToken, new_password: &Password) -> Result<(), Error> {
+        let t = token.expose();
+        if t.is_empty() || t.len() > MAX_REFRESH_TOKEN_LEN {
+            return Err(Error::InvalidResetToken);
+        }
+        // Hash first: a refused password must leave the token usable.
+        let password_hash = self.inner.hasher.hash(new_password).await?;
+        let user_id = self
+            .inner
+            .store
+            .consume_reset_token(&TokenHash::of(t), self.now())
+            .await?
+            .ok_or(Error::InvalidResetToken)?;
+        if !self.inner.store.set_password_hash(user_id, &password_hash).await? {
+            return Err(Error::InvalidResetToken);
+        }
+        let sessions = self.inner.store.revoke_user_sessions(user_id, self.now()).await?;
+        self.revoke_sessions(&sessions).await?;
+        self.audit(AuditEvent::PasswordReset { user_id });
+        Ok(())
+    }
+
+    /// The user behind a principal (for an API key: its creator).
+    pub async fn me(&self, principal: &Principal) -> Result<UserInfo, Error> {
+        let user = self
+            .inner
+            .store
+            .user_by_id(principal.user_id)
+            .await?
+            .ok_or(Error::InvalidToken(TokenError::Revoked))?;
+        let mut info = UserInfo::from(&user);
+        // An API key acts with its own role, which may be lower than its creator's.
+        info.role = principal.role;
+        Ok(info)
+    }
+
+    /// Authenticates a bearer value or cookie value: `osk_`-prefixed values take the API-key path
+    /// (checksum offline, then one lookup by hash), anything else the JWT path (no I/O).
+    pub async fn authenticate(&self, credential: &str) -> Result<Principal, Error> {
+        if credential.is_empty() {
+            return Err(Error::MissingCredentials);
+        }
+        if self.inner.api_keys.looks_like_key(credential) {
+            return self.authenticate_api_key(credential).await;
+        }
+        self.authenticate_jwt(credential)
+    }
+
+    /// The JWT path alone: signature, claims, and the in-process revocation set. No I/O.
+    pub fn authenticate_jwt(&self, token: &str) -> Result<Principal, Error> {
+        let now = self.now();
+        let claims = self.key_ring().verify(token, &self.inner.validation, now)?;
+        if self.inner.revoked.is_revoked(&claims.sid, now) {
+            return Err(Error::InvalidToken(TokenError::Revoked));
+        }
+        let user_id = claims.sub.parse().map_err(|_| TokenError::Malformed)?;
+        Ok(Principal {
+            subject: claims.sub,
+            user_id,
+            org: claims.org,
+            role: claims.role,
+            kind: PrincipalKind::User { session: claims.sid },
+        })
+    }
+
+    async fn authenticate_api_key(&self, key: &str) -> Result<Principal, Error> {
+        let parsed = self.inner.api_keys.parse(key)?;
+        let record = self
+            .inner
+            .store
+            .api_key_by_hash(&TokenHash::of(key))
+            .await?
+            .ok_or(Error::InvalidApiKey)?;
+        if record.revoked_at.is_some() || record.environment != parsed.environment {
+            return Err(Error::InvalidApiKey);
+        }
+        let now = self.now();
+        if record.last_used_at.is_none_or(|t| now - t >= TOUCH_INTERVAL) {
+            self.inner.store.touch_api_key(record.id, now).await?;
+        }
+        Ok(Principal {
+            subject: format!("apikey:{}", record.id),
+            user_id: record.created_by,
+            org: record.org,
+            role: record.role,
+            kind: PrincipalKind::ApiKey {
+                id: record.id,
+                environment: record.environment,
+            },
+        })
+    }
+
+    /// Checks a permission: `Ok` or [`Error::Forbidden`] (the seed's 403).
+    pub fn require(&self, principal: &Principal, permission: Permission) -> Result<(), Error> {
+        self.inner.policy.require(principal.role, permission)
+    }
+
+    /// Creates an API key (needs [`Permission::ApiKeysManage`], a user session, and a role no
+    /// higher than the creator's; default role: viewer). The plaintext is in the result only.
+    pub async fn create_api_key(&self, creator: &Principal, name: &str, environment: Environment, role: Option<Role>) -> Result<CreatedApiKey, Error> {
+        self.require(creator, Permission::ApiKeysManage)?;
+        if !matches!(creator.kind, PrincipalKind::User { .. }) {
+            return Err(Error::Validation("API keys are created by users, not by other keys"));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_KEY_NAME_LEN || name.chars().any(char::is_control) {
+            return Err(Error::Validation("name must be 1-100 printable characters"));
+        }
+        let role = role.unwrap_or(Role::Viewer);
+        if !role.is_at_most(creator.role) {
+            return Err(Error::Validation("an API key's role cannot exceed its creator's"));
+        }
+        let minted = self.inner.api_keys.mint(environment)?;
+        let record = self
+            .inner
+            .store
+            .create_api_key(NewApiKey {
+                name: name.to_owned(),
+                hash: minted.hash,
+                prefix: minted.display_prefix,
+                environment,
+                role,
+                org: creator.org.clone(),
+                created_by: creator.user_id,
+                created_at: self.now(),
+            })
+            .await?;
+        self.audit(AuditEvent::ApiKeyCreated {
+            key_id: record.id,
+            environment,
+            role,
+            by: creator.user_id,
+        });
+        Ok(CreatedApiKey {
+            key: minted.key,
+            info: ApiKeyInfo::from(&record),
+        })
+    }
+
+    /// The organization's keys, without secrets (needs [`Permission::ApiKeysManage`]).
+    pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>, Error> {
+        self.require(principal, Permission::ApiKeysManage)?;
+        let keys = self.inner.store.list_api_keys(principal.org.as_deref()).await?;
+        Ok(keys.iter().map(ApiKeyInfo::from).collect())
+    }
+
+    /// Revokes a key, effective at once (needs [`Permission::ApiKeysManage`]). A key of another
+    /// organization, or an unknown id, is [`Error::NotFound`].
+    pub async fn revoke_api_key(&self, principal: &Principal, id: i64) -> Result<(), Error> {
+        self.require(principal, Permission::ApiKeysManage)?;
+        let key = self.inner.store.api_key_by_id(id).await?.ok_or(Error::NotFound)?;
+        if key.org != principal.org || key.revoked_at.is_some() {
+            return Err(Error::NotFound);
+        }
+        self.inner.store.revoke_api_key(id, self.now()).await?;
+        self.audit(AuditEvent::ApiKeyRevoked {
+            key_id: id,
+            by: principal.user_id,
+        });
+        Ok(())
+    }
+
+    /// Every user (needs [`Permission::UsersManage`]).
+    pub async fn list_users(&self, principal: &Principal) -> Result<Vec<UserInfo>, Error> {
+        self.require(principal, Permission::UsersManage)?;
+        let users = self.inner.store.list_users().await?;
+        Ok(users.iter().filter(|u| u.org == principal.org).map(UserInfo::from).collect())
+    }
+
+    /// Changes a user's role (needs [`Permission::UsersManage`]) and revokes their sessions, so no
+    /// token carrying the old role survives.
+    pub async fn set_role(&self, admin: &Principal, user_id: i64, role: Role) -> Result<UserInfo, Error> {
+        self.require(admin, Permission::UsersManage)?;
+        let user = self.inner.store.user_by_id(user_id).await?.ok_or(Error::NotFound)?;
+        if user.org != admin.org {
+            return Err(Error::NotFound);
+        }
+        self.inner.store.set_role(user_id, role).await?;
+        let sessions = self.inner.store.revoke_user_sessions(user_id, self.now()).await?;
+        self.revoke_sessions(&sessions).await?;
+        self.audit(AuditEvent::RoleChanged {
+            user_id,
+            role,
+            by: admin.user_id,
+        });
+        let mut info = UserInfo::from(&user);
+        info.role = role;
+        Ok(info)
+    }
+}

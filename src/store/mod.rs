@@ -1,0 +1,312 @@
+//! Storage: the traits a host plugs in, each with its contract, and the stores that keep them.
+//!
+//! [`Store`] is the union of six traits, one per kind of record. Hosts hold a store as
+//! `Arc<dyn Store>`; [`memory::MemoryStore`] keeps everything in the process, and the `sqlite` and
+//! `postgres` features add [`sql::SqlStore`] on an embedded SQLite file or a PostgreSQL server.
+//! One conformance suite (`tests/store_conformance.rs`) runs unchanged against every store.
+//!
+//! # Why `async-trait`
+//!
+//! Native `async fn` in traits does not make `dyn`-compatible traits, and the futures it returns
+//! cannot be required to be `Send` at the use site. Hosts need `Arc<dyn Store>` held across
+//! `.await` in multi-threaded servers, so the traits use [`async_trait`], which boxes each future
+//! as `Pin<Box<dyn Future + Send>>`. One allocation per store call is negligible next to the I/O
+//! it stands for, and nothing on the JWT hot path calls the store.
+//!
+//! # Contracts every store keeps
+//!
+//! * Secrets (refresh tokens, reset tokens, API keys) arrive and are looked up as [`TokenHash`]es
+//!   only; a store never sees a plaintext secret.
+//! * Emails are stored as given (the service lower-cases them) and are unique.
+//! * Timestamps are Unix seconds.
+//! * Consuming a refresh token or a reset token is atomic: of two concurrent calls for the same
+//!   token, across processes sharing a database, exactly one succeeds.
+
+use async_trait::async_trait;
+
+use crate::api_key::Environment;
+use crate::error::StoreError;
+use crate::rbac::Role;
+use crate::secret::TokenHash;
+use crate::token::KeyAlgorithm;
+
+pub mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod sql;
+
+/// A store call's result.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct User {
+    /// Numeric id, assigned by the store.
+    pub id: i64,
+    /// Lower-cased email.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// The user's role.
+    pub role: Role,
+    /// The user's organization, if any.
+    pub org: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Lower-cased email.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// The user's role.
+    pub role: Role,
+    /// The user's organization, if any.
+    pub org: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// Users.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user. An email already present is [`StoreError::Conflict`] and changes nothing.
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    /// The user with this (lower-cased) email.
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// The user with this id.
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
+    /// Every user, by id.
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Replaces the password hash; `false` if there is no such user.
+    async fn set_password_hash(&self, id: i64, password_hash: &str) -> StoreResult<bool>;
+    /// Changes the role; `false` if there is no such user.
+    async fn set_role(&self, id: i64, role: Role) -> StoreResult<bool>;
+}
+
+/// A login session: one refresh family, named by `sid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Session {
+    /// Session id (the `sid` claim).
+    pub id: String,
+    /// The user.
+    pub user_id: i64,
+    /// Start of the session.
+    pub created_at: i64,
+    /// When it was ended, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// One refresh token of a family, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// Its session.
+    pub session_id: String,
+    /// The session's user.
+    pub user_id: i64,
+    /// Issue time.
+    pub issued_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+    /// When it was spent, if it was.
+    pub spent_at: Option<i64>,
+}
+
+impl RefreshRecord {
+    /// A fresh, unspent record.
+    pub fn new(hash: TokenHash, session_id: String, user_id: i64, issued_at: i64, expires_at: i64) -> Self {
+        Self {
+            hash,
+            session_id,
+            user_id,
+            issued_at,
+            expires_at,
+            spent_at: None,
+        }
+    }
+}
+
+/// The result of trying to spend a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consumed {
+    /// This call spent the token (its `spent_at` is now `now`).
+    Spent(RefreshRecord),
+    /// The token had been spent before, at `record.spent_at`. The caller decides between the
+    /// grace window and reuse detection.
+    AlreadySpent(RefreshRecord),
+    /// The token is unknown, expired, or its session is revoked. Nothing changed.
+    Invalid,
+}
+
+/// Login sessions and their refresh tokens.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Creates a session with its first refresh token.
+    async fn create_session(&self, session: Session, first: RefreshRecord) -> StoreResult<()>;
+    /// The session with this id.
+    async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
+    /// Spends a refresh token at `now`. **Atomic**: of concurrent calls for one token, across
+    /// processes sharing the database, exactly one returns [`Consumed::Spent`]; the others see
+    /// [`Consumed::AlreadySpent`] with the winner's `spent_at`. A token past `expires_at`, or of a
+    /// revoked session, is [`Consumed::Invalid`] and is not marked spent.
+    async fn consume_refresh(&self, hash: &TokenHash, now: i64) -> StoreResult<Consumed>;
+    /// Adds a successor token to a live session. Inserting a hash that already exists is a no-op
+    /// (a grace-window retry derives the same successor). Returns `false`, inserting nothing, if
+    /// the session is revoked or unknown.
+    async fn insert_refresh(&self, record: RefreshRecord) -> StoreResult<bool>;
+    /// Ends a session: its refresh tokens stop working. `false` if it was unknown or already ended.
+    async fn revoke_session(&self, id: &str, now: i64) -> StoreResult<bool>;
+    /// Ends every live session of a user; returns their ids.
+    async fn revoke_user_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<String>>;
+}
+
+/// An API key, as stored (never its plaintext).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiKeyRecord {
+    /// Numeric id, assigned by the store.
+    pub id: i64,
+    /// A human name.
+    pub name: String,
+    /// SHA-256 of the key.
+    pub hash: TokenHash,
+    /// Non-secret display prefix (`osk_live_AbCd`).
+    pub prefix: String,
+    /// Live or test.
+    pub environment: Environment,
+    /// The key's role.
+    pub role: Role,
+    /// The organization the key belongs to.
+    pub org: Option<String>,
+    /// The user who created it.
+    pub created_by: i64,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last authenticated use (updated at most once a minute).
+    pub last_used_at: Option<i64>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// An API key to store.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    /// A human name.
+    pub name: String,
+    /// SHA-256 of the key.
+    pub hash: TokenHash,
+    /// Display prefix.
+    pub prefix: String,
+    /// Live or test.
+    pub environment: Environment,
+    /// The key's role.
+    pub role: Role,
+    /// The organization.
+    pub org: Option<String>,
+    /// The creator.
+    pub created_by: i64,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// API keys.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores a new key.
+    async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyRecord>;
+    /// The key with this hash, revoked or not. Keys are looked up by hash only.
+    async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The keys of an organization (`None`: keys without one), revoked included, by id.
+    async fn list_api_keys(&self, org: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// The key with this id.
+    async fn api_key_by_id(&self, id: i64) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Revokes a key; `false` if unknown or already revoked.
+    async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool>;
+    /// Records a use.
+    async fn touch_api_key(&self, id: i64, now: i64) -> StoreResult<()>;
+}
+
+/// Password-reset tokens.
+#[async_trait]
+pub trait ResetTokenStore: Send + Sync {
+    /// Stores a reset token's hash for a user.
+    async fn create_reset_token(&self, hash: &TokenHash, user_id: i64, expires_at: i64) -> StoreResult<()>;
+    /// Spends a reset token. **Atomic**: of concurrent calls exactly one gets the user id. Unknown,
+    /// spent or expired (`expires_at <= now`) tokens give `None`.
+    async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>>;
+}
+
+/// One entry of the revocation log: access tokens of session `session_id` are refused until
+/// `until` (when the last of them would have expired anyway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// Position in the log; strictly increasing.
+    pub cursor: i64,
+    /// The revoked session.
+    pub session_id: String,
+    /// When the entry stops mattering.
+    pub until: i64,
+}
+
+/// The revocation log that keeps every instance's in-process revocation set current.
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Appends entries.
+    async fn append_revocations(&self, session_ids: &[String], until: i64) -> StoreResult<()>;
+    /// Entries after `cursor` whose `until` is after `now`, in cursor order, at most `limit`.
+    async fn revocations_since(&self, cursor: i64, now: i64, limit: i64) -> StoreResult<Vec<Revocation>>;
+    /// The highest cursor in the log (0 when empty).
+    async fn last_revocation_cursor(&self) -> StoreResult<i64>;
+}
+
+/// A signing key as persisted. `material` is secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The key id.
+    pub kid: String,
+    /// Its algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// HS256 secret or Ed25519 seed.
+    pub material: Vec<u8>,
+    /// When it was added.
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signing keys shared by every instance using the store.
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Inserts `key` unless a key with its `kid` exists; returns every key, oldest first. Two
+    /// instances starting at once on an empty store thus agree on one key.
+    async fn insert_signing_key(&self, key: StoredKey) -> StoreResult<Vec<StoredKey>>;
+    /// Every key, oldest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+}
+
+/// Everything the service needs, as one object. Implemented for any type that implements the
+/// six traits.
+pub trait Store:
+    UserStore + SessionStore + ApiKeyStore + ResetTokenStore + RevocationStore + SigningKeyStore
+{
+}
+
+impl<T> Store for T where
+    T: UserStore + SessionStore + ApiKeyStore + ResetTokenStore + RevocationStore + SigningKeyStore
+{
+}
