@@ -115,6 +115,9 @@ pub enum Error {
     /// No such resource. `404`.
     #[error("not found")]
     NotFound,
+    /// The route exists but not for this method. `405`.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// Too many attempts; try again after the given time. `429` with `Retry-After`.
     #[error("too many requests")]
     RateLimited {
@@ -157,6 +160,7 @@ impl Error {
             Error::InvalidResetToken | Error::MalformedRequest(_) => 400,
             Error::Forbidden(_) | Error::CrossOrigin => 403,
             Error::NotFound => 404,
+            Error::MethodNotAllowed => 405,
             Error::EmailTaken => 409,
             Error::PayloadTooLarge => 413,
             Error::Validation(_) => 422,
@@ -188,6 +192,7 @@ impl Error {
             Error::MalformedRequest(_) => "bad_request",
             Error::PayloadTooLarge => "payload_too_large",
             Error::NotFound => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
             Error::RateLimited { .. } => "rate_limited",
             Error::Overloaded => "overloaded",
             Error::Config(_)
