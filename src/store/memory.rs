@@ -49,14 +49,7 @@ impl UserStore for MemoryStore {
             return Err(StoreError::Conflict);
         }
         let id = s.users.last().map_or(1, |u| u.id + 1);
-        let user = User {
-            id,
-            email: user.email,
-            password_hash: user.password_hash,
-            role: user.role,
-            org: user.org,
-            created_at: user.created_at,
-        };
+        let user = user.into_user(id);
         s.users.push(user.clone());
         Ok(user)
     }
@@ -181,25 +174,18 @@ impl ApiKeyStore for MemoryStore {
             return Err(StoreError::Conflict);
         }
         let id = s.api_keys.last().map_or(1, |k| k.id + 1);
-        let record = ApiKeyRecord {
-            id,
-            name: key.name,
-            hash: key.hash,
-            prefix: key.prefix,
-            environment: key.environment,
-            role: key.role,
-            org: key.org,
-            created_by: key.created_by,
-            created_at: key.created_at,
-            last_used_at: None,
-            revoked_at: None,
-        };
+        let record = key.into_record(id);
         s.api_keys.push(record.clone());
         Ok(record)
     }
 
     async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>> {
-        Ok(self.lock().api_keys.iter().find(|k| k.hash == *hash).cloned())
+        Ok(self
+            .lock()
+            .api_keys
+            .iter()
+            .find(|k| k.hash == *hash)
+            .cloned())
     }
 
     async fn list_api_keys(&self, org: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {
@@ -237,8 +223,15 @@ impl ApiKeyStore for MemoryStore {
 
 #[async_trait]
 impl ResetTokenStore for MemoryStore {
-    async fn create_reset_token(&self, hash: &TokenHash, user_id: i64, expires_at: i64) -> StoreResult<()> {
-        self.lock().resets.insert(*hash, (user_id, expires_at, false));
+    async fn create_reset_token(
+        &self,
+        hash: &TokenHash,
+        user_id: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        self.lock()
+            .resets
+            .insert(*hash, (user_id, expires_at, false));
         Ok(())
     }
 
@@ -269,7 +262,12 @@ impl RevocationStore for MemoryStore {
         Ok(())
     }
 
-    async fn revocations_since(&self, cursor: i64, now: i64, limit: i64) -> StoreResult<Vec<Revocation>> {
+    async fn revocations_since(
+        &self,
+        cursor: i64,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Revocation>> {
         let limit = usize::try_from(limit).unwrap_or(0);
         Ok(self
             .lock()

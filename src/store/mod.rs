@@ -9,9 +9,9 @@
 //!
 //! Native `async fn` in traits does not make `dyn`-compatible traits, and the futures it returns
 //! cannot be required to be `Send` at the use site. Hosts need `Arc<dyn Store>` held across
-//! `.await` in multi-threaded servers, so the traits use [`async_trait`], which boxes each future
-//! as `Pin<Box<dyn Future + Send>>`. One allocation per store call is negligible next to the I/O
-//! it stands for, and nothing on the JWT hot path calls the store.
+//! `.await` in multi-threaded servers, so the traits use [`async_trait`](mod@async_trait), which
+//! boxes each future as `Pin<Box<dyn Future + Send>>`. One allocation per store call is negligible
+//! next to the I/O it stands for, and nothing on the JWT hot path calls the store.
 //!
 //! # Contracts every store keeps
 //!
@@ -70,6 +70,20 @@ pub struct NewUser {
     pub created_at: i64,
 }
 
+impl NewUser {
+    /// The stored user, once the store has assigned its `id`.
+    pub fn into_user(self, id: i64) -> User {
+        User {
+            id,
+            email: self.email,
+            password_hash: self.password_hash,
+            role: self.role,
+            org: self.org,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// Users.
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -101,6 +115,18 @@ pub struct Session {
     pub revoked_at: Option<i64>,
 }
 
+impl Session {
+    /// A live session (for host-written stores and their tests; the service makes its own).
+    pub fn new(id: String, user_id: i64, created_at: i64) -> Self {
+        Self {
+            id,
+            user_id,
+            created_at,
+            revoked_at: None,
+        }
+    }
+}
+
 /// One refresh token of a family, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -121,7 +147,13 @@ pub struct RefreshRecord {
 
 impl RefreshRecord {
     /// A fresh, unspent record.
-    pub fn new(hash: TokenHash, session_id: String, user_id: i64, issued_at: i64, expires_at: i64) -> Self {
+    pub fn new(
+        hash: TokenHash,
+        session_id: String,
+        user_id: i64,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Self {
         Self {
             hash,
             session_id,
@@ -216,6 +248,25 @@ pub struct NewApiKey {
     pub created_at: i64,
 }
 
+impl NewApiKey {
+    /// The stored record, once the store has assigned its `id`: never used, not revoked.
+    pub fn into_record(self, id: i64) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id,
+            name: self.name,
+            hash: self.hash,
+            prefix: self.prefix,
+            environment: self.environment,
+            role: self.role,
+            org: self.org,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+}
+
 /// API keys.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
@@ -237,7 +288,12 @@ pub trait ApiKeyStore: Send + Sync {
 #[async_trait]
 pub trait ResetTokenStore: Send + Sync {
     /// Stores a reset token's hash for a user.
-    async fn create_reset_token(&self, hash: &TokenHash, user_id: i64, expires_at: i64) -> StoreResult<()>;
+    async fn create_reset_token(
+        &self,
+        hash: &TokenHash,
+        user_id: i64,
+        expires_at: i64,
+    ) -> StoreResult<()>;
     /// Spends a reset token. **Atomic**: of concurrent calls exactly one gets the user id. Unknown,
     /// spent or expired (`expires_at <= now`) tokens give `None`.
     async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>>;
@@ -261,7 +317,12 @@ pub trait RevocationStore: Send + Sync {
     /// Appends entries.
     async fn append_revocations(&self, session_ids: &[String], until: i64) -> StoreResult<()>;
     /// Entries after `cursor` whose `until` is after `now`, in cursor order, at most `limit`.
-    async fn revocations_since(&self, cursor: i64, now: i64, limit: i64) -> StoreResult<Vec<Revocation>>;
+    async fn revocations_since(
+        &self,
+        cursor: i64,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Revocation>>;
     /// The highest cursor in the log (0 when empty).
     async fn last_revocation_cursor(&self) -> StoreResult<i64>;
 }

@@ -1,0 +1,291 @@
+//! Several `AuthService` instances over one database, as in a deployment with many processes, and
+//! many concurrent refreshes of one token.
+//!
+//! Each case runs on the memory store (two services sharing one object), on one SQLite file opened
+//! twice (two pools, as two processes would) and on one PostgreSQL schema opened twice (from
+//! `TEST_DATABASE_URL`; see `tests/support/mod.rs` for what happens without it). The test names
+//! are `<store>::<case>`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use assimetria_auth::api_key::Environment;
+use assimetria_auth::error::TokenError;
+use assimetria_auth::rbac::Role;
+use assimetria_auth::secret::{Password, RefreshToken};
+use assimetria_auth::service::Principal;
+use assimetria_auth::{AuthConfig, AuthService, Error};
+
+use support::Db;
+
+/// How long another instance may take to refuse a revoked credential.
+const PROPAGATION_DEADLINE: Duration = Duration::from_secs(1);
+/// How many times each refresh race is run.
+const TRIALS: usize = 50;
+/// Concurrent refreshes per race.
+const CONTENDERS: usize = 64;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A service over its own store on `db` (a new pool for SQL databases), with the default
+/// revocation poll interval.
+async fn instance(db: &Db) -> AuthService {
+    let config = AuthConfig::builder()
+        .rate_limiting(false)
+        .build()
+        .expect("valid config");
+    AuthService::builder(config, db.store().await)
+        .build()
+        .await
+        .expect("service builds")
+}
+
+/// Creates a user with `role` on `service` and signs them in; returns the principal and the
+/// login's tokens (access, refresh).
+async fn signed_in(
+    service: &AuthService,
+    email: &str,
+    role: Role,
+) -> (Principal, String, RefreshToken) {
+    let password = Password::new(PASSWORD);
+    service
+        .create_user(email, &password, role)
+        .await
+        .expect("create user");
+    let login = service.login(email, &password, None).await.expect("log in");
+    let principal = service
+        .authenticate(login.access_token.expose())
+        .await
+        .expect("fresh token authenticates");
+    (
+        principal,
+        login.access_token.expose().to_owned(),
+        login.refresh_token,
+    )
+}
+
+/// Polls `service` until it refuses `credential`; fails if it still accepts it after the
+/// deadline. Returns the refusal.
+async fn refused_within_deadline(service: &AuthService, credential: &str) -> Error {
+    let start = Instant::now();
+    loop {
+        match service.authenticate(credential).await {
+            Err(e) => return e,
+            Ok(_) if start.elapsed() < PROPAGATION_DEADLINE => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok(p) => panic!(
+                "still accepted {:?} after the change: {p:?}",
+                start.elapsed()
+            ),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+
+/// Two instances share the signing key through the store: each accepts the other's tokens.
+async fn instances_accept_each_others_tokens(db: Db) {
+    let a = instance(&db).await;
+    let b = instance(&db).await;
+    assert_eq!(a.jwks(), b.jwks(), "one signing key for the deployment");
+
+    let (on_a, access_a, refresh_a) = signed_in(&a, "ada@example.com", Role::Admin).await;
+    assert_eq!(
+        b.authenticate(&access_a)
+            .await
+            .expect("B accepts A's token"),
+        on_a
+    );
+
+    // A refresh token from A rotates on B, and the new access token works on A.
+    let rotated = b
+        .refresh(&refresh_a)
+        .await
+        .expect("B rotates A's refresh token");
+    let p = a
+        .authenticate(rotated.access_token.expose())
+        .await
+        .expect("A accepts B's token");
+    assert_eq!(p.user_id, on_a.user_id);
+
+    let login_b = b
+        .login("ada@example.com", &Password::new(PASSWORD), None)
+        .await
+        .expect("log in on B");
+    a.authenticate(login_b.access_token.expose())
+        .await
+        .expect("A accepts a token B issued");
+}
+
+/// A logout on A makes B refuse the access token within the deadline.
+async fn logout_propagates(db: Db) {
+    let a = instance(&db).await;
+    let b = instance(&db).await;
+    let (principal, access, _) = signed_in(&a, "ada@example.com", Role::Member).await;
+    b.authenticate(&access).await.expect("B accepts the token");
+
+    a.logout(&principal).await.expect("logout");
+    assert!(a.authenticate(&access).await.is_err(), "A refuses at once");
+    let refusal = refused_within_deadline(&b, &access).await;
+    assert!(
+        matches!(refusal, Error::InvalidToken(TokenError::Revoked)),
+        "{refusal:?}"
+    );
+}
+
+/// An API key revoked on A is refused by B within the deadline.
+async fn api_key_revocation_propagates(db: Db) {
+    let a = instance(&db).await;
+    let b = instance(&db).await;
+    let (admin, _, _) = signed_in(&a, "admin@example.com", Role::Admin).await;
+    let created = a
+        .create_api_key(&admin, "ci", Environment::Live, Some(Role::Member))
+        .await
+        .expect("create key");
+    let key = created.key.expose().to_owned();
+    let on_b = b.authenticate(&key).await.expect("B accepts the key");
+    assert_eq!(on_b.role, Role::Member);
+
+    a.revoke_api_key(&admin, created.info.id)
+        .await
+        .expect("revoke");
+    let refusal = refused_within_deadline(&b, &key).await;
+    assert!(matches!(refusal, Error::InvalidApiKey), "{refusal:?}");
+}
+
+/// A role change on A ends the user's sessions: B refuses their access token within the
+/// deadline, and a new login on B carries the new role.
+async fn role_change_propagates(db: Db) {
+    let a = instance(&db).await;
+    let b = instance(&db).await;
+    let (admin, _, _) = signed_in(&a, "admin@example.com", Role::Admin).await;
+    let (member, member_access, _) = signed_in(&b, "mia@example.com", Role::Member).await;
+    assert_eq!(
+        b.authenticate(&member_access).await.unwrap().role,
+        Role::Member
+    );
+
+    a.set_role(&admin, member.user_id, Role::Viewer)
+        .await
+        .expect("set role");
+    let refusal = refused_within_deadline(&b, &member_access).await;
+    assert!(
+        matches!(refusal, Error::InvalidToken(TokenError::Revoked)),
+        "{refusal:?}"
+    );
+
+    let again = b
+        .login("mia@example.com", &Password::new(PASSWORD), None)
+        .await
+        .expect("log in again");
+    let p = b.authenticate(again.access_token.expose()).await.unwrap();
+    assert_eq!(p.role, Role::Viewer);
+}
+
+/// 64 concurrent refreshes of one token, spread over `services`, all succeed with one identical
+/// pair; repeated on the successive tokens, `TRIALS` times.
+async fn refresh_race(services: &[AuthService]) {
+    let (_, _, mut token) = signed_in(&services[0], "ada@example.com", Role::Member).await;
+    for trial in 0..TRIALS {
+        let tasks: Vec<_> = (0..CONTENDERS)
+            .map(|i| {
+                let service = services[i % services.len()].clone();
+                let token = RefreshToken::new(token.expose());
+                tokio::spawn(async move { service.refresh(&token).await })
+            })
+            .collect();
+        let mut pairs = Vec::with_capacity(CONTENDERS);
+        for t in tasks {
+            let outcome = t
+                .await
+                .expect("task")
+                .unwrap_or_else(|e| panic!("trial {trial}: a refresh failed: {e:?}"));
+            pairs.push((
+                outcome.access_token.expose().to_owned(),
+                outcome.refresh_token.expose().to_owned(),
+            ));
+        }
+        let first = pairs[0].clone();
+        assert!(
+            pairs.iter().all(|p| *p == first),
+            "trial {trial}: every caller gets the same pair"
+        );
+        for service in services {
+            service
+                .authenticate(&first.0)
+                .await
+                .expect("the new access token works");
+        }
+        token = RefreshToken::new(first.1);
+    }
+}
+
+/// The race on one instance.
+async fn refresh_race_one_instance(db: Db) {
+    refresh_race(&[instance(&db).await]).await;
+}
+
+/// The race with the callers split over two instances.
+async fn refresh_race_two_instances(db: Db) {
+    refresh_race(&[instance(&db).await, instance(&db).await]).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases, per store
+
+macro_rules! per_store {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            use crate::support::Db;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(Db::memory()).await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "sqlite")]
+        mod sqlite {
+            use crate::support::Db;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(Db::sqlite()).await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            use crate::support::Db;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(db) = Db::postgres(stringify!($case)).await else { return };
+                    super::$case(db).await;
+                }
+            )*
+        }
+
+        #[cfg(not(feature = "postgres"))]
+        mod postgres {
+            #[test]
+            fn not_compiled() {
+                crate::support::postgres_not_compiled();
+            }
+        }
+    };
+}
+
+per_store! {
+    instances_accept_each_others_tokens,
+    logout_propagates,
+    api_key_revocation_propagates,
+    role_change_propagates,
+    refresh_race_one_instance,
+    refresh_race_two_instances,
+}
