@@ -1,1 +1,299 @@
-fn main(){}
+//! The example server: the seed's HTTP API on an embedded SQLite file (or PostgreSQL), plus small
+//! demo resources that show the permission matrix at work.
+//!
+//! ```text
+//! cargo run --example server --features axum
+//! ```
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `ASSIMETRIA_AUTH_ADDR` | `127.0.0.1:8080` | listen address |
+//! | `ASSIMETRIA_AUTH_DATABASE_URL` | `sqlite://assimetria-auth.db?mode=rwc` | `sqlite://…` or `postgres://…` |
+//! | `ASSIMETRIA_AUTH_ADMIN_EMAIL`, `ASSIMETRIA_AUTH_ADMIN_PASSWORD` | unset | create this admin at start if absent |
+//! | `ASSIMETRIA_AUTH_OUTBOX` | unset: print to stdout | file the development mailer appends JSON lines to |
+//! | `ASSIMETRIA_AUTH_PUBLIC_URL` | `http://<addr>` | base of the reset link in mails |
+//! | `ASSIMETRIA_AUTH_REFRESH_GRACE_SECS` | `10` | refresh grace window (0 disables) |
+//! | `ASSIMETRIA_AUTH_RATE_LIMIT` | `on` | `off` disables the login / forgot-password limiter |
+//! | `ASSIMETRIA_AUTH_COOKIE_SECURE` | `true` | `false` drops the cookie's `Secure` attribute (plain-HTTP development on a non-localhost host) |
+//! | `ASSIMETRIA_AUTH_ALLOWED_ORIGINS` | unset | comma-separated origins allowed to send cookie-authenticated writes |
+//! | `RUST_LOG` | `info` | log filter |
+//!
+//! Demo resources: `/api/tasks`, `/api/agents`, `/api/products` (GET needs read, POST needs
+//! write; what a test key creates is kept apart from live data), `/api/settings` (admin), and
+//! `GET /health`.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use assimetria_auth::api_key::Environment;
+use assimetria_auth::axum::{LimitedBody, Require, permission};
+use assimetria_auth::http::{HttpApi, Reply};
+use assimetria_auth::mail::{Mail, Mailer};
+use assimetria_auth::rbac::Role;
+use assimetria_auth::secret::Password;
+use assimetria_auth::service::Principal;
+use assimetria_auth::store::sql::SqlStore;
+use assimetria_auth::{AuthConfig, AuthService, Error};
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::{FromRef, State};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+/// The development mailer: one JSON line per message, to a file or to stdout.
+#[derive(Debug)]
+struct OutboxMailer {
+    path: Option<std::path::PathBuf>,
+    public_url: String,
+    lock: Mutex<()>,
+}
+
+#[async_trait]
+impl Mailer for OutboxMailer {
+    async fn send(&self, mail: Mail) -> Result<(), Error> {
+        let token = mail.token.expose();
+        let line = json!({
+            "to": mail.to,
+            "kind": mail.kind.as_str(),
+            "token": token,
+            "link": format!("{}/reset-password?token={token}", self.public_url),
+        })
+        .to_string();
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        match &self.path {
+            Some(path) => {
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| Error::Mail(Box::new(e)))?;
+                writeln!(file, "{line}").map_err(|e| Error::Mail(Box::new(e)))?;
+            }
+            None => println!("outbox: {line}"),
+        }
+        Ok(())
+    }
+}
+
+/// Demo data, kept per resource and per environment (test keys never see live data).
+#[derive(Debug, Default)]
+struct DemoData {
+    items: Mutex<HashMap<(&'static str, Environment), Vec<Value>>>,
+    settings: Mutex<Value>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    api: HttpApi,
+    data: Arc<DemoData>,
+}
+
+impl FromRef<AppState> for HttpApi {
+    fn from_ref(state: &AppState) -> HttpApi {
+        state.api.clone()
+    }
+}
+
+fn list(data: &DemoData, resource: &'static str, p: &Principal) -> Reply {
+    let items = data.items.lock().unwrap_or_else(|e| e.into_inner());
+    let list = items
+        .get(&(resource, p.environment()))
+        .cloned()
+        .unwrap_or_default();
+    Reply::json(200, &json!({"success": true, resource: list}))
+}
+
+fn create(data: &DemoData, resource: &'static str, p: &Principal, body: &LimitedBody) -> Reply {
+    let fields: Value = match serde_json::from_slice(&body.bytes) {
+        Ok(Value::Object(o)) => Value::Object(o),
+        Ok(_) => return Reply::error(&Error::Validation("the body must be a JSON object"), true),
+        Err(_) => {
+            return Reply::error(
+                &Error::MalformedRequest("the body is not valid JSON".into()),
+                true,
+            );
+        }
+    };
+    let mut items = data.items.lock().unwrap_or_else(|e| e.into_inner());
+    let list = items.entry((resource, p.environment())).or_default();
+    let item = json!({
+        "id": list.len() + 1,
+        "fields": fields,
+        "environment": p.environment(),
+        "created_by": p.subject,
+    });
+    list.push(item.clone());
+    Reply::json(201, &json!({"success": true, "item": item}))
+}
+
+macro_rules! resource {
+    ($list:ident, $create:ident, $name:literal, $read:ident, $write:ident) => {
+        async fn $list(
+            State(s): State<AppState>,
+            Require(p, ..): Require<permission::$read>,
+        ) -> Reply {
+            list(&s.data, $name, &p)
+        }
+        async fn $create(
+            State(s): State<AppState>,
+            Require(p, ..): Require<permission::$write>,
+            body: LimitedBody,
+        ) -> Reply {
+            create(&s.data, $name, &p, &body)
+        }
+    };
+}
+
+resource!(list_tasks, create_task, "tasks", TasksRead, TasksWrite);
+resource!(list_agents, create_agent, "agents", AgentsRead, AgentsWrite);
+resource!(
+    list_products,
+    create_product,
+    "products",
+    ProductsRead,
+    ProductsWrite
+);
+
+async fn get_settings(State(s): State<AppState>, _: Require<permission::SettingsManage>) -> Reply {
+    let settings = s
+        .data
+        .settings
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Reply::json(200, &json!({"success": true, "settings": settings}))
+}
+
+async fn put_settings(
+    State(s): State<AppState>,
+    _: Require<permission::SettingsManage>,
+    body: LimitedBody,
+) -> Reply {
+    match serde_json::from_slice::<Value>(&body.bytes) {
+        Ok(v @ Value::Object(_)) => {
+            *s.data.settings.lock().unwrap_or_else(|e| e.into_inner()) = v.clone();
+            Reply::json(200, &json!({"success": true, "settings": v}))
+        }
+        _ => Reply::error(&Error::Validation("settings must be a JSON object"), true),
+    }
+}
+
+async fn health() -> Reply {
+    Reply::json(200, &json!({"success": true, "status": "ok"}))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_flag(name: &str, default: bool) -> Result<bool, Box<dyn std::error::Error>> {
+    match env(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "on" | "yes") => Ok(true),
+        Some("0" | "false" | "off" | "no") => Ok(false),
+        Some(other) => Err(format!("{name}: expected on/off, got {other:?}").into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let addr: SocketAddr = env("ASSIMETRIA_AUTH_ADDR")
+        .unwrap_or_else(|| "127.0.0.1:8080".into())
+        .parse()
+        .map_err(|e| format!("ASSIMETRIA_AUTH_ADDR: {e}"))?;
+    let database_url = env("ASSIMETRIA_AUTH_DATABASE_URL")
+        .unwrap_or_else(|| "sqlite://assimetria-auth.db?mode=rwc".into());
+    let grace = match env("ASSIMETRIA_AUTH_REFRESH_GRACE_SECS") {
+        Some(v) => Duration::from_secs(
+            v.parse()
+                .map_err(|e| format!("ASSIMETRIA_AUTH_REFRESH_GRACE_SECS: {e}"))?,
+        ),
+        None => Duration::from_secs(10),
+    };
+    let allowed_origins = env("ASSIMETRIA_AUTH_ALLOWED_ORIGINS")
+        .map(|v| {
+            v.split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let config = AuthConfig::builder()
+        .refresh_grace(grace)
+        .rate_limiting(env_flag("ASSIMETRIA_AUTH_RATE_LIMIT", true)?)
+        .cookie_secure(env_flag("ASSIMETRIA_AUTH_COOKIE_SECURE", true)?)
+        .allowed_origins(allowed_origins)
+        .build()?;
+
+    let store = SqlStore::connect(&database_url).await?;
+    let public_url = env("ASSIMETRIA_AUTH_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}"));
+    let mailer = OutboxMailer {
+        path: env("ASSIMETRIA_AUTH_OUTBOX").map(Into::into),
+        public_url,
+        lock: Mutex::new(()),
+    };
+    let service = AuthService::builder(config, Arc::new(store))
+        .mailer(Arc::new(mailer))
+        .build()
+        .await?;
+
+    if let (Some(email), Some(password)) = (
+        env("ASSIMETRIA_AUTH_ADMIN_EMAIL"),
+        env("ASSIMETRIA_AUTH_ADMIN_PASSWORD"),
+    ) {
+        match service
+            .create_user(&email, &Password::new(password), Role::Admin)
+            .await
+        {
+            Ok(user) => tracing::info!(user_id = user.id, "created the admin account"),
+            Err(Error::EmailTaken) => tracing::info!("the admin account exists"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    let state = AppState {
+        api: HttpApi::new(service),
+        data: Arc::new(DemoData::default()),
+    };
+    let app: Router = assimetria_auth::axum::routes()
+        .route("/api/tasks", get(list_tasks).post(create_task))
+        .route("/api/agents", get(list_agents).post(create_agent))
+        .route("/api/products", get(list_products).post(create_product))
+        .route("/api/settings", get(get_settings).put(put_settings))
+        .route("/health", get(health))
+        .with_state(state);
+
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, database = %redact_url(&database_url), "assimetria-auth example server listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await?;
+    Ok(())
+}
+
+/// The URL without a password, for the log.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -41,7 +41,8 @@ impl Reply {
     /// A JSON reply.
     pub fn json<T: Serialize>(status: u16, body: &T) -> Self {
         let body = serde_json::to_vec(body).unwrap_or_else(|_| {
-            br#"{"success":false,"error":"internal_error","message":"internal server error"}"#.to_vec()
+            br#"{"success":false,"error":"internal_error","message":"internal server error"}"#
+                .to_vec()
         });
         Self {
             status,
@@ -218,7 +219,10 @@ pub enum CredentialSource {
 /// Finds the credential: the bearer value if an `Authorization: Bearer` header is present (an
 /// `Authorization` header of another scheme is an empty credential, refused), else the cookie.
 /// Allocation-free.
-pub fn extract_credential<'a>(meta: &RequestMeta<'a>, cookie_name: &str) -> Option<(&'a str, CredentialSource)> {
+pub fn extract_credential<'a>(
+    meta: &RequestMeta<'a>,
+    cookie_name: &str,
+) -> Option<(&'a str, CredentialSource)> {
     if let Some(auth) = meta.authorization {
         let auth = auth.trim();
         let value = match auth.split_once(' ') {
@@ -230,12 +234,17 @@ pub fn extract_credential<'a>(meta: &RequestMeta<'a>, cookie_name: &str) -> Opti
     let cookies = meta.cookie?;
     cookies.split(';').find_map(|pair| {
         let (name, value) = pair.trim().split_once('=')?;
-        (name == cookie_name && !value.is_empty()).then_some((value.trim_matches('"'), CredentialSource::Cookie))
+        (name == cookie_name && !value.is_empty())
+            .then_some((value.trim_matches('"'), CredentialSource::Cookie))
     })
 }
 
 /// The CSRF rule for cookie-authenticated writes. Safe methods and bearer credentials pass.
-pub fn check_csrf(meta: &RequestMeta<'_>, source: CredentialSource, allowed_origins: &[String]) -> Result<(), Error> {
+pub fn check_csrf(
+    meta: &RequestMeta<'_>,
+    source: CredentialSource,
+    allowed_origins: &[String],
+) -> Result<(), Error> {
     if source == CredentialSource::Bearer || matches!(meta.method, "GET" | "HEAD" | "OPTIONS") {
         return Ok(());
     }
@@ -245,7 +254,11 @@ pub fn check_csrf(meta: &RequestMeta<'_>, source: CredentialSource, allowed_orig
                 .split_once("://")
                 .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
         });
-        if same || allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+        if same
+            || allowed_origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
+        {
             return Ok(());
         }
         return Err(Error::CrossOrigin);
@@ -268,12 +281,16 @@ fn parse_json<T: DeserializeOwned>(content_type: Option<&str>, body: &[u8]) -> R
         mime.eq_ignore_ascii_case("application/json")
     });
     if !json {
-        return Err(Error::MalformedRequest("expected Content-Type: application/json".into()));
+        return Err(Error::MalformedRequest(
+            "expected Content-Type: application/json".into(),
+        ));
     }
     serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Data => Error::Validation("the JSON body is missing a field or has a field of the wrong type"),
+            Category::Data => Error::Validation(
+                "the JSON body is missing a field or has a field of the wrong type",
+            ),
             _ => Error::MalformedRequest("the body is not valid JSON".into()),
         }
     })
@@ -323,7 +340,10 @@ impl HttpApi {
                 user: &out.user,
             },
         )
-        .with_header("set-cookie", self.cookie(out.access_token.expose(), out.expires_in))
+        .with_header(
+            "set-cookie",
+            self.cookie(out.access_token.expose(), out.expires_in),
+        )
         .with_header("cache-control", "no-store".into())
     }
 
@@ -342,14 +362,25 @@ impl HttpApi {
     }
 
     /// Like [`authenticate`](Self::authenticate), then requires `permission` (403 if missing).
-    pub async fn authorize(&self, meta: &RequestMeta<'_>, permission: Permission) -> Result<Principal, Reply> {
+    pub async fn authorize(
+        &self,
+        meta: &RequestMeta<'_>,
+        permission: Permission,
+    ) -> Result<Principal, Reply> {
         let p = self.authenticate(meta).await?;
-        self.service.require(&p, permission).map_err(|e| Reply::error(&e, true))?;
+        self.service
+            .require(&p, permission)
+            .map_err(|e| Reply::error(&e, true))?;
         Ok(p)
     }
 
     /// `POST /api/auth/login` → 200 with the login body and the cookie.
-    pub async fn login(&self, content_type: Option<&str>, body: &[u8], client: Option<IpAddr>) -> Reply {
+    pub async fn login(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        client: Option<IpAddr>,
+    ) -> Reply {
         let result = async {
             let req: Credentials = parse_json(content_type, body)?;
             self.service.login(&req.email, &req.password, client).await
@@ -390,7 +421,10 @@ impl HttpApi {
                     refresh_token: out.refresh_token.expose(),
                 },
             )
-            .with_header("set-cookie", self.cookie(out.access_token.expose(), out.expires_in))
+            .with_header(
+                "set-cookie",
+                self.cookie(out.access_token.expose(), out.expires_in),
+            )
             .with_header("cache-control", "no-store".into()),
             Err(e) => Reply::error(&e, false),
         }
@@ -399,13 +433,19 @@ impl HttpApi {
     /// `POST /api/auth/logout` → 200 `{"success": true}`; clears the cookie.
     pub async fn logout(&self, principal: &Principal) -> Reply {
         match self.service.logout(principal).await {
-            Ok(()) => Reply::json(200, &Success { success: true }).with_header("set-cookie", self.cookie("", 0)),
+            Ok(()) => Reply::json(200, &Success { success: true })
+                .with_header("set-cookie", self.cookie("", 0)),
             Err(e) => Reply::error(&e, true),
         }
     }
 
     /// `POST /api/auth/forgot-password` → 200 whatever the email.
-    pub async fn forgot_password(&self, content_type: Option<&str>, body: &[u8], client: Option<IpAddr>) -> Reply {
+    pub async fn forgot_password(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        client: Option<IpAddr>,
+    ) -> Reply {
         let result = async {
             let req: ForgotRequest = parse_json(content_type, body)?;
             self.service.forgot_password(&req.email, client).await
@@ -445,13 +485,24 @@ impl HttpApi {
     /// `GET /api/auth/me` → 200 `{"success": true, "user": {…}}`.
     pub async fn me(&self, principal: &Principal) -> Reply {
         match self.service.me(principal).await {
-            Ok(user) => Reply::json(200, &UserBody { success: true, user: &user }),
+            Ok(user) => Reply::json(
+                200,
+                &UserBody {
+                    success: true,
+                    user: &user,
+                },
+            ),
             Err(e) => Reply::error(&e, true),
         }
     }
 
     /// `POST /api/api-keys` → 201 `{"success", "key", "api_key"}`; the key appears only here.
-    pub async fn create_api_key(&self, principal: &Principal, content_type: Option<&str>, body: &[u8]) -> Reply {
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Reply {
         let result = async {
             let req: CreateApiKeyRequest = parse_json(content_type, body)?;
             self.service
@@ -476,7 +527,10 @@ impl HttpApi {
     /// `GET /api/api-keys` → 200 `{"success", "api_keys": [...]}` without secrets.
     pub async fn list_api_keys(&self, principal: &Principal) -> Reply {
         match self.service.list_api_keys(principal).await {
-            Ok(keys) => Reply::json(200, &serde_json::json!({ "success": true, "api_keys": keys })),
+            Ok(keys) => Reply::json(
+                200,
+                &serde_json::json!({ "success": true, "api_keys": keys }),
+            ),
             Err(e) => Reply::error(&e, true),
         }
     }
@@ -503,7 +557,13 @@ impl HttpApi {
     }
 
     /// `PATCH /api/users/{id}` `{role}` → 200 `{"success", "user"}`.
-    pub async fn set_role(&self, principal: &Principal, id: &str, content_type: Option<&str>, body: &[u8]) -> Reply {
+    pub async fn set_role(
+        &self,
+        principal: &Principal,
+        id: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Reply {
         let result = async {
             let id: i64 = id.parse().map_err(|_| Error::NotFound)?;
             let req: SetRoleRequest = parse_json(content_type, body)?;
@@ -511,7 +571,13 @@ impl HttpApi {
         }
         .await;
         match result {
-            Ok(user) => Reply::json(200, &UserBody { success: true, user: &user }),
+            Ok(user) => Reply::json(
+                200,
+                &UserBody {
+                    success: true,
+                    user: &user,
+                },
+            ),
             Err(e) => Reply::error(&e, true),
         }
     }
@@ -520,7 +586,8 @@ impl HttpApi {
     pub fn jwks(&self) -> Reply {
         let ring = self.service.key_ring();
         if ring.has_public_keys() {
-            Reply::json(200, &ring.jwks()).with_header("cache-control", "public, max-age=300".into())
+            Reply::json(200, &ring.jwks())
+                .with_header("cache-control", "public, max-age=300".into())
         } else {
             Reply::error(&Error::NotFound, false)
         }
@@ -559,14 +626,26 @@ mod tests {
         let mut m = meta("GET");
         m.authorization = Some("Bearer abc");
         m.cookie = Some("assimetria_jwt=xyz");
-        assert_eq!(extract_credential(&m, "assimetria_jwt"), Some(("abc", CredentialSource::Bearer)));
+        assert_eq!(
+            extract_credential(&m, "assimetria_jwt"),
+            Some(("abc", CredentialSource::Bearer))
+        );
         m.authorization = Some("bearer   abc  ");
-        assert_eq!(extract_credential(&m, "assimetria_jwt"), Some(("abc", CredentialSource::Bearer)));
+        assert_eq!(
+            extract_credential(&m, "assimetria_jwt"),
+            Some(("abc", CredentialSource::Bearer))
+        );
         m.authorization = Some("Basic dXNlcjpwdw==");
-        assert_eq!(extract_credential(&m, "assimetria_jwt"), Some(("", CredentialSource::Bearer)));
+        assert_eq!(
+            extract_credential(&m, "assimetria_jwt"),
+            Some(("", CredentialSource::Bearer))
+        );
         m.authorization = None;
         m.cookie = Some("theme=dark; assimetria_jwt=xyz; other=1");
-        assert_eq!(extract_credential(&m, "assimetria_jwt"), Some(("xyz", CredentialSource::Cookie)));
+        assert_eq!(
+            extract_credential(&m, "assimetria_jwt"),
+            Some(("xyz", CredentialSource::Cookie))
+        );
         m.cookie = Some("assimetria_jwt_other=1");
         assert_eq!(extract_credential(&m, "assimetria_jwt"), None);
     }
@@ -576,7 +655,10 @@ mod tests {
         let allowed = vec!["https://admin.example.com".to_owned()];
         let mut m = meta("POST");
         assert!(check_csrf(&m, CredentialSource::Bearer, &allowed).is_ok());
-        assert!(matches!(check_csrf(&m, CredentialSource::Cookie, &allowed), Err(Error::CrossOrigin)));
+        assert!(matches!(
+            check_csrf(&m, CredentialSource::Cookie, &allowed),
+            Err(Error::CrossOrigin)
+        ));
         m.origin = Some("https://app.example.com");
         assert!(check_csrf(&m, CredentialSource::Cookie, &allowed).is_ok());
         m.origin = Some("https://evil.example");
@@ -600,8 +682,14 @@ mod tests {
         assert_eq!(v["success"], false);
         assert_eq!(v["error"], "invalid_credentials");
         assert!(v["message"].is_string());
-        let r = Reply::error(&Error::InvalidToken(crate::error::TokenError::Expired), true);
-        assert_eq!(r.header("www-authenticate"), Some(r#"Bearer error="invalid_token""#));
+        let r = Reply::error(
+            &Error::InvalidToken(crate::error::TokenError::Expired),
+            true,
+        );
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some(r#"Bearer error="invalid_token""#)
+        );
         let r = Reply::error(
             &Error::RateLimited {
                 retry_after: std::time::Duration::from_secs(42),
@@ -614,9 +702,18 @@ mod tests {
     #[test]
     fn json_parsing_errors() {
         let ct = Some("application/json; charset=utf-8");
-        assert!(matches!(parse_json::<ForgotRequest>(ct, b"{"), Err(Error::MalformedRequest(_))));
-        assert!(matches!(parse_json::<ForgotRequest>(ct, b"{}"), Err(Error::Validation(_))));
-        assert!(matches!(parse_json::<ForgotRequest>(Some("text/plain"), b"{\"email\":\"a\"}"), Err(Error::MalformedRequest(_))));
+        assert!(matches!(
+            parse_json::<ForgotRequest>(ct, b"{"),
+            Err(Error::MalformedRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<ForgotRequest>(ct, b"{}"),
+            Err(Error::Validation(_))
+        ));
+        assert!(matches!(
+            parse_json::<ForgotRequest>(Some("text/plain"), b"{\"email\":\"a\"}"),
+            Err(Error::MalformedRequest(_))
+        ));
         assert!(parse_json::<ForgotRequest>(ct, b"{\"email\":\"a\"}").is_ok());
     }
 }
