@@ -65,7 +65,9 @@ fn verify_group(c: &mut Criterion, name: &str, key: JwtKey, bare_key: DecodingKe
         b.iter(|| ring.verify(black_box(&token), &v, NOW).unwrap())
     });
     g.bench_function("jsonwebtoken_decode", |b| {
-        b.iter(|| jsonwebtoken::decode::<AccessClaims>(black_box(&token), &bare_key, &bare_v).unwrap())
+        b.iter(|| {
+            jsonwebtoken::decode::<AccessClaims>(black_box(&token), &bare_key, &bare_v).unwrap()
+        })
     });
     g.finish();
 }
@@ -110,5 +112,49 @@ fn api_keys(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, token_verification, api_keys);
+/// The whole JWT path a request takes through the service: key lookup, signature, claims, the
+/// revocation set, and the Principal, against bare decoding of the same token.
+fn service_authenticate(c: &mut Criterion) {
+    use std::sync::Arc;
+
+    use assimetria_auth::secret::Password;
+    use assimetria_auth::store::memory::MemoryStore;
+    use assimetria_auth::{AuthConfig, AuthService};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let secret = [0x5au8; 32];
+    let (service, token) = rt.block_on(async {
+        let service = AuthService::builder(AuthConfig::default(), Arc::new(MemoryStore::new()))
+            .key_ring(KeyRing::new(JwtKey::hs256("k1", &secret).unwrap()).unwrap())
+            .build()
+            .await
+            .unwrap();
+        let password = Password::new("correct horse battery");
+        service
+            .register("bench@example.com", &password)
+            .await
+            .unwrap();
+        let login = service
+            .login("bench@example.com", &password, None)
+            .await
+            .unwrap();
+        (service, login.access_token.expose().to_owned())
+    });
+    let key = DecodingKey::from_secret(&secret).unwrap();
+    let mut v = bare_validation(Algorithm::HS256);
+    v.validate_exp = true;
+    let mut g = c.benchmark_group("authenticate_hs256");
+    g.bench_function("assimetria_auth_service", |b| {
+        b.iter(|| service.authenticate_jwt(black_box(&token)).unwrap())
+    });
+    g.bench_function("jsonwebtoken_decode", |b| {
+        b.iter(|| jsonwebtoken::decode::<AccessClaims>(black_box(&token), &key, &v).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, token_verification, api_keys, service_authenticate);
 criterion_main!(benches);

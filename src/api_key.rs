@@ -92,7 +92,9 @@ impl ApiKeyFormat {
     pub fn new(prefix: &str) -> Result<Self, Error> {
         if prefix.is_empty() || prefix.len() > 16 || !prefix.bytes().all(|b| b.is_ascii_lowercase())
         {
-            return Err(Error::Config("API key prefix must be 1-16 lower-case ASCII letters"));
+            return Err(Error::Config(
+                "API key prefix must be 1-16 lower-case ASCII letters",
+            ));
         }
         Ok(Self {
             prefix: prefix.to_owned(),
@@ -126,7 +128,8 @@ impl ApiKeyFormat {
         }
         let checksum = crc32fast::hash(key.as_bytes());
         push_base62_fixed(&mut key, checksum);
-        let display_prefix = key[..key.len() - SECRET_LEN - CHECKSUM_LEN + DISPLAY_SECRET_CHARS].to_owned();
+        let display_prefix =
+            key[..key.len() - SECRET_LEN - CHECKSUM_LEN + DISPLAY_SECRET_CHARS].to_owned();
         Ok(MintedKey {
             hash: TokenHash::of(&key),
             key: ApiKeySecret::new(key),
@@ -149,7 +152,9 @@ impl ApiKeyFormat {
         } else {
             return Err(Error::InvalidApiKey);
         };
-        if rest.len() != SECRET_LEN + CHECKSUM_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if rest.len() != SECRET_LEN + CHECKSUM_LEN
+            || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return Err(Error::InvalidApiKey);
         }
         let body_len = key.len() - CHECKSUM_LEN;
@@ -162,7 +167,9 @@ impl ApiKeyFormat {
 
     /// The display prefix of a valid key (`osk_live_AbCd`).
     pub fn display_prefix<'a>(&self, key: &'a str) -> &'a str {
-        let end = key.len().saturating_sub(SECRET_LEN + CHECKSUM_LEN - DISPLAY_SECRET_CHARS);
+        let end = key
+            .len()
+            .saturating_sub(SECRET_LEN + CHECKSUM_LEN - DISPLAY_SECRET_CHARS);
         &key[..end]
     }
 }
@@ -240,7 +247,10 @@ mod tests {
             "xyz_live_0123456789ABCDEFGHIJKLMNOPQRSTUV012345",
             "osk_live_0123456789ABCDEFGHIJKLMNOPQRSTUV01234é",
         ] {
-            assert!(matches!(fmt().parse(bad), Err(Error::InvalidApiKey)), "{bad}");
+            assert!(
+                matches!(fmt().parse(bad), Err(Error::InvalidApiKey)),
+                "{bad}"
+            );
         }
     }
 

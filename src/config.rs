@@ -264,7 +264,9 @@ impl AuthConfig {
         }
         let p = &self.api_key_prefix;
         if p.is_empty() || p.len() > 16 || !p.bytes().all(|b| b.is_ascii_lowercase()) {
-            return Err(Error::Config("API key prefix must be 1-16 lower-case ASCII letters"));
+            return Err(Error::Config(
+                "API key prefix must be 1-16 lower-case ASCII letters",
+            ));
         }
         if self.cookie.same_site == SameSite::None && !self.cookie.secure {
             return Err(Error::Config("SameSite=None requires a Secure cookie"));
@@ -392,7 +394,17 @@ mod tests {
             parallelism: 1,
         };
         assert!(AuthConfig::builder().argon2(weak).build().is_err());
-        assert!(AuthConfig::builder().api_key_prefix("OSK!").build().is_err());
-        assert!(AuthConfig::builder().leeway(Duration::from_secs(3600)).build().is_err());
+        assert!(
+            AuthConfig::builder()
+                .api_key_prefix("OSK!")
+                .build()
+                .is_err()
+        );
+        assert!(
+            AuthConfig::builder()
+                .leeway(Duration::from_secs(3600))
+                .build()
+                .is_err()
+        );
     }
 }

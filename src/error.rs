@@ -240,7 +240,10 @@ mod tests {
     #[test]
     fn statuses_and_codes() {
         assert_eq!(Error::InvalidCredentials.status(), 401);
-        assert_eq!(Error::InvalidToken(TokenError::Expired).code(), "invalid_token");
+        assert_eq!(
+            Error::InvalidToken(TokenError::Expired).code(),
+            "invalid_token"
+        );
         assert_eq!(Error::Forbidden(Permission::TasksWrite).status(), 403);
         assert_eq!(Error::EmailTaken.status(), 409);
         assert_eq!(Error::PayloadTooLarge.status(), 413);
@@ -259,6 +262,9 @@ mod tests {
     fn internal_errors_hide_their_detail() {
         let e = Error::Random("entropy source exploded at /dev/urandom".into());
         assert_eq!(e.public_message(), "internal server error");
-        assert_eq!(Error::EmailTaken.public_message(), "email already registered");
+        assert_eq!(
+            Error::EmailTaken.public_message(),
+            "email already registered"
+        );
     }
 }

@@ -1,10 +1,103 @@
-//! assimetria-auth (work in progress)
+//! # assimetria-auth
+//!
+//! Production-grade authentication for a Rust service in a few lines: email + password accounts,
+//! 24 h JWT access tokens, single-use rotating refresh tokens, an httpOnly browser cookie,
+//! organization API keys (`osk_live_…` / `osk_test_…`) and an admin / member / viewer permission
+//! matrix, with an axum adapter and storage you plug in (in memory, SQLite, PostgreSQL).
+//!
+//! It speaks the seed HTTP API exactly: `POST /api/auth/login` answers
+//! `{"success": true, "token", "refresh_token", "user": {"id", "email", "role"}}` and sets
+//! `assimetria_jwt=…; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=86400`.
+//!
+//! ## Quickstart
+//!
+//! ```
+//! use std::sync::Arc;
+//! use assimetria_auth::{AuthConfig, AuthService, Error};
+//! use assimetria_auth::rbac::{Permission, Role};
+//! use assimetria_auth::secret::Password;
+//! use assimetria_auth::store::memory::MemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Error> {
+//! let auth = AuthService::builder(AuthConfig::default(), Arc::new(MemoryStore::new()))
+//!     .build()
+//!     .await?;
+//!
+//! // Register (new users get the minimum role, viewer) and sign in.
+//! auth.register("ada@example.com", &Password::new("correct horse battery")).await?;
+//! let login = auth.login("ada@example.com", &Password::new("correct horse battery"), None).await?;
+//!
+//! // Every request: a bearer value (JWT or API key) or the cookie value becomes a Principal.
+//! let principal = auth.authenticate(login.access_token.expose()).await?;
+//! assert_eq!(principal.role, Role::Viewer);
+//! assert!(auth.require(&principal, Permission::TasksRead).is_ok());
+//! assert!(matches!(auth.require(&principal, Permission::TasksWrite), Err(Error::Forbidden(_))));
+//!
+//! // Refresh tokens are single-use: each refresh hands out a new pair.
+//! let next = auth.refresh(&login.refresh_token).await?;
+//! assert_ne!(next.refresh_token, login.refresh_token);
+//!
+//! // Logout revokes the session's access tokens at once, not in 24 h.
+//! auth.logout(&principal).await?;
+//! assert!(auth.authenticate(login.access_token.expose()).await.is_err());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With the `axum` feature, `axum::routes` serves the seed's HTTP API and
+//! `axum::Require` guards your own handlers; `examples/server.rs` is a complete server.
+//!
+//! ## The request's way through the crate
+//!
+//! ```text
+//! Authorization: Bearer …  |  Cookie: assimetria_jwt=…
+//!    -> http::extract_credential (no allocation; `osk_` prefix => API key, else JWT)
+//!    -> API key: checksum (offline) -> SHA-256 -> one store lookup -> revoked?
+//!       JWT:     kid selects the key, the key pins the algorithm -> signature
+//!                -> typ/iss/aud/exp/nbf -> session revoked? (in-process set, no I/O)
+//!    -> Principal { subject, org, role, kind: User{session} | ApiKey{id, environment} }
+//!    -> Policy::check(role, Permission) -> Allow | Deny (403)
+//! ```
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `sqlite` | yes | `store::sql::SqlStore` on an embedded SQLite file (`SqlStore::connect("sqlite://auth.db?mode=rwc")`) |
+//! | `postgres` | no | `store::sql::SqlStore` on PostgreSQL (`SqlStore::connect("postgres://…")`) |
+//! | `axum` | no | `axum`: extractors and the seed's routes |
+//!
+//! Features only add; none changes what another does.
+//!
+//! ## Security notes
+//!
+//! * Refresh tokens, reset tokens and API keys are stored only as SHA-256 hashes; the plaintext
+//!   exists once, in the response that hands it out.
+//! * Verification pins the algorithm to the key the `kid` names; `alg: none` and algorithm
+//!   confusion never verify; access tokens carry `typ: at+jwt` so no other token passes as one.
+//! * Unknown email and wrong password are one error after the same argon2id work; forgot-password
+//!   answers the same for existing and missing emails and mails from a background task.
+//! * A refresh token presented again after the grace window revokes its whole family.
+//! * Logout, password reset and role changes revoke access tokens at once (an in-process set kept
+//!   current from the store's revocation log, so every instance learns within a poll interval).
+//! * argon2id runs on the blocking pool, at most `hash_concurrency` at once, behind a bounded queue.
+//! * Secrets are types with redacted `Debug` and constant-time equality; no secret reaches a log,
+//!   an audit event or an error message.
+//! * Cookie-authenticated writes need a same-origin `Origin` (CSRF); bodies are capped (64 KiB).
+//! * `#![forbid(unsafe_code)]`.
+
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod api_key;
 pub mod audit;
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod mail;
 pub mod password;
 pub mod rate_limit;
@@ -14,6 +107,15 @@ pub mod secret;
 pub mod service;
 pub mod store;
 pub mod token;
+
+// The README's Rust examples compile and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use config::AuthConfig;
 pub use error::Error;
-pub use service::AuthService;
+pub use rbac::{Permission, Role};
+pub use service::{AuthService, Principal, PrincipalKind};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use store::sql::SqlStore;

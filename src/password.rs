@@ -56,8 +56,13 @@ impl PasswordHasher {
         if params.memory_kib < min.memory_kib || params.iterations < min.iterations {
             return Err(Error::Config("argon2 parameters below OWASP's minimum"));
         }
-        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|_| Error::Config("invalid argon2 parameters"))?;
+        let params = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|_| Error::Config("invalid argon2 parameters"))?;
         let concurrency = concurrency.max(1);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -224,9 +229,21 @@ mod tests {
         let h = hasher(2, 8);
         let phc = h.hash(&Password::new("correct horse")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(h.verify(&Password::new("correct horse"), &phc).await.unwrap());
-        assert!(!h.verify(&Password::new("correct horsE"), &phc).await.unwrap());
-        assert!(!h.verify(&Password::new("x"), "not a phc string").await.unwrap());
+        assert!(
+            h.verify(&Password::new("correct horse"), &phc)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify(&Password::new("correct horsE"), &phc)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify(&Password::new("x"), "not a phc string")
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
@@ -249,13 +266,21 @@ mod tests {
         assert!(h.needs_rehash("$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"));
         assert!(h.needs_rehash("garbage"));
         // The old hash still verifies under the new parameters (they are read from the PHC).
-        assert!(stronger.verify(&Password::new("correct horse"), &phc).await.unwrap());
+        assert!(
+            stronger
+                .verify(&Password::new("correct horse"), &phc)
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn policy_bounds() {
         let h = hasher(1, 1);
-        assert!(matches!(h.hash(&Password::new("short")).await, Err(Error::Validation(_))));
+        assert!(matches!(
+            h.hash(&Password::new("short")).await,
+            Err(Error::Validation(_))
+        ));
         let huge = Password::new("a".repeat(1025));
         assert!(matches!(h.hash(&huge).await, Err(Error::Validation(_))));
         // Eight characters, not eight bytes: "ééééééé" is 7 characters.

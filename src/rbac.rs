@@ -265,7 +265,9 @@ mod tests {
 
     #[test]
     fn host_defined_matrix() {
-        let p = Policy::seed().revoke(Role::Member, &[ProductsWrite]).grant(Role::Viewer, &[TasksWrite]);
+        let p = Policy::seed()
+            .revoke(Role::Member, &[ProductsWrite])
+            .grant(Role::Viewer, &[TasksWrite]);
         assert_eq!(p.check(Role::Member, ProductsWrite), Deny);
         assert_eq!(p.check(Role::Viewer, TasksWrite), Allow);
         assert!(matches!(

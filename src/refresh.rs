@@ -49,7 +49,9 @@ impl RefreshTokens {
     /// Uses `derivation_key` (≥ 32 bytes, shared by every instance of a deployment).
     pub fn new(derivation_key: &[u8]) -> Result<Self, Error> {
         if derivation_key.len() < 32 {
-            return Err(Error::Config("refresh derivation key must be at least 32 bytes"));
+            return Err(Error::Config(
+                "refresh derivation key must be at least 32 bytes",
+            ));
         }
         Ok(Self {
             key: Hmac::new_from_slice(derivation_key)
@@ -127,10 +129,25 @@ mod tests {
     #[test]
     fn grace_window_rules() {
         let spent = Consumed::AlreadySpent(record(Some(50)));
-        assert!(matches!(RefreshTokens::decide(spent.clone(), 60, 10), Rotation::Replay(_)));
-        assert!(matches!(RefreshTokens::decide(spent.clone(), 61, 10), Rotation::Reuse(_)));
-        assert!(matches!(RefreshTokens::decide(spent, 50, 0), Rotation::Reuse(_)));
-        assert!(matches!(RefreshTokens::decide(Consumed::Spent(record(Some(5))), 5, 10), Rotation::Rotate(_)));
-        assert_eq!(RefreshTokens::decide(Consumed::Invalid, 5, 10), Rotation::Invalid);
+        assert!(matches!(
+            RefreshTokens::decide(spent.clone(), 60, 10),
+            Rotation::Replay(_)
+        ));
+        assert!(matches!(
+            RefreshTokens::decide(spent.clone(), 61, 10),
+            Rotation::Reuse(_)
+        ));
+        assert!(matches!(
+            RefreshTokens::decide(spent, 50, 0),
+            Rotation::Reuse(_)
+        ));
+        assert!(matches!(
+            RefreshTokens::decide(Consumed::Spent(record(Some(5))), 5, 10),
+            Rotation::Rotate(_)
+        ));
+        assert_eq!(
+            RefreshTokens::decide(Consumed::Invalid, 5, 10),
+            Rotation::Invalid
+        );
     }
 }

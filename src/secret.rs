@@ -100,7 +100,7 @@ impl TokenHash {
         Self(Sha256::digest(plaintext.as_bytes()).into())
     }
 
-    /// Lower-case hex, the form the SQL stores keep.
+    /// Lower-case hex (for logs and diagnostics; stores keep the 32 bytes).
     pub fn to_hex(&self) -> String {
         let mut s = String::with_capacity(64);
         for b in self.0 {

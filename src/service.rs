@@ -19,7 +19,10 @@ use crate::password::PasswordHasher;
 use crate::rate_limit::{MemoryRateLimiter, RateLimiter};
 use crate::rbac::{Permission, Policy, Role};
 use crate::refresh::{MAX_REFRESH_TOKEN_LEN, RefreshTokens, Rotation};
-use crate::secret::{AccessToken, ApiKeySecret, Password, RefreshToken, ResetToken, TokenHash, random_id, random_token};
+use crate::secret::{
+    AccessToken, ApiKeySecret, Password, RefreshToken, ResetToken, TokenHash, random_id,
+    random_token,
+};
 use crate::store::{
     ApiKeyRecord, NewApiKey, NewUser, RefreshRecord, Session, Store, StoredKey, User,
 };
@@ -395,13 +398,22 @@ fn spawn_revocation_poller(inner: Weak<Inner>) {
     });
 }
 
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 fn normalize_email(email: &str) -> Result<String, Error> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= MAX_EMAIL_LEN
         && !email.chars().any(|c| c.is_control() || c.is_whitespace())
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
     if valid {
         Ok(email)
     } else {
@@ -469,25 +481,44 @@ impl AuthService {
         self.inner.audit.record(&event);
     }
 
-    async fn limit(&self, action: &'static str, account: &str, client: Option<IpAddr>, per_account: RateLimit, per_client: RateLimit) -> Result<(), Error> {
+    async fn limit(
+        &self,
+        action: &'static str,
+        account: &str,
+        client: Option<IpAddr>,
+        per_account: RateLimit,
+        per_client: RateLimit,
+    ) -> Result<(), Error> {
         if !self.inner.config.rate_limits.enabled {
             return Ok(());
         }
         let now = self.now();
+        // Bounded key size: a 60 KiB "email" must not become a 60 KiB map key.
+        let account = truncate(account, MAX_EMAIL_LEN);
         let by_account = self
             .inner
             .limiter
             .hit(&format!("{action}:account:{account}"), per_account, now)
             .await;
         let by_client = match client {
-            Some(ip) => self.inner.limiter.hit(&format!("{action}:client:{ip}"), per_client, now).await,
+            Some(ip) => {
+                self.inner
+                    .limiter
+                    .hit(&format!("{action}:client:{ip}"), per_client, now)
+                    .await
+            }
             None => Ok(()),
         };
         match (by_account, by_client) {
             (Ok(()), Ok(())) => Ok(()),
             (a, c) => {
                 self.audit(AuditEvent::RateLimited { action });
-                let retry_after = a.err().into_iter().chain(c.err()).max().unwrap_or(Duration::from_secs(1));
+                let retry_after = a
+                    .err()
+                    .into_iter()
+                    .chain(c.err())
+                    .max()
+                    .unwrap_or(Duration::from_secs(1));
                 Err(Error::RateLimited { retry_after })
             }
         }
@@ -522,7 +553,12 @@ impl AuthService {
     }
 
     /// Creates a user with a given role without signing in: for hosts seeding an admin.
-    pub async fn create_user(&self, email: &str, password: &Password, role: Role) -> Result<User, Error> {
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: &Password,
+        role: Role,
+    ) -> Result<User, Error> {
         let email = normalize_email(email)?;
         let password_hash = self.inner.hasher.hash(password).await?;
         self.inner
@@ -543,10 +579,22 @@ impl AuthService {
 
     /// Signs in. Unknown email and wrong password are one error, after the same argon2 work.
     /// A hash with outdated parameters is upgraded on success.
-    pub async fn login(&self, email: &str, password: &Password, client: Option<IpAddr>) -> Result<LoginOutcome, Error> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &Password,
+        client: Option<IpAddr>,
+    ) -> Result<LoginOutcome, Error> {
         let email = email.trim().to_lowercase();
         let limits = self.inner.config.rate_limits;
-        self.limit("login", &email, client, limits.login_per_account, limits.login_per_client).await?;
+        self.limit(
+            "login",
+            &email,
+            client,
+            limits.login_per_account,
+            limits.login_per_client,
+        )
+        .await?;
         let user = if email.len() <= MAX_EMAIL_LEN {
             self.inner.store.user_by_email(&email).await?
         } else {
@@ -557,7 +605,12 @@ impl AuthService {
             self.audit(AuditEvent::LoginFailed { email });
             return Err(Error::InvalidCredentials);
         };
-        if !self.inner.hasher.verify(password, &user.password_hash).await? {
+        if !self
+            .inner
+            .hasher
+            .verify(password, &user.password_hash)
+            .await?
+        {
             self.audit(AuditEvent::LoginFailed { email });
             return Err(Error::InvalidCredentials);
         }
@@ -612,7 +665,13 @@ impl AuthService {
         })
     }
 
-    fn sign_access(&self, user: &User, sid: &str, iat: i64, jti: String) -> Result<AccessToken, Error> {
+    fn sign_access(
+        &self,
+        user: &User,
+        sid: &str,
+        iat: i64,
+        jti: String,
+    ) -> Result<AccessToken, Error> {
         let c = &self.inner.config;
         let claims = AccessClaims {
             sub: user.id.to_string(),
@@ -637,12 +696,17 @@ impl AuthService {
             return Err(Error::InvalidRefreshToken);
         }
         let now = self.now();
-        let consumed = self.inner.store.consume_refresh(&TokenHash::of(t), now).await?;
+        let consumed = self
+            .inner
+            .store
+            .consume_refresh(&TokenHash::of(t), now)
+            .await?;
         let grace = secs(self.inner.config.refresh_grace);
         let record = match RefreshTokens::decide(consumed, now, grace) {
             Rotation::Rotate(r) | Rotation::Replay(r) => r,
             Rotation::Reuse(r) => {
-                self.revoke_sessions(std::slice::from_ref(&r.session_id)).await?;
+                self.revoke_sessions(std::slice::from_ref(&r.session_id))
+                    .await?;
                 self.audit(AuditEvent::RefreshReuseDetected {
                     user_id: r.user_id,
                     session_id: r.session_id,
@@ -675,7 +739,12 @@ impl AuthService {
             .user_by_id(record.user_id)
             .await?
             .ok_or(Error::InvalidRefreshToken)?;
-        let access_token = self.sign_access(&user, &record.session_id, spent_at, self.inner.refresh.successor_jti(token))?;
+        let access_token = self.sign_access(
+            &user,
+            &record.session_id,
+            spent_at,
+            self.inner.refresh.successor_jti(token),
+        )?;
         self.audit(AuditEvent::Refreshed {
             user_id: user.id,
             session_id: record.session_id,
@@ -712,7 +781,11 @@ impl AuthService {
         let mut cursor = self.inner.revocation_cursor.lock().await;
         let now = self.now();
         loop {
-            let batch = self.inner.store.revocations_since(*cursor, now, 1000).await?;
+            let batch = self
+                .inner
+                .store
+                .revocations_since(*cursor, now, 1000)
+                .await?;
             for r in &batch {
                 self.inner.revoked.insert(&r.session_id, r.until);
             }
@@ -731,7 +804,9 @@ impl AuthService {
     /// Ends the principal's session: its refresh family, and its access tokens at once.
     pub async fn logout(&self, principal: &Principal) -> Result<(), Error> {
         let PrincipalKind::User { session } = &principal.kind else {
-            return Err(Error::Validation("API keys have no session to log out; revoke the key instead"));
+            return Err(Error::Validation(
+                "API keys have no session to log out; revoke the key instead",
+            ));
         };
         self.revoke_sessions(std::slice::from_ref(session)).await?;
         self.audit(AuditEvent::LoggedOut {
@@ -747,7 +822,14 @@ impl AuthService {
     pub async fn forgot_password(&self, email: &str, client: Option<IpAddr>) -> Result<(), Error> {
         let email = email.trim().to_lowercase();
         let limits = self.inner.config.rate_limits;
-        self.limit("forgot_password", &email, client, limits.forgot_per_account, limits.forgot_per_client).await?;
+        self.limit(
+            "forgot_password",
+            &email,
+            client,
+            limits.forgot_per_account,
+            limits.forgot_per_client,
+        )
+        .await?;
         // The token is made either way, so both paths do the same work up to the lookup.
         let token = ResetToken::new(random_token()?);
         let hash = TokenHash::of(token.expose());
@@ -760,7 +842,10 @@ impl AuthService {
             return Ok(());
         };
         let expires_at = self.now().saturating_add(secs(self.inner.config.reset_ttl));
-        self.inner.store.create_reset_token(&hash, user.id, expires_at).await?;
+        self.inner
+            .store
+            .create_reset_token(&hash, user.id, expires_at)
+            .await?;
         self.audit(AuditEvent::PasswordResetRequested { user_id: user.id });
         let mailer = Arc::clone(&self.inner.mailer);
         let mail = Mail::password_reset(user.email, token);
@@ -774,7 +859,11 @@ impl AuthService {
 
     /// Sets a new password with a reset token: the token is spent, and every session of the user
     /// is revoked (their access tokens at once).
-    pub async fn reset_password(&self, token: &ResetToken, new_password: &Password) -> Result<(), Error> {
+    pub async fn reset_password(
+        &self,
+        token: &ResetToken,
+        new_password: &Password,
+    ) -> Result<(), Error> {
         let t = token.expose();
         if t.is_empty() || t.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(Error::InvalidResetToken);
@@ -787,10 +876,19 @@ impl AuthService {
             .consume_reset_token(&TokenHash::of(t), self.now())
             .await?
             .ok_or(Error::InvalidResetToken)?;
-        if !self.inner.store.set_password_hash(user_id, &password_hash).await? {
+        if !self
+            .inner
+            .store
+            .set_password_hash(user_id, &password_hash)
+            .await?
+        {
             return Err(Error::InvalidResetToken);
         }
-        let sessions = self.inner.store.revoke_user_sessions(user_id, self.now()).await?;
+        let sessions = self
+            .inner
+            .store
+            .revoke_user_sessions(user_id, self.now())
+            .await?;
         self.revoke_sessions(&sessions).await?;
         self.audit(AuditEvent::PasswordReset { user_id });
         Ok(())
@@ -835,7 +933,9 @@ impl AuthService {
             user_id,
             org: claims.org,
             role: claims.role,
-            kind: PrincipalKind::User { session: claims.sid },
+            kind: PrincipalKind::User {
+                session: claims.sid,
+            },
         })
     }
 
@@ -851,7 +951,10 @@ impl AuthService {
             return Err(Error::InvalidApiKey);
         }
         let now = self.now();
-        if record.last_used_at.is_none_or(|t| now - t >= TOUCH_INTERVAL) {
+        if record
+            .last_used_at
+            .is_none_or(|t| now - t >= TOUCH_INTERVAL)
+        {
             self.inner.store.touch_api_key(record.id, now).await?;
         }
         Ok(Principal {
@@ -873,18 +976,31 @@ impl AuthService {
 
     /// Creates an API key (needs [`Permission::ApiKeysManage`], a user session, and a role no
     /// higher than the creator's; default role: viewer). The plaintext is in the result only.
-    pub async fn create_api_key(&self, creator: &Principal, name: &str, environment: Environment, role: Option<Role>) -> Result<CreatedApiKey, Error> {
+    pub async fn create_api_key(
+        &self,
+        creator: &Principal,
+        name: &str,
+        environment: Environment,
+        role: Option<Role>,
+    ) -> Result<CreatedApiKey, Error> {
         self.require(creator, Permission::ApiKeysManage)?;
         if !matches!(creator.kind, PrincipalKind::User { .. }) {
-            return Err(Error::Validation("API keys are created by users, not by other keys"));
+            return Err(Error::Validation(
+                "API keys are created by users, not by other keys",
+            ));
         }
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > MAX_KEY_NAME_LEN || name.chars().any(char::is_control) {
+        if name.is_empty()
+            || name.chars().count() > MAX_KEY_NAME_LEN
+            || name.chars().any(char::is_control)
+        {
             return Err(Error::Validation("name must be 1-100 printable characters"));
         }
         let role = role.unwrap_or(Role::Viewer);
         if !role.is_at_most(creator.role) {
-            return Err(Error::Validation("an API key's role cannot exceed its creator's"));
+            return Err(Error::Validation(
+                "an API key's role cannot exceed its creator's",
+            ));
         }
         let minted = self.inner.api_keys.mint(environment)?;
         let record = self
@@ -916,7 +1032,11 @@ impl AuthService {
     /// The organization's keys, without secrets (needs [`Permission::ApiKeysManage`]).
     pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>, Error> {
         self.require(principal, Permission::ApiKeysManage)?;
-        let keys = self.inner.store.list_api_keys(principal.org.as_deref()).await?;
+        let keys = self
+            .inner
+            .store
+            .list_api_keys(principal.org.as_deref())
+            .await?;
         Ok(keys.iter().map(ApiKeyInfo::from).collect())
     }
 
@@ -924,7 +1044,12 @@ impl AuthService {
     /// organization, or an unknown id, is [`Error::NotFound`].
     pub async fn revoke_api_key(&self, principal: &Principal, id: i64) -> Result<(), Error> {
         self.require(principal, Permission::ApiKeysManage)?;
-        let key = self.inner.store.api_key_by_id(id).await?.ok_or(Error::NotFound)?;
+        let key = self
+            .inner
+            .store
+            .api_key_by_id(id)
+            .await?
+            .ok_or(Error::NotFound)?;
         if key.org != principal.org || key.revoked_at.is_some() {
             return Err(Error::NotFound);
         }
@@ -940,19 +1065,37 @@ impl AuthService {
     pub async fn list_users(&self, principal: &Principal) -> Result<Vec<UserInfo>, Error> {
         self.require(principal, Permission::UsersManage)?;
         let users = self.inner.store.list_users().await?;
-        Ok(users.iter().filter(|u| u.org == principal.org).map(UserInfo::from).collect())
+        Ok(users
+            .iter()
+            .filter(|u| u.org == principal.org)
+            .map(UserInfo::from)
+            .collect())
     }
 
     /// Changes a user's role (needs [`Permission::UsersManage`]) and revokes their sessions, so no
     /// token carrying the old role survives.
-    pub async fn set_role(&self, admin: &Principal, user_id: i64, role: Role) -> Result<UserInfo, Error> {
+    pub async fn set_role(
+        &self,
+        admin: &Principal,
+        user_id: i64,
+        role: Role,
+    ) -> Result<UserInfo, Error> {
         self.require(admin, Permission::UsersManage)?;
-        let user = self.inner.store.user_by_id(user_id).await?.ok_or(Error::NotFound)?;
+        let user = self
+            .inner
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(Error::NotFound)?;
         if user.org != admin.org {
             return Err(Error::NotFound);
         }
         self.inner.store.set_role(user_id, role).await?;
-        let sessions = self.inner.store.revoke_user_sessions(user_id, self.now()).await?;
+        let sessions = self
+            .inner
+            .store
+            .revoke_user_sessions(user_id, self.now())
+            .await?;
         self.revoke_sessions(&sessions).await?;
         self.audit(AuditEvent::RoleChanged {
             user_id,

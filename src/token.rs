@@ -187,7 +187,11 @@ impl JwtKey {
     }
 
     /// Rebuilds a key from [`material`](Self::material) (as persisted by a store).
-    pub fn from_material(kid: impl Into<String>, alg: KeyAlgorithm, material: &[u8]) -> Result<Self, Error> {
+    pub fn from_material(
+        kid: impl Into<String>,
+        alg: KeyAlgorithm,
+        material: &[u8],
+    ) -> Result<Self, Error> {
         match alg {
             KeyAlgorithm::Hs256 => Self::hs256(kid, material),
             KeyAlgorithm::EdDsa => {
@@ -418,12 +422,18 @@ impl KeyRing {
     }
 
     /// Verifies an access token at time `now` (Unix seconds) and returns its claims.
-    pub fn verify(&self, token: &str, validation: &Validation, now: i64) -> Result<AccessClaims, TokenError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        validation: &Validation,
+        now: i64,
+    ) -> Result<AccessClaims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
         let (signing_input, signature_b64) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
-        let (header_b64, payload_b64) = signing_input.split_once('.').ok_or(TokenError::Malformed)?;
+        let (header_b64, payload_b64) =
+            signing_input.split_once('.').ok_or(TokenError::Malformed)?;
         if payload_b64.contains('.') {
             return Err(TokenError::Malformed);
         }
@@ -436,7 +446,9 @@ impl KeyRing {
             return Err(TokenError::UnsupportedCritical);
         }
         match header.typ.as_deref() {
-            Some(t) if t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt") => {}
+            Some(t)
+                if t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)
+                    || t.eq_ignore_ascii_case("application/at+jwt") => {}
             _ => return Err(TokenError::WrongType),
         }
         let kid = header.kid.as_deref().ok_or(TokenError::UnknownKey)?;
@@ -539,7 +551,10 @@ mod tests {
     fn round_trip_both_algorithms() {
         for ring in [hs_ring(), ed_ring()] {
             let t = ring.sign(&claims()).unwrap();
-            assert_eq!(ring.verify(t.expose(), &validation(), NOW).unwrap(), claims());
+            assert_eq!(
+                ring.verify(t.expose(), &validation(), NOW).unwrap(),
+                claims()
+            );
         }
     }
 
@@ -595,7 +610,12 @@ mod tests {
         );
         // The JWKS text itself as the HMAC secret fares no better.
         let jwks = serde_json::to_vec(&ring.jwks()).unwrap();
-        let forged = jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(&jwks).unwrap()).unwrap();
+        let forged = jsonwebtoken::encode(
+            &header,
+            &claims(),
+            &EncodingKey::from_secret(&jwks).unwrap(),
+        )
+        .unwrap();
         assert!(ring.verify(&forged, &validation(), NOW).is_err());
     }
 
@@ -606,13 +626,24 @@ mod tests {
             let parts: Vec<&str> = t.expose().split('.').collect();
             let mut evil = claims();
             evil.role = Role::Admin;
-            let tampered = format!("{}.{}.{}", parts[0], b64(&serde_json::to_value(&evil).unwrap()), parts[2]);
-            assert_eq!(ring.verify(&tampered, &validation(), NOW), Err(TokenError::BadSignature));
+            let tampered = format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(&serde_json::to_value(&evil).unwrap()),
+                parts[2]
+            );
+            assert_eq!(
+                ring.verify(&tampered, &validation(), NOW),
+                Err(TokenError::BadSignature)
+            );
 
             let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
             sig[0] ^= 1;
             let tampered = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(sig));
-            assert_eq!(ring.verify(&tampered, &validation(), NOW), Err(TokenError::BadSignature));
+            assert_eq!(
+                ring.verify(&tampered, &validation(), NOW),
+                Err(TokenError::BadSignature)
+            );
 
             let truncated = format!("{}.{}.", parts[0], parts[1]);
             assert!(ring.verify(&truncated, &validation(), NOW).is_err());
@@ -626,15 +657,30 @@ mod tests {
         let exp = NOW + 86_400;
         // Inside the leeway: still accepted.
         assert!(ring.verify(t.expose(), &validation(), exp + 29).is_ok());
-        assert_eq!(ring.verify(t.expose(), &validation(), exp + 30), Err(TokenError::Expired));
-        assert_eq!(ring.verify(t.expose(), &validation(), exp + 3600), Err(TokenError::Expired));
+        assert_eq!(
+            ring.verify(t.expose(), &validation(), exp + 30),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            ring.verify(t.expose(), &validation(), exp + 3600),
+            Err(TokenError::Expired)
+        );
 
         let mut future = claims();
         future.nbf = NOW + 600;
         let t = ring.sign(&future).unwrap();
-        assert_eq!(ring.verify(t.expose(), &validation(), NOW), Err(TokenError::NotYetValid));
-        assert!(ring.verify(t.expose(), &validation(), NOW + 600 - 30).is_ok());
-        assert_eq!(ring.verify(t.expose(), &validation(), NOW + 600 - 31), Err(TokenError::NotYetValid));
+        assert_eq!(
+            ring.verify(t.expose(), &validation(), NOW),
+            Err(TokenError::NotYetValid)
+        );
+        assert!(
+            ring.verify(t.expose(), &validation(), NOW + 600 - 30)
+                .is_ok()
+        );
+        assert_eq!(
+            ring.verify(t.expose(), &validation(), NOW + 600 - 31),
+            Err(TokenError::NotYetValid)
+        );
     }
 
     #[test]
@@ -643,12 +689,18 @@ mod tests {
         let mut c = claims();
         c.iss = "someone-else".into();
         let t = ring.sign(&c).unwrap();
-        assert_eq!(ring.verify(t.expose(), &validation(), NOW), Err(TokenError::WrongIssuer));
+        assert_eq!(
+            ring.verify(t.expose(), &validation(), NOW),
+            Err(TokenError::WrongIssuer)
+        );
 
         let mut c = claims();
         c.aud = "another-api".into();
         let t = ring.sign(&c).unwrap();
-        assert_eq!(ring.verify(t.expose(), &validation(), NOW), Err(TokenError::WrongAudience));
+        assert_eq!(
+            ring.verify(t.expose(), &validation(), NOW),
+            Err(TokenError::WrongAudience)
+        );
 
         // A correctly signed JWT of another type (e.g. an ID token or a plain JWT).
         let key = EncodingKey::from_secret(&[7u8; 32]).unwrap();
@@ -657,17 +709,27 @@ mod tests {
             h.kid = Some("hs-1".into());
             h.typ = typ.map(String::from);
             let t = jsonwebtoken::encode(&h, &claims(), &key).unwrap();
-            assert_eq!(ring.verify(&t, &validation(), NOW), Err(TokenError::WrongType), "{typ:?}");
+            assert_eq!(
+                ring.verify(&t, &validation(), NOW),
+                Err(TokenError::WrongType),
+                "{typ:?}"
+            );
         }
 
         let other = KeyRing::new(JwtKey::hs256("hs-2", &[7u8; 32]).unwrap()).unwrap();
         let t = other.sign(&claims()).unwrap();
-        assert_eq!(ring.verify(t.expose(), &validation(), NOW), Err(TokenError::UnknownKey));
+        assert_eq!(
+            ring.verify(t.expose(), &validation(), NOW),
+            Err(TokenError::UnknownKey)
+        );
 
         let mut h = jsonwebtoken::Header::new(Algorithm::HS256);
         h.typ = Some("at+jwt".into());
         let t = jsonwebtoken::encode(&h, &claims(), &key).unwrap();
-        assert_eq!(ring.verify(&t, &validation(), NOW), Err(TokenError::UnknownKey));
+        assert_eq!(
+            ring.verify(&t, &validation(), NOW),
+            Err(TokenError::UnknownKey)
+        );
     }
 
     #[test]
@@ -675,29 +737,50 @@ mod tests {
         let ring = hs_ring();
         let t = ring.sign(&claims()).unwrap();
         let parts: Vec<&str> = t.expose().split('.').collect();
-        let h = b64(&serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": "hs-1", "crit": ["exp"]}));
+        let h = b64(
+            &serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": "hs-1", "crit": ["exp"]}),
+        );
         let forged = format!("{h}.{}.{}", parts[1], parts[2]);
-        assert_eq!(ring.verify(&forged, &validation(), NOW), Err(TokenError::UnsupportedCritical));
+        assert_eq!(
+            ring.verify(&forged, &validation(), NOW),
+            Err(TokenError::UnsupportedCritical)
+        );
     }
 
     #[test]
     fn rotation_keeps_old_tokens_and_removal_ends_them() {
         let mut ring = hs_ring();
         let old = ring.sign(&claims()).unwrap();
-        ring.rotate(JwtKey::generate_ed25519("ed-2").unwrap()).unwrap();
+        ring.rotate(JwtKey::generate_ed25519("ed-2").unwrap())
+            .unwrap();
         let new = ring.sign(&claims()).unwrap();
-        assert_eq!(jsonwebtoken::decode_header(new.expose()).unwrap().kid.as_deref(), Some("ed-2"));
+        assert_eq!(
+            jsonwebtoken::decode_header(new.expose())
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some("ed-2")
+        );
         assert!(ring.verify(old.expose(), &validation(), NOW).is_ok());
         assert!(ring.verify(new.expose(), &validation(), NOW).is_ok());
-        assert!(ring.remove("ed-2").is_err(), "the active key cannot be removed");
+        assert!(
+            ring.remove("ed-2").is_err(),
+            "the active key cannot be removed"
+        );
         assert!(ring.remove("hs-1").unwrap());
-        assert_eq!(ring.verify(old.expose(), &validation(), NOW), Err(TokenError::UnknownKey));
+        assert_eq!(
+            ring.verify(old.expose(), &validation(), NOW),
+            Err(TokenError::UnknownKey)
+        );
         assert!(ring.verify(new.expose(), &validation(), NOW).is_ok());
     }
 
     #[test]
     fn short_hs256_secret_is_refused() {
-        assert!(matches!(JwtKey::hs256("k", &[1u8; 31]), Err(Error::Config(_))));
+        assert!(matches!(
+            JwtKey::hs256("k", &[1u8; 31]),
+            Err(Error::Config(_))
+        ));
         assert!(JwtKey::hs256("k", &[1u8; 32]).is_ok());
     }
 
@@ -705,14 +788,17 @@ mod tests {
     fn jwks_has_public_keys_only() {
         let mut ring = hs_ring();
         assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 0);
-        ring.rotate(JwtKey::ed25519_from_seed("ed-1", [9u8; 32]).unwrap()).unwrap();
+        ring.rotate(JwtKey::ed25519_from_seed("ed-1", [9u8; 32]).unwrap())
+            .unwrap();
         let jwks = ring.jwks();
         let keys = jwks["keys"].as_array().unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0]["kid"], "ed-1");
         assert_eq!(keys[0]["crv"], "Ed25519");
         // A verifier built from the JWKS alone accepts our tokens.
-        let x = URL_SAFE_NO_PAD.decode(keys[0]["x"].as_str().unwrap()).unwrap();
+        let x = URL_SAFE_NO_PAD
+            .decode(keys[0]["x"].as_str().unwrap())
+            .unwrap();
         let public = JwtKey::ed25519_public("ed-1", x.try_into().unwrap()).unwrap();
         let mut verifier = KeyRing::new(JwtKey::generate_hs256("unused").unwrap()).unwrap();
         verifier.add(public).unwrap();
@@ -723,8 +809,12 @@ mod tests {
 
     #[test]
     fn material_round_trip() {
-        for key in [JwtKey::generate_hs256("a").unwrap(), JwtKey::generate_ed25519("b").unwrap()] {
-            let again = JwtKey::from_material(key.kid(), key.algorithm(), &key.material().unwrap()).unwrap();
+        for key in [
+            JwtKey::generate_hs256("a").unwrap(),
+            JwtKey::generate_ed25519("b").unwrap(),
+        ] {
+            let again = JwtKey::from_material(key.kid(), key.algorithm(), &key.material().unwrap())
+                .unwrap();
             let ring = KeyRing::new(key).unwrap();
             let t = ring.sign(&claims()).unwrap();
             let ring2 = KeyRing::new(again).unwrap();
@@ -735,7 +825,16 @@ mod tests {
     #[test]
     fn garbage_never_panics() {
         let ring = hs_ring();
-        for junk in ["", ".", "..", "...", "a.b.c", "eyJ.eyJ.", &"a".repeat(10_000), "é.é.é"] {
+        for junk in [
+            "",
+            ".",
+            "..",
+            "...",
+            "a.b.c",
+            "eyJ.eyJ.",
+            &"a".repeat(10_000),
+            "é.é.é",
+        ] {
             assert!(ring.verify(junk, &validation(), NOW).is_err());
         }
     }

@@ -29,14 +29,24 @@ async fn register_normalizes_and_signs_in() {
         .await
         .unwrap();
     assert_eq!(out.user.email, "alice@example.com");
-    assert_eq!(out.user.role, Role::Viewer, "new users get the minimum role");
+    assert_eq!(
+        out.user.role,
+        Role::Viewer,
+        "new users get the minimum role"
+    );
     assert_eq!(out.expires_in, 86_400);
-    let p = h.service.authenticate(out.access_token.expose()).await.unwrap();
+    let p = h
+        .service
+        .authenticate(out.access_token.expose())
+        .await
+        .unwrap();
     assert_eq!(p.user_id, out.user.id);
     assert!(matches!(p.kind, PrincipalKind::User { .. }));
 
     assert!(matches!(
-        h.service.register("alice@EXAMPLE.com", &pw("another password")).await,
+        h.service
+            .register("alice@EXAMPLE.com", &pw("another password"))
+            .await,
         Err(Error::EmailTaken)
     ));
     assert!(matches!(
@@ -61,22 +71,37 @@ async fn default_role_is_configurable() {
             .unwrap(),
     )
     .await;
-    let out = h.service.register("m@example.com", &pw("correct horse")).await.unwrap();
+    let out = h
+        .service
+        .register("m@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     assert_eq!(out.user.role, Role::Member);
 }
 
 #[tokio::test]
 async fn unknown_email_and_wrong_password_look_the_same() {
     let h = default_harness().await;
-    h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
+    h.service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     let hasher = h.service.hasher();
 
     let before = hasher.computations();
-    let unknown = h.service.login("nobody@example.com", &pw("correct horse"), None).await.unwrap_err();
+    let unknown = h
+        .service
+        .login("nobody@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap_err();
     let unknown_work = hasher.computations() - before;
 
     let before = hasher.computations();
-    let wrong = h.service.login("a@example.com", &pw("wrong password"), None).await.unwrap_err();
+    let wrong = h
+        .service
+        .login("a@example.com", &pw("wrong password"), None)
+        .await
+        .unwrap_err();
     let wrong_work = hasher.computations() - before;
 
     assert!(matches!(unknown, Error::InvalidCredentials));
@@ -84,18 +109,37 @@ async fn unknown_email_and_wrong_password_look_the_same() {
     assert_eq!(unknown.to_string(), wrong.to_string());
     assert_eq!(unknown.status(), wrong.status());
     assert_eq!(unknown_work, 1);
-    assert_eq!(wrong_work, 1, "both paths run exactly one argon2 computation");
+    assert_eq!(
+        wrong_work, 1,
+        "both paths run exactly one argon2 computation"
+    );
 
-    let ok = h.service.login("A@example.com", &pw("correct horse"), None).await.unwrap();
+    let ok = h
+        .service
+        .login("A@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap();
     assert_eq!(ok.user.email, "a@example.com");
 }
 
 #[tokio::test]
 async fn outdated_hash_is_upgraded_at_login() {
     let store: Arc<dyn assimetria_auth::store::Store> = Arc::new(MemoryStore::new());
-    let old = harness_with(AuthConfig::builder().rate_limiting(false).build().unwrap(), store.clone()).await;
-    old.service.register("a@example.com", &pw("correct horse")).await.unwrap();
-    let before = store.user_by_email("a@example.com").await.unwrap().unwrap().password_hash;
+    let old = harness_with(
+        AuthConfig::builder().rate_limiting(false).build().unwrap(),
+        store.clone(),
+    )
+    .await;
+    old.service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
+    let before = store
+        .user_by_email("a@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
     assert!(before.contains("m=19456,t=2"));
 
     let stronger = Argon2Params {
@@ -104,28 +148,52 @@ async fn outdated_hash_is_upgraded_at_login() {
         parallelism: 1,
     };
     let new = harness_with(
-        AuthConfig::builder().argon2(stronger).rate_limiting(false).build().unwrap(),
+        AuthConfig::builder()
+            .argon2(stronger)
+            .rate_limiting(false)
+            .build()
+            .unwrap(),
         store.clone(),
     )
     .await;
     assert!(new.service.hasher().needs_rehash(&before));
-    new.service.login("a@example.com", &pw("correct horse"), None).await.unwrap();
-    let after = store.user_by_email("a@example.com").await.unwrap().unwrap().password_hash;
+    new.service
+        .login("a@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap();
+    let after = store
+        .user_by_email("a@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
     assert!(after.contains("m=19456,t=3"), "{after}");
     assert!(!new.service.hasher().needs_rehash(&after));
     // And the password still works.
-    new.service.login("a@example.com", &pw("correct horse"), None).await.unwrap();
+    new.service
+        .login("a@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn refresh_rotates_and_is_single_use() {
     let h = default_harness().await;
-    let login = h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
+    let login = h
+        .service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     h.clock.advance(Duration::from_secs(60));
     let first = h.service.refresh(&login.refresh_token).await.unwrap();
     assert_ne!(first.refresh_token, login.refresh_token);
     assert_ne!(first.access_token, login.access_token);
-    assert!(h.service.authenticate(first.access_token.expose()).await.is_ok());
+    assert!(
+        h.service
+            .authenticate(first.access_token.expose())
+            .await
+            .is_ok()
+    );
     let second = h.service.refresh(&first.refresh_token).await.unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
     assert!(matches!(
@@ -133,7 +201,9 @@ async fn refresh_rotates_and_is_single_use() {
         Err(Error::InvalidRefreshToken)
     ));
     assert!(matches!(
-        h.service.refresh(&RefreshToken::new("x".repeat(10_000))).await,
+        h.service
+            .refresh(&RefreshToken::new("x".repeat(10_000)))
+            .await,
         Err(Error::InvalidRefreshToken)
     ));
 }
@@ -141,7 +211,11 @@ async fn refresh_rotates_and_is_single_use() {
 #[tokio::test]
 async fn reuse_after_grace_revokes_the_family_and_its_access_tokens() {
     let h = default_harness().await;
-    let login = h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
+    let login = h
+        .service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     let next = h.service.refresh(&login.refresh_token).await.unwrap();
     h.clock.advance(Duration::from_secs(11)); // past the 10 s grace window
     assert!(matches!(
@@ -153,18 +227,40 @@ async fn reuse_after_grace_revokes_the_family_and_its_access_tokens() {
         h.service.refresh(&next.refresh_token).await,
         Err(Error::InvalidRefreshToken)
     ));
-    assert!(revoked(h.service.authenticate(next.access_token.expose()).await));
-    assert!(revoked(h.service.authenticate(login.access_token.expose()).await));
-    assert!(h.audit.all().iter().any(|e| matches!(e, AuditEvent::RefreshReuseDetected { .. })));
+    assert!(revoked(
+        h.service.authenticate(next.access_token.expose()).await
+    ));
+    assert!(revoked(
+        h.service.authenticate(login.access_token.expose()).await
+    ));
+    assert!(
+        h.audit
+            .all()
+            .iter()
+            .any(|e| matches!(e, AuditEvent::RefreshReuseDetected { .. }))
+    );
     // Another session of the same user is untouched.
-    let other = h.service.login("a@example.com", &pw("correct horse"), None).await.unwrap();
-    assert!(h.service.authenticate(other.access_token.expose()).await.is_ok());
+    let other = h
+        .service
+        .login("a@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap();
+    assert!(
+        h.service
+            .authenticate(other.access_token.expose())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn retry_inside_grace_returns_the_identical_successor() {
     let h = default_harness().await;
-    let login = h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
+    let login = h
+        .service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     h.clock.advance(Duration::from_secs(30));
     let a = h.service.refresh(&login.refresh_token).await.unwrap();
     h.clock.advance(Duration::from_secs(10)); // exactly at the edge of the window
@@ -185,7 +281,11 @@ async fn zero_grace_disables_replay() {
             .unwrap(),
     )
     .await;
-    let login = h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
+    let login = h
+        .service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     h.service.refresh(&login.refresh_token).await.unwrap();
     assert!(matches!(
         h.service.refresh(&login.refresh_token).await,
@@ -196,19 +296,28 @@ async fn zero_grace_disables_replay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refreshes_never_fork_the_family() {
     let h = default_harness().await;
-    let login = h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
+    let login = h
+        .service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     let mut token = login.refresh_token.expose().to_owned();
     for _trial in 0..50 {
         let mut tasks = Vec::new();
         for _ in 0..64 {
             let s = h.service.clone();
             let t = token.clone();
-            tasks.push(tokio::spawn(async move { s.refresh(&RefreshToken::new(t)).await }));
+            tasks.push(tokio::spawn(async move {
+                s.refresh(&RefreshToken::new(t)).await
+            }));
         }
         let mut pairs = Vec::new();
         for t in tasks {
             let out = t.await.unwrap().expect("every concurrent refresh succeeds");
-            pairs.push((out.access_token.expose().to_owned(), out.refresh_token.expose().to_owned()));
+            pairs.push((
+                out.access_token.expose().to_owned(),
+                out.refresh_token.expose().to_owned(),
+            ));
         }
         pairs.dedup();
         assert_eq!(pairs.len(), 1, "one successor pair, never a fork");
@@ -220,10 +329,20 @@ async fn concurrent_refreshes_never_fork_the_family() {
 #[tokio::test]
 async fn logout_kills_the_access_token_at_once() {
     let h = default_harness().await;
-    let login = h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
-    let p = h.service.authenticate(login.access_token.expose()).await.unwrap();
+    let login = h
+        .service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
+    let p = h
+        .service
+        .authenticate(login.access_token.expose())
+        .await
+        .unwrap();
     h.service.logout(&p).await.unwrap();
-    assert!(revoked(h.service.authenticate(login.access_token.expose()).await));
+    assert!(revoked(
+        h.service.authenticate(login.access_token.expose()).await
+    ));
     assert!(matches!(
         h.service.refresh(&login.refresh_token).await,
         Err(Error::InvalidRefreshToken)
@@ -240,9 +359,18 @@ async fn logout_kills_the_access_token_at_once() {
 #[tokio::test]
 async fn access_tokens_expire_after_24_hours() {
     let h = default_harness().await;
-    let login = h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
+    let login = h
+        .service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     h.clock.advance(Duration::from_secs(86_400 - 1));
-    assert!(h.service.authenticate(login.access_token.expose()).await.is_ok());
+    assert!(
+        h.service
+            .authenticate(login.access_token.expose())
+            .await
+            .is_ok()
+    );
     h.clock.advance(Duration::from_secs(31));
     assert!(matches!(
         h.service.authenticate(login.access_token.expose()).await,
@@ -253,29 +381,57 @@ async fn access_tokens_expire_after_24_hours() {
 #[tokio::test]
 async fn credentials_that_are_not_access_tokens_are_refused() {
     let h = default_harness().await;
-    let login = h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
-    assert!(matches!(h.service.authenticate("").await, Err(Error::MissingCredentials)));
+    let login = h
+        .service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.service.authenticate("").await,
+        Err(Error::MissingCredentials)
+    ));
     assert!(matches!(
         h.service.authenticate(login.refresh_token.expose()).await,
         Err(Error::InvalidToken(_))
     ));
-    assert!(matches!(h.service.authenticate("osk_live_nope").await, Err(Error::InvalidApiKey)));
-    assert!(h.service.authenticate("garbage.garbage.garbage").await.is_err());
+    assert!(matches!(
+        h.service.authenticate("osk_live_nope").await,
+        Err(Error::InvalidApiKey)
+    ));
+    assert!(
+        h.service
+            .authenticate("garbage.garbage.garbage")
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn password_reset_flow() {
     let h = default_harness().await;
-    let login = h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
-    let second = h.service.login("a@example.com", &pw("correct horse"), None).await.unwrap();
-    h.service.forgot_password("A@example.com ", None).await.unwrap();
+    let login = h
+        .service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
+    let second = h
+        .service
+        .login("a@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap();
+    h.service
+        .forgot_password("A@example.com ", None)
+        .await
+        .unwrap();
     let (to, token) = h.mailer.wait_for(1).await;
     assert_eq!(to, "a@example.com");
     assert!(token.len() >= 43, "≥ 256 bits");
 
     // A refused new password leaves the token usable.
     assert!(matches!(
-        h.service.reset_password(&ResetToken::new(token.clone()), &pw("short")).await,
+        h.service
+            .reset_password(&ResetToken::new(token.clone()), &pw("short"))
+            .await,
         Err(Error::Validation(_))
     ));
     h.service
@@ -283,38 +439,71 @@ async fn password_reset_flow() {
         .await
         .unwrap();
     // Every session is gone, access and refresh alike.
-    assert!(revoked(h.service.authenticate(login.access_token.expose()).await));
-    assert!(revoked(h.service.authenticate(second.access_token.expose()).await));
+    assert!(revoked(
+        h.service.authenticate(login.access_token.expose()).await
+    ));
+    assert!(revoked(
+        h.service.authenticate(second.access_token.expose()).await
+    ));
     assert!(h.service.refresh(&second.refresh_token).await.is_err());
     // The new password works, the old does not.
-    assert!(h.service.login("a@example.com", &pw("correct horse"), None).await.is_err());
-    h.service.login("a@example.com", &pw("brand new password"), None).await.unwrap();
+    assert!(
+        h.service
+            .login("a@example.com", &pw("correct horse"), None)
+            .await
+            .is_err()
+    );
+    h.service
+        .login("a@example.com", &pw("brand new password"), None)
+        .await
+        .unwrap();
     // Single use.
     assert!(matches!(
-        h.service.reset_password(&ResetToken::new(token), &pw("third password")).await,
+        h.service
+            .reset_password(&ResetToken::new(token), &pw("third password"))
+            .await,
         Err(Error::InvalidResetToken)
     ));
-    assert!(h.audit.all().iter().any(|e| matches!(e, AuditEvent::PasswordReset { .. })));
+    assert!(
+        h.audit
+            .all()
+            .iter()
+            .any(|e| matches!(e, AuditEvent::PasswordReset { .. }))
+    );
 }
 
 #[tokio::test]
 async fn reset_tokens_expire_after_an_hour() {
     let h = default_harness().await;
-    h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
-    h.service.forgot_password("a@example.com", None).await.unwrap();
+    h.service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
+    h.service
+        .forgot_password("a@example.com", None)
+        .await
+        .unwrap();
     let (_, token) = h.mailer.wait_for(1).await;
     h.clock.advance(Duration::from_secs(3600));
     assert!(matches!(
-        h.service.reset_password(&ResetToken::new(token), &pw("brand new password")).await,
+        h.service
+            .reset_password(&ResetToken::new(token), &pw("brand new password"))
+            .await,
         Err(Error::InvalidResetToken)
     ));
-    h.service.login("a@example.com", &pw("correct horse"), None).await.unwrap();
+    h.service
+        .login("a@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn forgot_password_for_a_missing_email_looks_the_same() {
     let h = default_harness().await;
-    h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
+    h.service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     let hasher = h.service.hasher();
 
     let before = hasher.computations();
@@ -324,8 +513,14 @@ async fn forgot_password_for_a_missing_email_looks_the_same() {
     let missing = h.service.forgot_password("ghost@example.com", None).await;
     let missing_work = hasher.computations() - before;
 
-    assert!(existing.is_ok() && missing.is_ok(), "the same answer either way");
-    assert_eq!(existing_work, missing_work, "the same argon2 work either way");
+    assert!(
+        existing.is_ok() && missing.is_ok(),
+        "the same answer either way"
+    );
+    assert_eq!(
+        existing_work, missing_work,
+        "the same argon2 work either way"
+    );
     h.mailer.wait_for(1).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(h.mailer.count(), 1, "only the existing account gets mail");
@@ -355,18 +550,40 @@ async fn api_key_lifecycle() {
 
     let p = h.service.authenticate(&key).await.unwrap();
     assert_eq!(p.role, Role::Member);
-    assert!(matches!(p.kind, PrincipalKind::ApiKey { environment: Environment::Live, .. }));
+    assert!(matches!(
+        p.kind,
+        PrincipalKind::ApiKey {
+            environment: Environment::Live,
+            ..
+        }
+    ));
     assert_eq!(p.environment(), Environment::Live);
     h.service.require(&p, Permission::TasksWrite).unwrap();
     assert!(h.service.require(&p, Permission::SettingsManage).is_err());
     // last_used_at was recorded.
-    assert!(h.service.list_api_keys(&admin).await.unwrap()[0].last_used_at.is_some());
+    assert!(
+        h.service.list_api_keys(&admin).await.unwrap()[0]
+            .last_used_at
+            .is_some()
+    );
 
     // Revocation takes effect at once.
-    h.service.revoke_api_key(&admin, created.info.id).await.unwrap();
-    assert!(matches!(h.service.authenticate(&key).await, Err(Error::InvalidApiKey)));
-    assert!(matches!(h.service.revoke_api_key(&admin, created.info.id).await, Err(Error::NotFound)));
-    assert!(matches!(h.service.revoke_api_key(&admin, 999).await, Err(Error::NotFound)));
+    h.service
+        .revoke_api_key(&admin, created.info.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.service.authenticate(&key).await,
+        Err(Error::InvalidApiKey)
+    ));
+    assert!(matches!(
+        h.service.revoke_api_key(&admin, created.info.id).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        h.service.revoke_api_key(&admin, 999).await,
+        Err(Error::NotFound)
+    ));
 }
 
 #[tokio::test]
@@ -390,12 +607,19 @@ async fn api_key_rules() {
     let (admin, _) = h.user("admin@example.com", Role::Admin).await;
     let (member, _) = h.user("member@example.com", Role::Member).await;
     assert!(matches!(
-        h.service.create_api_key(&member, "k", Environment::Live, None).await,
+        h.service
+            .create_api_key(&member, "k", Environment::Live, None)
+            .await,
         Err(Error::Forbidden(Permission::ApiKeysManage))
     ));
-    assert!(matches!(h.service.list_api_keys(&member).await, Err(Error::Forbidden(_))));
     assert!(matches!(
-        h.service.create_api_key(&admin, "", Environment::Live, None).await,
+        h.service.list_api_keys(&member).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        h.service
+            .create_api_key(&admin, "", Environment::Live, None)
+            .await,
         Err(Error::Validation(_))
     ));
     // A key cannot mint keys.
@@ -405,18 +629,27 @@ async fn api_key_rules() {
         .await
         .unwrap();
     let key_principal = h.service.authenticate(k.key.expose()).await.unwrap();
-    assert!(h.service.create_api_key(&key_principal, "child", Environment::Live, None).await.is_err());
+    assert!(
+        h.service
+            .create_api_key(&key_principal, "child", Environment::Live, None)
+            .await
+            .is_err()
+    );
     // A tampered key is refused.
     let mut bad = k.key.expose().to_owned();
     bad.pop();
     bad.push('!');
-    assert!(matches!(h.service.authenticate(&bad).await, Err(Error::InvalidApiKey)));
+    assert!(matches!(
+        h.service.authenticate(&bad).await,
+        Err(Error::InvalidApiKey)
+    ));
 }
 
 #[tokio::test]
 async fn a_key_role_cannot_exceed_its_creator() {
     // A host whose members may manage keys still cannot let them mint admin keys.
-    let policy = assimetria_auth::rbac::Policy::seed().grant(Role::Member, &[Permission::ApiKeysManage]);
+    let policy =
+        assimetria_auth::rbac::Policy::seed().grant(Role::Member, &[Permission::ApiKeysManage]);
     let clock = Arc::new(assimetria_auth::clock::ManualClock::new(T0));
     let service = assimetria_auth::AuthService::builder(
         AuthConfig::builder().rate_limiting(false).build().unwrap(),
@@ -427,14 +660,28 @@ async fn a_key_role_cannot_exceed_its_creator() {
     .build()
     .await
     .unwrap();
-    service.create_user("m@example.com", &pw("correct horse"), Role::Member).await.unwrap();
-    let out = service.login("m@example.com", &pw("correct horse"), None).await.unwrap();
-    let member = service.authenticate(out.access_token.expose()).await.unwrap();
+    service
+        .create_user("m@example.com", &pw("correct horse"), Role::Member)
+        .await
+        .unwrap();
+    let out = service
+        .login("m@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap();
+    let member = service
+        .authenticate(out.access_token.expose())
+        .await
+        .unwrap();
     assert!(matches!(
-        service.create_api_key(&member, "k", Environment::Live, Some(Role::Admin)).await,
+        service
+            .create_api_key(&member, "k", Environment::Live, Some(Role::Admin))
+            .await,
         Err(Error::Validation(_))
     ));
-    service.create_api_key(&member, "k", Environment::Live, Some(Role::Member)).await.unwrap();
+    service
+        .create_api_key(&member, "k", Environment::Live, Some(Role::Member))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -442,17 +689,46 @@ async fn role_change_kills_tokens_with_the_old_role() {
     let h = default_harness().await;
     let (admin, _) = h.user("admin@example.com", Role::Admin).await;
     let (member, member_token) = h.user("member@example.com", Role::Member).await;
-    assert!(matches!(h.service.set_role(&member, admin.user_id, Role::Viewer).await, Err(Error::Forbidden(_))));
+    assert!(matches!(
+        h.service
+            .set_role(&member, admin.user_id, Role::Viewer)
+            .await,
+        Err(Error::Forbidden(_))
+    ));
 
-    let updated = h.service.set_role(&admin, member.user_id, Role::Viewer).await.unwrap();
+    let updated = h
+        .service
+        .set_role(&admin, member.user_id, Role::Viewer)
+        .await
+        .unwrap();
     assert_eq!(updated.role, Role::Viewer);
     assert!(revoked(h.service.authenticate(&member_token).await));
-    let again = h.service.login("member@example.com", &pw("correct horse battery"), None).await.unwrap();
-    let p = h.service.authenticate(again.access_token.expose()).await.unwrap();
+    let again = h
+        .service
+        .login("member@example.com", &pw("correct horse battery"), None)
+        .await
+        .unwrap();
+    let p = h
+        .service
+        .authenticate(again.access_token.expose())
+        .await
+        .unwrap();
     assert_eq!(p.role, Role::Viewer);
-    assert!(matches!(h.service.require(&p, Permission::TasksWrite), Err(Error::Forbidden(_))));
-    assert!(h.audit.all().iter().any(|e| matches!(e, AuditEvent::RoleChanged { role: Role::Viewer, .. })));
-    assert!(matches!(h.service.set_role(&admin, 999, Role::Viewer).await, Err(Error::NotFound)));
+    assert!(matches!(
+        h.service.require(&p, Permission::TasksWrite),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(h.audit.all().iter().any(|e| matches!(
+        e,
+        AuditEvent::RoleChanged {
+            role: Role::Viewer,
+            ..
+        }
+    )));
+    assert!(matches!(
+        h.service.set_role(&admin, 999, Role::Viewer).await,
+        Err(Error::NotFound)
+    ));
     assert_eq!(h.service.list_users(&admin).await.unwrap().len(), 2);
 }
 
@@ -462,21 +738,44 @@ async fn login_and_forgot_password_are_rate_limited() {
     limits.login_per_account = RateLimit::new(3, Duration::from_secs(60));
     limits.forgot_per_account = RateLimit::new(2, Duration::from_secs(600));
     let h = harness(AuthConfig::builder().rate_limits(limits).build().unwrap()).await;
-    h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
+    h.service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     for _ in 0..3 {
-        let _ = h.service.login("a@example.com", &pw("wrong password"), None).await;
+        let _ = h
+            .service
+            .login("a@example.com", &pw("wrong password"), None)
+            .await;
     }
     h.clock.advance(Duration::from_secs(20));
-    match h.service.login("a@example.com", &pw("correct horse"), None).await {
+    match h
+        .service
+        .login("a@example.com", &pw("correct horse"), None)
+        .await
+    {
         Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(40)),
         other => panic!("expected a rate limit, got {other:?}"),
     }
     h.clock.advance(Duration::from_secs(40));
-    h.service.login("a@example.com", &pw("correct horse"), None).await.unwrap();
+    h.service
+        .login("a@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap();
 
-    h.service.forgot_password("a@example.com", None).await.unwrap();
-    h.service.forgot_password("a@example.com", None).await.unwrap();
-    let e = h.service.forgot_password("a@example.com", None).await.unwrap_err();
+    h.service
+        .forgot_password("a@example.com", None)
+        .await
+        .unwrap();
+    h.service
+        .forgot_password("a@example.com", None)
+        .await
+        .unwrap();
+    let e = h
+        .service
+        .forgot_password("a@example.com", None)
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::RateLimited { .. }));
     assert_eq!(e.status(), 429);
 }
@@ -495,7 +794,13 @@ async fn rate_limit_per_client_address() {
     ));
     // Another address is not affected.
     assert!(matches!(
-        h.service.login("z@example.com", &pw("password1"), Some("203.0.113.10".parse().unwrap())).await,
+        h.service
+            .login(
+                "z@example.com",
+                &pw("password1"),
+                Some("203.0.113.10".parse().unwrap())
+            )
+            .await,
         Err(Error::InvalidCredentials)
     ));
 }
@@ -504,13 +809,27 @@ async fn rate_limit_per_client_address() {
 async fn no_audit_event_or_debug_output_contains_a_secret() {
     let h = default_harness().await;
     let password = "correct horse secret";
-    let login = h.service.register("a@example.com", &pw(password)).await.unwrap();
+    let login = h
+        .service
+        .register("a@example.com", &pw(password))
+        .await
+        .unwrap();
     let refreshed = h.service.refresh(&login.refresh_token).await.unwrap();
-    let _ = h.service.login("a@example.com", &pw("wrong secret pw"), None).await;
-    h.service.forgot_password("a@example.com", None).await.unwrap();
+    let _ = h
+        .service
+        .login("a@example.com", &pw("wrong secret pw"), None)
+        .await;
+    h.service
+        .forgot_password("a@example.com", None)
+        .await
+        .unwrap();
     let (_, reset) = h.mailer.wait_for(1).await;
     let (admin, admin_token) = h.user("admin@example.com", Role::Admin).await;
-    let key = h.service.create_api_key(&admin, "k", Environment::Live, None).await.unwrap();
+    let key = h
+        .service
+        .create_api_key(&admin, "k", Environment::Live, None)
+        .await
+        .unwrap();
     h.service.revoke_api_key(&admin, key.info.id).await.unwrap();
     h.clock.advance(Duration::from_secs(60));
     let _ = h.service.refresh(&login.refresh_token).await; // reuse
@@ -553,18 +872,32 @@ async fn me_returns_the_user() {
         .await
         .unwrap();
     let kp = h.service.authenticate(k.key.expose()).await.unwrap();
-    assert_eq!(h.service.me(&kp).await.unwrap().role, Role::Viewer, "a key acts with its own role");
+    assert_eq!(
+        h.service.me(&kp).await.unwrap().role,
+        Role::Viewer,
+        "a key acts with its own role"
+    );
 }
 
 #[tokio::test]
 async fn key_rotation_keeps_sessions() {
     use assimetria_auth::token::JwtKey;
     let h = default_harness().await;
-    let login = h.service.register("a@example.com", &pw("correct horse")).await.unwrap();
+    let login = h
+        .service
+        .register("a@example.com", &pw("correct horse"))
+        .await
+        .unwrap();
     let mut ring = (*h.service.key_ring()).clone();
-    ring.rotate(JwtKey::generate_ed25519("key-2").unwrap()).unwrap();
+    ring.rotate(JwtKey::generate_ed25519("key-2").unwrap())
+        .unwrap();
     h.service.set_key_ring(ring);
-    assert!(h.service.authenticate(login.access_token.expose()).await.is_ok());
+    assert!(
+        h.service
+            .authenticate(login.access_token.expose())
+            .await
+            .is_ok()
+    );
     let next = h.service.refresh(&login.refresh_token).await.unwrap();
     let header = jsonwebtoken::decode_header(next.access_token.expose()).unwrap();
     assert_eq!(header.kid.as_deref(), Some("key-2"));

@@ -10,8 +10,8 @@ use assimetria_auth::mail::{Mail, Mailer};
 use assimetria_auth::rbac::Role;
 use assimetria_auth::secret::Password;
 use assimetria_auth::service::Principal;
-use assimetria_auth::store::memory::MemoryStore;
 use assimetria_auth::store::Store;
+use assimetria_auth::store::memory::MemoryStore;
 use assimetria_auth::{AuthConfig, AuthService, Error};
 use async_trait::async_trait;
 
