@@ -12,9 +12,9 @@
 //! Signing goes through `jsonwebtoken`'s RustCrypto provider, named explicitly rather than taken
 //! from the process default, so the crate uses exactly one backend even when a host also enables
 //! `jsonwebtoken/aws_lc_rs`. Verification keeps keyed state (an HMAC key schedule, a decompressed
-//! Ed25519 point) per key and parses the token once; Ed25519 uses strict verification (rejects
-//! malleable and small-order signatures). `benches/hot_path.rs` measures it against bare
-//! `jsonwebtoken::decode` of the same token.
+//! Ed25519 point, checked once for small order when loaded) per key and parses the token once;
+//! every Ed25519 verification requires a canonical `S`. `benches/hot_path.rs` measures it against
+//! bare `jsonwebtoken::decode` of the same token.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -176,6 +176,11 @@ impl JwtKey {
         check_kid(&kid)?;
         let verifying = ed25519_dalek::VerifyingKey::from_bytes(&public)
             .map_err(|_| Error::Config("invalid Ed25519 public key"))?;
+        // Checked once here rather than on every verification: a small-order key would accept
+        // forged signatures.
+        if verifying.is_weak() {
+            return Err(Error::Config("weak (small-order) Ed25519 public key"));
+        }
         Ok(Self {
             kid,
             kind: KeyKind::Ed25519 {
@@ -267,7 +272,7 @@ impl JwtKey {
             }
             KeyKind::Ed25519 { verifying, .. } => {
                 match ed25519_dalek::Signature::from_slice(signature) {
-                    Ok(sig) => verifying.verify_strict(message, &sig).is_ok(),
+                    Ok(sig) => ed25519_dalek::Verifier::verify(verifying, message, &sig).is_ok(),
                     Err(_) => false,
                 }
             }
@@ -773,6 +778,17 @@ mod tests {
             Err(TokenError::UnknownKey)
         );
         assert!(ring.verify(new.expose(), &validation(), NOW).is_ok());
+    }
+
+    #[test]
+    fn small_order_ed25519_keys_are_refused() {
+        // The identity point: every signature with R = identity and S = 0 would "verify".
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(matches!(
+            JwtKey::ed25519_public("weak", identity),
+            Err(Error::Config(_))
+        ));
     }
 
     #[test]
