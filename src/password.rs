@@ -35,10 +35,11 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     policy: PasswordPolicy,
-    /// Slots for hashes running now.
-    running: Semaphore,
+    /// Slots for hashes running now. Owned permits travel into the blocking job, so a caller that
+    /// gives up (a dropped request) does not free a slot while its hash still runs.
+    running: Arc<Semaphore>,
     /// Slots for hashes running or waiting; `try_acquire` failing means "overloaded".
-    admitted: Semaphore,
+    admitted: Arc<Semaphore>,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
     computations: AtomicU64,
@@ -52,10 +53,7 @@ impl PasswordHasher {
         concurrency: usize,
         queue: usize,
     ) -> Result<Self, Error> {
-        let min = Argon2Params::OWASP_MINIMUM;
-        if params.memory_kib < min.memory_kib || params.iterations < min.iterations {
-            return Err(Error::Config("argon2 parameters below OWASP's minimum"));
-        }
+        params.check()?;
         let params = Params::new(
             params.memory_kib,
             params.iterations,
@@ -68,8 +66,8 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 policy,
-                running: Semaphore::new(concurrency),
-                admitted: Semaphore::new(concurrency.saturating_add(queue)),
+                running: Arc::new(Semaphore::new(concurrency)),
+                admitted: Arc::new(Semaphore::new(concurrency.saturating_add(queue))),
                 in_flight: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
                 computations: AtomicU64::new(0),
@@ -184,19 +182,17 @@ impl PasswordHasher {
         T: Send + 'static,
         F: FnOnce(&Argon2<'static>) -> T + Send + 'static,
     {
-        let _admitted = self
-            .inner
-            .admitted
-            .try_acquire()
+        let admitted = Arc::clone(&self.inner.admitted)
+            .try_acquire_owned()
             .map_err(|_| Error::Overloaded)?;
-        let _running = self
-            .inner
-            .running
-            .acquire()
+        let running = Arc::clone(&self.inner.running)
+            .acquire_owned()
             .await
             .map_err(|_| Error::Overloaded)?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
+            // Held until the computation ends, even if the caller was cancelled meanwhile.
+            let _permits = (admitted, running);
             let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             inner.peak.fetch_max(now, Ordering::SeqCst);
             inner.computations.fetch_add(1, Ordering::SeqCst);
@@ -329,6 +325,42 @@ mod tests {
         assert!(overloaded >= 1, "no caller was refused");
         assert!(h.computations() <= 10 - overloaded as u64);
         assert_eq!(h.peak_concurrency(), 1);
+    }
+
+    /// A caller that gives up (a dropped request future) must not free its slot while its hash
+    /// still runs on the blocking pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn cancelled_callers_keep_their_slot_until_the_hash_ends() {
+        let h = hasher(1, 64);
+        for _round in 0..3 {
+            let first: Vec<_> = (0..4)
+                .map(|_| {
+                    let h = h.clone();
+                    tokio::spawn(async move { h.verify_dummy(&Password::new("password123")).await })
+                })
+                .collect();
+            let started = h.computations();
+            while h.computations() == started {
+                tokio::task::yield_now().await;
+            }
+            for t in &first {
+                t.abort();
+            }
+            let second: Vec<_> = (0..4)
+                .map(|_| {
+                    let h = h.clone();
+                    tokio::spawn(async move { h.verify_dummy(&Password::new("password123")).await })
+                })
+                .collect();
+            for t in second {
+                t.await.unwrap().unwrap();
+            }
+        }
+        assert_eq!(
+            h.peak_concurrency(),
+            1,
+            "a cancelled caller's hash overlapped another"
+        );
     }
 
     #[tokio::test]
