@@ -18,6 +18,7 @@
 //! | request body limit | 64 KiB | `413` beyond |
 //! | login limit | 10 a minute per account, 50 per client address | `429` with `Retry-After` |
 //! | forgot-password limit | 5 an hour per account, 20 a minute per client address | |
+//! | registration limit | 20 an hour per client address | each costs an argon2 hash |
 
 use std::time::Duration;
 
@@ -113,6 +114,23 @@ impl Argon2Params {
     };
 }
 
+impl Argon2Params {
+    /// `Err` unless at least [`OWASP_MINIMUM`](Self::OWASP_MINIMUM) in memory and iterations,
+    /// with at least one lane.
+    pub fn check(&self) -> Result<(), Error> {
+        let min = Self::OWASP_MINIMUM;
+        if self.memory_kib < min.memory_kib
+            || self.iterations < min.iterations
+            || self.parallelism < 1
+        {
+            return Err(Error::Config(
+                "argon2 parameters below OWASP's minimum (m = 19456 KiB, t = 2, p = 1)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Argon2Params {
     fn default() -> Self {
         Self::OWASP_MINIMUM
@@ -135,7 +153,7 @@ impl RateLimit {
     }
 }
 
-/// The limits applied to login and forgot-password.
+/// The limits applied to login, registration and forgot-password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimits {
@@ -149,6 +167,8 @@ pub struct RateLimits {
     pub forgot_per_account: RateLimit,
     /// Forgot-password requests per client address.
     pub forgot_per_client: RateLimit,
+    /// Registrations per client address (each costs an argon2 hash).
+    pub register_per_client: RateLimit,
 }
 
 impl Default for RateLimits {
@@ -159,6 +179,7 @@ impl Default for RateLimits {
             login_per_client: RateLimit::new(50, Duration::from_secs(60)),
             forgot_per_account: RateLimit::new(5, Duration::from_secs(3600)),
             forgot_per_client: RateLimit::new(20, Duration::from_secs(60)),
+            register_per_client: RateLimit::new(20, Duration::from_secs(3600)),
         }
     }
 }
@@ -241,13 +262,7 @@ impl AuthConfig {
 
     /// Checks the invariants [`AuthConfigBuilder::build`] enforces.
     pub fn validate(&self) -> Result<(), Error> {
-        let a = self.argon2;
-        let min = Argon2Params::OWASP_MINIMUM;
-        if a.memory_kib < min.memory_kib || a.iterations < min.iterations || a.parallelism < 1 {
-            return Err(Error::Config(
-                "argon2 parameters below OWASP's minimum (m = 19456 KiB, t = 2, p = 1)",
-            ));
-        }
+        self.argon2.check()?;
         if self.leeway > Duration::from_secs(300) {
             return Err(Error::Config("leeway above 5 minutes"));
         }
@@ -262,12 +277,7 @@ impl AuthConfig {
         {
             return Err(Error::Config("password policy bounds are inconsistent"));
         }
-        let p = &self.api_key_prefix;
-        if p.is_empty() || p.len() > 16 || !p.bytes().all(|b| b.is_ascii_lowercase()) {
-            return Err(Error::Config(
-                "API key prefix must be 1-16 lower-case ASCII letters",
-            ));
-        }
+        crate::api_key::ApiKeyFormat::new(&self.api_key_prefix)?;
         if self.cookie.same_site == SameSite::None && !self.cookie.secure {
             return Err(Error::Config("SameSite=None requires a Secure cookie"));
         }
