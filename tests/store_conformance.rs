@@ -480,14 +480,51 @@ async fn api_keys_lifecycle(store: Arc<dyn Store>) {
 
 async fn reset_tokens_single_use_and_expiry(store: Arc<dyn Store>) {
     let uid = user(&store, "ada@example.com").await;
-    store
-        .create_reset_token(&hash("t1"), uid, T0 + 100)
-        .await
-        .unwrap();
-    store
-        .create_reset_token(&hash("t2"), uid, T0 + 100)
-        .await
-        .unwrap();
+    let other = user(&store, "bob@example.com").await;
+    for (t, owner) in [("t1", uid), ("t2", uid), ("t3", uid), ("b1", other)] {
+        store
+            .create_reset_token(&hash(t), owner, T0 + 100)
+            .await
+            .unwrap();
+    }
+    // Looking a token up changes nothing.
+    assert_eq!(
+        store.reset_token_user(&hash("t1"), T0).await.unwrap(),
+        Some(uid)
+    );
+    assert_eq!(
+        store.reset_token_user(&hash("t1"), T0).await.unwrap(),
+        Some(uid)
+    );
+    assert_eq!(
+        store.reset_token_user(&hash("t1"), T0 + 100).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.reset_token_user(&hash("unknown"), T0).await.unwrap(),
+        None
+    );
+
+    // Expired at expires_at; the refused attempt does not spend it.
+    assert_eq!(
+        store
+            .consume_reset_token(&hash("t2"), T0 + 100)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.reset_token_user(&hash("t2"), T0).await.unwrap(),
+        Some(uid)
+    );
+    assert_eq!(
+        store
+            .consume_reset_token(&hash("unknown"), T0)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(
         store.consume_reset_token(&hash("t1"), T0).await.unwrap(),
         Some(uid)
@@ -500,27 +537,25 @@ async fn reset_tokens_single_use_and_expiry(store: Arc<dyn Store>) {
         None,
         "single use"
     );
+    // Spending one ended the user's other pending resets, and only that user's.
+    for t in ["t2", "t3"] {
+        assert_eq!(
+            store.reset_token_user(&hash(t), T0 + 1).await.unwrap(),
+            None,
+            "{t}"
+        );
+        assert_eq!(
+            store.consume_reset_token(&hash(t), T0 + 1).await.unwrap(),
+            None,
+            "{t}"
+        );
+    }
     assert_eq!(
         store
-            .consume_reset_token(&hash("unknown"), T0)
+            .consume_reset_token(&hash("b1"), T0 + 1)
             .await
             .unwrap(),
-        None
-    );
-    // Expired at expires_at; the refused attempt does not spend it.
-    assert_eq!(
-        store
-            .consume_reset_token(&hash("t2"), T0 + 100)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .consume_reset_token(&hash("t2"), T0 + 99)
-            .await
-            .unwrap(),
-        Some(uid)
+        Some(other)
     );
 }
 

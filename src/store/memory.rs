@@ -235,15 +235,25 @@ impl ResetTokenStore for MemoryStore {
         Ok(())
     }
 
-    async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
-        let mut s = self.lock();
-        Ok(match s.resets.get_mut(hash) {
-            Some((user_id, expires_at, used)) if !*used && *expires_at > now => {
-                *used = true;
-                Some(*user_id)
-            }
+    async fn reset_token_user(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
+        Ok(match self.lock().resets.get(hash) {
+            Some(&(user_id, expires_at, used)) if !used && expires_at > now => Some(user_id),
             _ => None,
         })
+    }
+
+    async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
+        let mut s = self.lock();
+        let user_id = match s.resets.get(hash) {
+            Some(&(user_id, expires_at, used)) if !used && expires_at > now => user_id,
+            _ => return Ok(None),
+        };
+        for (owner, _, used) in s.resets.values_mut() {
+            if *owner == user_id {
+                *used = true;
+            }
+        }
+        Ok(Some(user_id))
     }
 }
 

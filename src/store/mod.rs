@@ -294,8 +294,13 @@ pub trait ResetTokenStore: Send + Sync {
         user_id: i64,
         expires_at: i64,
     ) -> StoreResult<()>;
-    /// Spends a reset token. **Atomic**: of concurrent calls exactly one gets the user id. Unknown,
-    /// spent or expired (`expires_at <= now`) tokens give `None`.
+    /// The user of an unspent, unexpired reset token, changing nothing: lets the service refuse
+    /// a made-up token before it spends argon2 work on the new password.
+    async fn reset_token_user(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>>;
+    /// Spends a reset token, and with it every other outstanding reset token of the same user
+    /// (a reset ends all pending resets). **Atomic**: of concurrent calls for one token exactly one
+    /// gets the user id. Unknown, spent or expired (`expires_at <= now`) tokens give `None` and
+    /// change nothing.
     async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>>;
 }
 

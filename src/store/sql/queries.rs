@@ -342,6 +342,11 @@ const INSERT_RESET_TOKEN: &str = "INSERT INTO auth_reset_tokens (hash, user_id, 
 /// The spend, one statement: of concurrent callers exactly one matches.
 const SPEND_RESET_TOKEN: &str = "UPDATE auth_reset_tokens SET used_at = $2 \
      WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id";
+/// After a spend: the user's other pending resets end with it.
+const SPEND_OTHER_RESET_TOKENS: &str =
+    "UPDATE auth_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL";
+const RESET_TOKEN_USER: &str = "SELECT user_id FROM auth_reset_tokens \
+     WHERE hash = $1 AND used_at IS NULL AND expires_at > $2";
 
 #[async_trait]
 impl ResetTokenStore for SqlStore {
@@ -355,13 +360,22 @@ impl ResetTokenStore for SqlStore {
         Ok(())
     }
 
-    async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
+    async fn reset_token_user(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
         Ok(scalar!(
             self,
-            SPEND_RESET_TOKEN,
+            RESET_TOKEN_USER,
             [bytes(hash), now],
             fetch_optional
         ))
+    }
+
+    async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
+        let user_id: Option<i64> =
+            scalar!(self, SPEND_RESET_TOKEN, [bytes(hash), now], fetch_optional);
+        if let Some(user_id) = user_id {
+            execute!(self, SPEND_OTHER_RESET_TOKENS, [user_id, now]);
+        }
+        Ok(user_id)
     }
 }
 
