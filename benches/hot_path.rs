@@ -134,7 +134,7 @@ fn service_authenticate(c: &mut Criterion) {
             .unwrap();
         let password = Password::new("correct horse battery");
         service
-            .register("bench@example.com", &password)
+            .register("bench@example.com", &password, None)
             .await
             .unwrap();
         let login = service

@@ -134,8 +134,8 @@ pub enum Error {
     #[error("cryptographic failure")]
     Crypto(#[source] jsonwebtoken::errors::Error),
     /// The operating system's random generator failed. `500`.
-    #[error("random generator failure: {0}")]
-    Random(String),
+    #[error("random generator failure")]
+    Random(#[source] rand::rngs::SysError),
     /// The mailer failed. `500`.
     #[error("mail delivery failed")]
     Mail(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn internal_errors_hide_their_detail() {
-        let e = Error::Random("entropy source exploded at /dev/urandom".into());
+        let e = Error::Config("the signing key file /etc/keys/k1 is unreadable");
         assert_eq!(e.public_message(), "internal server error");
         assert_eq!(
             Error::EmailTaken.public_message(),

@@ -393,10 +393,17 @@ impl HttpApi {
     }
 
     /// `POST /api/auth/register` → 201 with the login body (the new user is signed in).
-    pub async fn register(&self, content_type: Option<&str>, body: &[u8]) -> Reply {
+    pub async fn register(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        client: Option<IpAddr>,
+    ) -> Reply {
         let result = async {
             let req: Credentials = parse_json(content_type, body)?;
-            self.service.register(&req.email, &req.password).await
+            self.service
+                .register(&req.email, &req.password, client)
+                .await
         }
         .await;
         match result {

@@ -25,7 +25,7 @@
 //!     .await?;
 //!
 //! // Register (new users get the minimum role, viewer) and sign in.
-//! auth.register("ada@example.com", &Password::new("correct horse battery")).await?;
+//! auth.register("ada@example.com", &Password::new("correct horse battery"), None).await?;
 //! let login = auth.login("ada@example.com", &Password::new("correct horse battery"), None).await?;
 //!
 //! // Every request: a bearer value (JWT or API key) or the cookie value becomes a Principal.

@@ -23,9 +23,6 @@ use crate::error::Error;
 use crate::secret::{RefreshToken, random_token};
 use crate::store::{Consumed, RefreshRecord};
 
-/// Longest refresh token accepted for hashing; longer input is refused at once.
-pub const MAX_REFRESH_TOKEN_LEN: usize = 128;
-
 /// What to do with a presented refresh token, given what the store said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {

@@ -88,6 +88,9 @@ secret_type!(
     ApiKeySecret
 );
 
+/// Longest opaque token (refresh or reset) accepted for hashing; longer input is refused at once.
+pub const MAX_OPAQUE_TOKEN_LEN: usize = 128;
+
 /// SHA-256 of a high-entropy bearer secret: the only form in which refresh tokens, reset tokens
 /// and API keys are stored. A fast hash is right here: the inputs carry ≥ 160 bits of entropy, so
 /// there is nothing to brute-force.
@@ -136,9 +139,7 @@ impl fmt::Debug for TokenHash {
 /// `N` bytes from the operating system's random generator.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     let mut buf = [0u8; N];
-    SysRng
-        .try_fill_bytes(&mut buf)
-        .map_err(|e| Error::Random(e.to_string()))?;
+    SysRng.try_fill_bytes(&mut buf).map_err(Error::Random)?;
     Ok(buf)
 }
 

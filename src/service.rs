@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -18,10 +17,10 @@ use crate::mail::{DiscardMailer, Mail, Mailer};
 use crate::password::PasswordHasher;
 use crate::rate_limit::{MemoryRateLimiter, RateLimiter};
 use crate::rbac::{Permission, Policy, Role};
-use crate::refresh::{MAX_REFRESH_TOKEN_LEN, RefreshTokens, Rotation};
+use crate::refresh::{RefreshTokens, Rotation};
 use crate::secret::{
-    AccessToken, ApiKeySecret, Password, RefreshToken, ResetToken, TokenHash, random_id,
-    random_token,
+    AccessToken, ApiKeySecret, MAX_OPAQUE_TOKEN_LEN, Password, RefreshToken, ResetToken, TokenHash,
+    random_id, random_token,
 };
 use crate::store::{
     ApiKeyRecord, NewApiKey, NewUser, RefreshRecord, Session, Store, StoredKey, User,
@@ -481,10 +480,12 @@ impl AuthService {
         self.inner.audit.record(&event);
     }
 
+    /// Applies the limits of `action`: the client address first, then (only for requests that
+    /// passed it) the account, so a refused client cannot grow the table with made-up emails.
     async fn limit(
         &self,
         action: &'static str,
-        account: &str,
+        account: Option<&str>,
         client: Option<IpAddr>,
         per_account: RateLimit,
         per_client: RateLimit,
@@ -493,42 +494,46 @@ impl AuthService {
             return Ok(());
         }
         let now = self.now();
-        // Bounded key size: a 60 KiB "email" must not become a 60 KiB map key.
-        let account = truncate(account, MAX_EMAIL_LEN);
-        let by_account = self
-            .inner
-            .limiter
-            .hit(&format!("{action}:account:{account}"), per_account, now)
-            .await;
-        let by_client = match client {
-            Some(ip) => {
-                self.inner
-                    .limiter
-                    .hit(&format!("{action}:client:{ip}"), per_client, now)
-                    .await
-            }
-            None => Ok(()),
-        };
-        match (by_account, by_client) {
-            (Ok(()), Ok(())) => Ok(()),
-            (a, c) => {
-                self.audit(AuditEvent::RateLimited { action });
-                let retry_after = a
-                    .err()
-                    .into_iter()
-                    .chain(c.err())
-                    .max()
-                    .unwrap_or(Duration::from_secs(1));
-                Err(Error::RateLimited { retry_after })
-            }
+        let limiter = &self.inner.limiter;
+        let mut result = Ok(());
+        if let Some(ip) = client {
+            result = limiter
+                .hit(&format!("{action}:client:{ip}"), per_client, now)
+                .await;
         }
+        if let (Ok(()), Some(account)) = (&result, account) {
+            // Bounded key size: a 60 KiB "email" must not become a 60 KiB key.
+            let account = truncate(account, MAX_EMAIL_LEN);
+            result = limiter
+                .hit(&format!("{action}:account:{account}"), per_account, now)
+                .await;
+        }
+        result.map_err(|retry_after| {
+            self.audit(AuditEvent::RateLimited { action });
+            Error::RateLimited { retry_after }
+        })
     }
 
     /// Creates an account (email trimmed and lower-cased; the configured default role) and signs
     /// it in. A taken email is [`Error::EmailTaken`]; a weak password [`Error::Validation`].
-    pub async fn register(&self, email: &str, password: &Password) -> Result<LoginOutcome, Error> {
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &Password,
+        client: Option<IpAddr>,
+    ) -> Result<LoginOutcome, Error> {
         let email = normalize_email(email)?;
         self.inner.hasher.check_policy(password)?;
+        let limits = self.inner.config.rate_limits;
+        // Each registration costs an argon2 hash: bounded per client address.
+        self.limit(
+            "register",
+            None,
+            client,
+            limits.register_per_client,
+            limits.register_per_client,
+        )
+        .await?;
         if self.inner.store.user_by_email(&email).await?.is_some() {
             return Err(Error::EmailTaken);
         }
@@ -549,7 +554,8 @@ impl AuthService {
                 e => Error::Store(e),
             })?;
         self.audit(AuditEvent::Registered { user_id: user.id });
-        self.start_session(&user).await
+        let expected_hash = user.password_hash.clone();
+        self.start_session(user.id, &expected_hash).await
     }
 
     /// Creates a user with a given role without signing in: for hosts seeding an admin.
@@ -585,24 +591,29 @@ impl AuthService {
         password: &Password,
         client: Option<IpAddr>,
     ) -> Result<LoginOutcome, Error> {
-        let email = email.trim().to_lowercase();
+        // An address that cannot be one (NUL, spaces, 300 bytes) is an unknown user: same answer,
+        // same work, and it never reaches the store.
+        let email = normalize_email(email).ok();
+        let limit_key = email.as_deref().unwrap_or("<invalid>");
         let limits = self.inner.config.rate_limits;
         self.limit(
             "login",
-            &email,
+            Some(limit_key),
             client,
             limits.login_per_account,
             limits.login_per_client,
         )
         .await?;
-        let user = if email.len() <= MAX_EMAIL_LEN {
-            self.inner.store.user_by_email(&email).await?
-        } else {
-            None
+        let user = match &email {
+            Some(email) => self.inner.store.user_by_email(email).await?,
+            None => None,
+        };
+        let failed = || AuditEvent::LoginFailed {
+            email: email.clone().unwrap_or_else(|| "<invalid>".into()),
         };
         let Some(user) = user else {
             self.inner.hasher.verify_dummy(password).await?;
-            self.audit(AuditEvent::LoginFailed { email });
+            self.audit(failed());
             return Err(Error::InvalidCredentials);
         };
         if !self
@@ -611,48 +622,58 @@ impl AuthService {
             .verify(password, &user.password_hash)
             .await?
         {
-            self.audit(AuditEvent::LoginFailed { email });
+            self.audit(failed());
             return Err(Error::InvalidCredentials);
         }
-        if self.inner.hasher.needs_rehash(&user.password_hash) {
+        let mut expected_hash = user.password_hash;
+        if self.inner.hasher.needs_rehash(&expected_hash) {
             // Best effort: a failure here must not fail a correct login.
             match self.inner.hasher.hash(password).await {
-                Ok(h) => {
-                    if let Err(e) = self.inner.store.set_password_hash(user.id, &h).await {
-                        tracing::warn!(error = %e, user_id = user.id, "password rehash not saved");
+                Ok(h) => match self.inner.store.set_password_hash(user.id, &h).await {
+                    Ok(true) => expected_hash = h,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, user_id = user.id, "password rehash not saved")
                     }
-                }
+                },
                 Err(e) => tracing::warn!(error = %e, user_id = user.id, "password rehash skipped"),
             }
         }
-        let outcome = self.start_session(&user).await?;
-        Ok(outcome)
+        self.start_session(user.id, &expected_hash).await
     }
 
-    async fn start_session(&self, user: &User) -> Result<LoginOutcome, Error> {
+    /// Opens a session for a user whose password (`expected_hash`) was just checked.
+    ///
+    /// The session is created *before* the user is read again: a role change or password reset
+    /// that revokes the user's sessions meanwhile either revokes this one, or happened before the
+    /// read, so the token carries the new role, or the login fails because the password changed.
+    async fn start_session(
+        &self,
+        user_id: i64,
+        expected_hash: &str,
+    ) -> Result<LoginOutcome, Error> {
         let now = self.now();
         let sid = random_id()?;
         let refresh_token = self.inner.refresh.mint()?;
         let record = RefreshRecord::new(
             TokenHash::of(refresh_token.expose()),
             sid.clone(),
-            user.id,
+            user_id,
             now,
             now.saturating_add(secs(self.inner.config.refresh_ttl)),
         );
         self.inner
             .store
-            .create_session(
-                Session {
-                    id: sid.clone(),
-                    user_id: user.id,
-                    created_at: now,
-                    revoked_at: None,
-                },
-                record,
-            )
+            .create_session(Session::new(sid.clone(), user_id, now), record)
             .await?;
-        let access_token = self.sign_access(user, &sid, now, random_id()?)?;
+        let user = match self.inner.store.user_by_id(user_id).await? {
+            Some(u) if u.password_hash == expected_hash => u,
+            _ => {
+                self.revoke_sessions(std::slice::from_ref(&sid)).await?;
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        let access_token = self.sign_access(&user, &sid, now, random_id()?)?;
         self.audit(AuditEvent::LoginSucceeded {
             user_id: user.id,
             session_id: sid,
@@ -660,7 +681,7 @@ impl AuthService {
         Ok(LoginOutcome {
             access_token,
             refresh_token,
-            user: UserInfo::from(user),
+            user: UserInfo::from(&user),
             expires_in: secs(self.inner.config.access_ttl),
         })
     }
@@ -692,7 +713,7 @@ impl AuthService {
     /// the rules (single use, grace window, reuse revokes the family).
     pub async fn refresh(&self, token: &RefreshToken) -> Result<RefreshOutcome, Error> {
         let t = token.expose();
-        if t.is_empty() || t.len() > MAX_REFRESH_TOKEN_LEN {
+        if t.is_empty() || t.len() > MAX_OPAQUE_TOKEN_LEN {
             return Err(Error::InvalidRefreshToken);
         }
         let now = self.now();
@@ -756,22 +777,30 @@ impl AuthService {
         })
     }
 
-    /// Ends sessions everywhere: in the store, in this process's revocation set at once, and
-    /// (through the revocation log) in every other instance within one poll interval.
+    /// Ends sessions everywhere: in the store, then [`publish_revocations`](Self::publish_revocations).
     async fn revoke_sessions(&self, ids: &[String]) -> Result<(), Error> {
         let now = self.now();
         for id in ids {
             self.inner.store.revoke_session(id, now).await?;
         }
-        let until = now
+        self.publish_revocations(ids).await
+    }
+
+    /// Refuses the access tokens of sessions already ended in the store: in this process's
+    /// revocation set at once, and (through the revocation log) in every other instance within
+    /// one poll interval.
+    async fn publish_revocations(&self, ids: &[String]) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let until = self
+            .now()
             .saturating_add(secs(self.inner.config.access_ttl))
             .saturating_add(secs(self.inner.config.leeway));
         for id in ids {
             self.inner.revoked.insert(id, until);
         }
-        if !ids.is_empty() {
-            self.inner.store.append_revocations(ids, until).await?;
-        }
+        self.inner.store.append_revocations(ids, until).await?;
         Ok(())
     }
 
@@ -816,64 +845,82 @@ impl AuthService {
         Ok(())
     }
 
-    /// Starts a password reset. The answer is the same whether or not the email exists; when it
-    /// does, a reset token goes to the mailer from a background task, so neither the answer nor
-    /// its timing depends on the mail server.
+    /// Starts a password reset. The answer, and the work done before it, are the same whether or
+    /// not the email exists: one lookup, then a background task. For an existing account that task
+    /// stores the reset token's hash and hands the token to the mailer, so neither a database
+    /// write nor the mail server shows in the answer's timing.
     pub async fn forgot_password(&self, email: &str, client: Option<IpAddr>) -> Result<(), Error> {
-        let email = email.trim().to_lowercase();
+        let email = normalize_email(email).ok();
         let limits = self.inner.config.rate_limits;
         self.limit(
             "forgot_password",
-            &email,
+            Some(email.as_deref().unwrap_or("<invalid>")),
             client,
             limits.forgot_per_account,
             limits.forgot_per_client,
         )
         .await?;
-        // The token is made either way, so both paths do the same work up to the lookup.
         let token = ResetToken::new(random_token()?);
-        let hash = TokenHash::of(token.expose());
-        let user = if email.len() <= MAX_EMAIL_LEN {
-            self.inner.store.user_by_email(&email).await?
-        } else {
-            None
-        };
-        let Some(user) = user else {
-            return Ok(());
+        let user = match &email {
+            Some(email) => self.inner.store.user_by_email(email).await?,
+            None => None,
         };
         let expires_at = self.now().saturating_add(secs(self.inner.config.reset_ttl));
-        self.inner
-            .store
-            .create_reset_token(&hash, user.id, expires_at)
-            .await?;
-        self.audit(AuditEvent::PasswordResetRequested { user_id: user.id });
-        let mailer = Arc::clone(&self.inner.mailer);
-        let mail = Mail::password_reset(user.email, token);
+        let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
-            if let Err(e) = mailer.send(mail).await {
-                tracing::error!(error = %e, "password-reset mail not delivered");
+            let Some(user) = user else { return };
+            let hash = TokenHash::of(token.expose());
+            if let Err(e) = inner
+                .store
+                .create_reset_token(&hash, user.id, expires_at)
+                .await
+            {
+                tracing::error!(error = %e, user_id = user.id, "reset token not stored; no mail sent");
+                return;
+            }
+            inner
+                .audit
+                .record(&AuditEvent::PasswordResetRequested { user_id: user.id });
+            if let Err(e) = inner
+                .mailer
+                .send(Mail::password_reset(user.email, token))
+                .await
+            {
+                tracing::error!(error = %e, user_id = user.id, "password-reset mail not delivered");
             }
         });
         Ok(())
     }
 
-    /// Sets a new password with a reset token: the token is spent, and every session of the user
-    /// is revoked (their access tokens at once).
+    /// Sets a new password with a reset token: the token (and every other pending reset of the
+    /// user) is spent, and every session of the user is revoked, their access tokens at once.
+    /// A made-up token is refused before any argon2 work; a refused password leaves the token
+    /// usable.
     pub async fn reset_password(
         &self,
         token: &ResetToken,
         new_password: &Password,
     ) -> Result<(), Error> {
         let t = token.expose();
-        if t.is_empty() || t.len() > MAX_REFRESH_TOKEN_LEN {
+        if t.is_empty() || t.len() > MAX_OPAQUE_TOKEN_LEN {
             return Err(Error::InvalidResetToken);
         }
-        // Hash first: a refused password must leave the token usable.
+        self.inner.hasher.check_policy(new_password)?;
+        let hash = TokenHash::of(t);
+        if self
+            .inner
+            .store
+            .reset_token_user(&hash, self.now())
+            .await?
+            .is_none()
+        {
+            return Err(Error::InvalidResetToken);
+        }
         let password_hash = self.inner.hasher.hash(new_password).await?;
         let user_id = self
             .inner
             .store
-            .consume_reset_token(&TokenHash::of(t), self.now())
+            .consume_reset_token(&hash, self.now())
             .await?
             .ok_or(Error::InvalidResetToken)?;
         if !self
@@ -889,7 +936,7 @@ impl AuthService {
             .store
             .revoke_user_sessions(user_id, self.now())
             .await?;
-        self.revoke_sessions(&sessions).await?;
+        self.publish_revocations(&sessions).await?;
         self.audit(AuditEvent::PasswordReset { user_id });
         Ok(())
     }
@@ -950,6 +997,19 @@ impl AuthService {
         if record.revoked_at.is_some() || record.environment != parsed.environment {
             return Err(Error::InvalidApiKey);
         }
+        // A key acts with at most its creator's current role: demoting (or removing) the creator
+        // demotes (or disables) the keys they made.
+        let creator = self
+            .inner
+            .store
+            .user_by_id(record.created_by)
+            .await?
+            .ok_or(Error::InvalidApiKey)?;
+        let role = if record.role.is_at_most(creator.role) {
+            record.role
+        } else {
+            creator.role
+        };
         let now = self.now();
         if record
             .last_used_at
@@ -961,7 +1021,7 @@ impl AuthService {
             subject: format!("apikey:{}", record.id),
             user_id: record.created_by,
             org: record.org,
-            role: record.role,
+            role,
             kind: PrincipalKind::ApiKey {
                 id: record.id,
                 environment: record.environment,
@@ -1096,7 +1156,7 @@ impl AuthService {
             .store
             .revoke_user_sessions(user_id, self.now())
             .await?;
-        self.revoke_sessions(&sessions).await?;
+        self.publish_revocations(&sessions).await?;
         self.audit(AuditEvent::RoleChanged {
             user_id,
             role,

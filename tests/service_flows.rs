@@ -25,7 +25,7 @@ async fn register_normalizes_and_signs_in() {
     let h = default_harness().await;
     let out = h
         .service
-        .register("  Alice@Example.COM ", &pw("correct horse"))
+        .register("  Alice@Example.COM ", &pw("correct horse"), None)
         .await
         .unwrap();
     assert_eq!(out.user.email, "alice@example.com");
@@ -45,16 +45,20 @@ async fn register_normalizes_and_signs_in() {
 
     assert!(matches!(
         h.service
-            .register("alice@EXAMPLE.com", &pw("another password"))
+            .register("alice@EXAMPLE.com", &pw("another password"), None)
             .await,
         Err(Error::EmailTaken)
     ));
     assert!(matches!(
-        h.service.register("bob@example.com", &pw("short")).await,
+        h.service
+            .register("bob@example.com", &pw("short"), None)
+            .await,
         Err(Error::Validation(_))
     ));
     assert!(matches!(
-        h.service.register("not-an-email", &pw("long enough")).await,
+        h.service
+            .register("not-an-email", &pw("long enough"), None)
+            .await,
         Err(Error::Validation(_))
     ));
     // Nothing was created by the refused attempts.
@@ -73,7 +77,7 @@ async fn default_role_is_configurable() {
     .await;
     let out = h
         .service
-        .register("m@example.com", &pw("correct horse"))
+        .register("m@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     assert_eq!(out.user.role, Role::Member);
@@ -83,7 +87,7 @@ async fn default_role_is_configurable() {
 async fn unknown_email_and_wrong_password_look_the_same() {
     let h = default_harness().await;
     h.service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     let hasher = h.service.hasher();
@@ -131,7 +135,7 @@ async fn outdated_hash_is_upgraded_at_login() {
     )
     .await;
     old.service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     let before = store
@@ -181,7 +185,7 @@ async fn refresh_rotates_and_is_single_use() {
     let h = default_harness().await;
     let login = h
         .service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     h.clock.advance(Duration::from_secs(60));
@@ -213,7 +217,7 @@ async fn reuse_after_grace_revokes_the_family_and_its_access_tokens() {
     let h = default_harness().await;
     let login = h
         .service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     let next = h.service.refresh(&login.refresh_token).await.unwrap();
@@ -258,7 +262,7 @@ async fn retry_inside_grace_returns_the_identical_successor() {
     let h = default_harness().await;
     let login = h
         .service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     h.clock.advance(Duration::from_secs(30));
@@ -283,7 +287,7 @@ async fn zero_grace_disables_replay() {
     .await;
     let login = h
         .service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     h.service.refresh(&login.refresh_token).await.unwrap();
@@ -298,7 +302,7 @@ async fn concurrent_refreshes_never_fork_the_family() {
     let h = default_harness().await;
     let login = h
         .service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     let mut token = login.refresh_token.expose().to_owned();
@@ -331,7 +335,7 @@ async fn logout_kills_the_access_token_at_once() {
     let h = default_harness().await;
     let login = h
         .service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     let p = h
@@ -361,7 +365,7 @@ async fn access_tokens_expire_after_24_hours() {
     let h = default_harness().await;
     let login = h
         .service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     h.clock.advance(Duration::from_secs(86_400 - 1));
@@ -383,7 +387,7 @@ async fn credentials_that_are_not_access_tokens_are_refused() {
     let h = default_harness().await;
     let login = h
         .service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     assert!(matches!(
@@ -411,7 +415,7 @@ async fn password_reset_flow() {
     let h = default_harness().await;
     let login = h
         .service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     let second = h
@@ -476,7 +480,7 @@ async fn password_reset_flow() {
 async fn reset_tokens_expire_after_an_hour() {
     let h = default_harness().await;
     h.service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     h.service
@@ -497,21 +501,28 @@ async fn reset_tokens_expire_after_an_hour() {
         .unwrap();
 }
 
-#[tokio::test]
+/// On a current-thread runtime, nothing spawned runs before the call returns: what each path did
+/// by then is exactly what the caller (and a timing attacker) can see.
+#[tokio::test(flavor = "current_thread")]
 async fn forgot_password_for_a_missing_email_looks_the_same() {
     let h = default_harness().await;
     h.service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     let hasher = h.service.hasher();
+    let events_before = h.audit.all().len();
 
     let before = hasher.computations();
     let existing = h.service.forgot_password("a@example.com", None).await;
     let existing_work = hasher.computations() - before;
+    let existing_events = h.audit.all().len() - events_before;
+    let existing_mails = h.mailer.count();
+
     let before = hasher.computations();
     let missing = h.service.forgot_password("ghost@example.com", None).await;
     let missing_work = hasher.computations() - before;
+    let missing_events = h.audit.all().len() - events_before - existing_events;
 
     assert!(
         existing.is_ok() && missing.is_ok(),
@@ -521,9 +532,119 @@ async fn forgot_password_for_a_missing_email_looks_the_same() {
         existing_work, missing_work,
         "the same argon2 work either way"
     );
-    h.mailer.wait_for(1).await;
+    // No store write, audit event or mail happened on the request path of either.
+    assert_eq!((existing_events, existing_mails), (0, 0));
+    assert_eq!(missing_events, 0);
+    // The existing account's token is stored and mailed afterwards, off the request path.
+    let (to, token) = h.mailer.wait_for(1).await;
+    assert_eq!(to, "a@example.com");
+    assert!(
+        h.store
+            .reset_token_user(&assimetria_auth::secret::TokenHash::of(&token), T0)
+            .await
+            .unwrap()
+            .is_some()
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(h.mailer.count(), 1, "only the existing account gets mail");
+    assert!(matches!(
+        h.audit.all().last(),
+        Some(AuditEvent::PasswordResetRequested { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_made_up_reset_token_costs_no_argon2_work() {
+    let h = default_harness().await;
+    let before = h.service.hasher().computations();
+    assert!(matches!(
+        h.service
+            .reset_password(&ResetToken::new("made-up-token"), &pw("brand new password"))
+            .await,
+        Err(Error::InvalidResetToken)
+    ));
+    assert_eq!(h.service.hasher().computations(), before);
+}
+
+#[tokio::test]
+async fn a_reset_ends_every_pending_reset_of_the_user() {
+    let h = default_harness().await;
+    h.service
+        .register("a@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap();
+    h.service
+        .forgot_password("a@example.com", None)
+        .await
+        .unwrap();
+    let (_, first) = h.mailer.wait_for(1).await;
+    h.service
+        .forgot_password("a@example.com", None)
+        .await
+        .unwrap();
+    let (_, second) = h.mailer.wait_for(2).await;
+    h.service
+        .reset_password(&ResetToken::new(second), &pw("brand new password"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.service
+            .reset_password(&ResetToken::new(first), &pw("attacker password"))
+            .await,
+        Err(Error::InvalidResetToken)
+    ));
+    h.service
+        .login("a@example.com", &pw("brand new password"), None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn impossible_emails_are_unknown_users_not_errors() {
+    let h = default_harness().await;
+    for email in [
+        "a\0@example.com",
+        "no at sign",
+        &"x".repeat(300),
+        "a b@example.com",
+    ] {
+        let before = h.service.hasher().computations();
+        assert!(matches!(
+            h.service.login(email, &pw("correct horse"), None).await,
+            Err(Error::InvalidCredentials)
+        ));
+        assert_eq!(h.service.hasher().computations(), before + 1, "dummy work");
+        h.service.forgot_password(email, None).await.unwrap();
+    }
+    // The audit trail records no raw input (a password typed into the email field, a 300-byte
+    // string): only a placeholder.
+    assert!(h.audit.all().iter().all(|e| match e {
+        AuditEvent::LoginFailed { email } => email == "<invalid>",
+        _ => true,
+    }));
+}
+
+#[tokio::test]
+async fn a_key_never_outranks_its_creator() {
+    let h = default_harness().await;
+    let (root, _) = h.user("root@example.com", Role::Admin).await;
+    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
+    let key = h
+        .service
+        .create_api_key(&admin, "admin key", Environment::Live, Some(Role::Admin))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.service.authenticate(key.key.expose()).await.unwrap().role,
+        Role::Admin
+    );
+    h.service
+        .set_role(&root, admin.user_id, Role::Viewer)
+        .await
+        .unwrap();
+    let p = h.service.authenticate(key.key.expose()).await.unwrap();
+    assert_eq!(p.role, Role::Viewer, "demoting the creator demotes the key");
+    assert!(h.service.require(&p, Permission::ApiKeysManage).is_err());
 }
 
 #[tokio::test]
@@ -739,7 +860,7 @@ async fn login_and_forgot_password_are_rate_limited() {
     limits.forgot_per_account = RateLimit::new(2, Duration::from_secs(600));
     let h = harness(AuthConfig::builder().rate_limits(limits).build().unwrap()).await;
     h.service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     for _ in 0..3 {
@@ -806,12 +927,69 @@ async fn rate_limit_per_client_address() {
 }
 
 #[tokio::test]
+async fn a_refused_client_does_not_spend_the_account_budget() {
+    let mut limits = RateLimits::default();
+    limits.login_per_client = RateLimit::new(1, Duration::from_secs(60));
+    limits.login_per_account = RateLimit::new(2, Duration::from_secs(60));
+    let h = harness(AuthConfig::builder().rate_limits(limits).build().unwrap()).await;
+    h.service
+        .register("a@example.com", &pw("correct horse"), None)
+        .await
+        .unwrap();
+    let attacker = Some("198.51.100.1".parse().unwrap());
+    let _ = h
+        .service
+        .login("x@example.com", &pw("guess one"), attacker)
+        .await;
+    for _ in 0..5 {
+        assert!(matches!(
+            h.service
+                .login("a@example.com", &pw("guess two"), attacker)
+                .await,
+            Err(Error::RateLimited { .. })
+        ));
+    }
+    // The account's own budget is intact for its owner elsewhere.
+    let owner = Some("203.0.113.7".parse().unwrap());
+    h.service
+        .login("a@example.com", &pw("correct horse"), owner)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn registration_is_limited_per_client() {
+    let mut limits = RateLimits::default();
+    limits.register_per_client = RateLimit::new(2, Duration::from_secs(3600));
+    let h = harness(AuthConfig::builder().rate_limits(limits).build().unwrap()).await;
+    let ip = Some("198.51.100.2".parse().unwrap());
+    for i in 0..2 {
+        h.service
+            .register(&format!("u{i}@example.com"), &pw("correct horse"), ip)
+            .await
+            .unwrap();
+    }
+    let before = h.service.hasher().computations();
+    assert!(matches!(
+        h.service
+            .register("u9@example.com", &pw("correct horse"), ip)
+            .await,
+        Err(Error::RateLimited { .. })
+    ));
+    assert_eq!(
+        h.service.hasher().computations(),
+        before,
+        "refused before hashing"
+    );
+}
+
+#[tokio::test]
 async fn no_audit_event_or_debug_output_contains_a_secret() {
     let h = default_harness().await;
     let password = "correct horse secret";
     let login = h
         .service
-        .register("a@example.com", &pw(password))
+        .register("a@example.com", &pw(password), None)
         .await
         .unwrap();
     let refreshed = h.service.refresh(&login.refresh_token).await.unwrap();
@@ -885,7 +1063,7 @@ async fn key_rotation_keeps_sessions() {
     let h = default_harness().await;
     let login = h
         .service
-        .register("a@example.com", &pw("correct horse"))
+        .register("a@example.com", &pw("correct horse"), None)
         .await
         .unwrap();
     let mut ring = (*h.service.key_ring()).clone();
