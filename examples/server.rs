@@ -48,7 +48,6 @@ use serde_json::{Value, json};
 struct OutboxMailer {
     path: Option<std::path::PathBuf>,
     public_url: String,
-    lock: Mutex<()>,
 }
 
 #[async_trait]
@@ -62,15 +61,21 @@ impl Mailer for OutboxMailer {
             "link": format!("{}/reset-password?token={token}", self.public_url),
         })
         .to_string();
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         match &self.path {
+            // File I/O on the blocking pool, never on an executor thread.
             Some(path) => {
-                let mut file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| Error::Mail(Box::new(e)))?;
-                writeln!(file, "{line}").map_err(|e| Error::Mail(Box::new(e)))?;
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)?;
+                    // One write per line: appends of whole lines do not interleave.
+                    file.write_all(format!("{line}\n").as_bytes())
+                })
+                .await
+                .map_err(Error::Task)?
+                .map_err(|e| Error::Mail(Box::new(e)))?;
             }
             None => println!("outbox: {line}"),
         }
@@ -239,7 +244,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mailer = OutboxMailer {
         path: env("ASSIMETRIA_AUTH_OUTBOX").map(Into::into),
         public_url,
-        lock: Mutex::new(()),
     };
     let service = AuthService::builder(config, Arc::new(store))
         .mailer(Arc::new(mailer))

@@ -36,6 +36,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use ::axum::Router;
 use ::axum::body::{Body, Bytes, to_bytes};
+use ::axum::extract::rejection::PathRejection;
 use ::axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request, State};
 use ::axum::http::request::Parts;
 use ::axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -212,7 +213,8 @@ async fn login(State(api): State<HttpApi>, body: LimitedBody) -> Reply {
 }
 
 async fn register(State(api): State<HttpApi>, body: LimitedBody) -> Reply {
-    api.register(body.content_type(), &body.bytes).await
+    api.register(body.content_type(), &body.bytes, body.client)
+        .await
 }
 
 async fn refresh(State(api): State<HttpApi>, body: LimitedBody) -> Reply {
@@ -249,12 +251,18 @@ async fn list_api_keys(State(api): State<HttpApi>, AuthUser(p): AuthUser) -> Rep
     api.list_api_keys(&p).await
 }
 
+/// A path segment that is not valid percent-encoded UTF-8 names no resource: 404 in the seed's
+/// shape rather than axum's plain-text rejection.
+fn path_id(path: Result<Path<String>, PathRejection>) -> String {
+    path.map(|Path(id)| id).unwrap_or_default()
+}
+
 async fn revoke_api_key(
     State(api): State<HttpApi>,
     AuthUser(p): AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Reply {
-    api.revoke_api_key(&p, &id).await
+    api.revoke_api_key(&p, &path_id(id)).await
 }
 
 async fn list_users(State(api): State<HttpApi>, AuthUser(p): AuthUser) -> Reply {
@@ -264,10 +272,10 @@ async fn list_users(State(api): State<HttpApi>, AuthUser(p): AuthUser) -> Reply 
 async fn set_role(
     State(api): State<HttpApi>,
     AuthUser(p): AuthUser,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: LimitedBody,
 ) -> Reply {
-    api.set_role(&p, &id, body.content_type(), &body.bytes)
+    api.set_role(&p, &path_id(id), body.content_type(), &body.bytes)
         .await
 }
 

@@ -233,7 +233,7 @@ pub(crate) async fn execute(store: &SqlStore, sql: &'static str) {
 
 /// Says that a test did not run, on the real stderr: the test harness captures `eprintln!`
 /// output of passing tests, and a skipped test must be visible to whoever ran the suite.
-pub fn not_run(message: &str) {
+pub(crate) fn not_run(message: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{message}");
 }
