@@ -853,6 +853,54 @@ async fn role_change_kills_tokens_with_the_old_role() {
     assert_eq!(h.service.list_users(&admin).await.unwrap().len(), 2);
 }
 
+/// A role change that lands while a login is verifying the password must not let that login
+/// mint a 24 h token carrying the old role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_racing_a_role_change_gets_the_new_role() {
+    let h = default_harness().await;
+    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
+    let member_id = h
+        .service
+        .create_user("m@example.com", &pw("correct horse"), Role::Member)
+        .await
+        .unwrap()
+        .id;
+    for round in 0..5 {
+        let role = if round % 2 == 0 {
+            Role::Viewer
+        } else {
+            Role::Member
+        };
+        let started = h.service.hasher().computations();
+        let service = h.service.clone();
+        let login = tokio::spawn(async move {
+            service
+                .login("m@example.com", &pw("correct horse"), None)
+                .await
+        });
+        // Wait until the password check is running, then change the role under it.
+        while h.service.hasher().computations() == started {
+            tokio::task::yield_now().await;
+        }
+        h.service.set_role(&admin, member_id, role).await.unwrap();
+        match login.await.unwrap() {
+            Ok(out) => {
+                assert_eq!(out.user.role, role, "round {round}");
+                let p = h
+                    .service
+                    .authenticate(out.access_token.expose())
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    p.role, role,
+                    "round {round}: the token carries the new role"
+                );
+            }
+            Err(e) => panic!("round {round}: {e}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn login_and_forgot_password_are_rate_limited() {
     let mut limits = RateLimits::default();
