@@ -44,7 +44,6 @@ use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::{delete, get, patch, post};
 
 use crate::http::{HttpApi, Reply, RequestMeta};
-use crate::rbac::Permission;
 use crate::service::Principal;
 
 impl IntoResponse for Reply {
@@ -108,39 +107,7 @@ where
     }
 }
 
-/// A permission named as a type, for [`Require`].
-pub trait RequiredPermission: Send + Sync + 'static {
-    /// The permission.
-    const PERMISSION: Permission;
-}
-
-/// Marker types for [`Require`], one per [`Permission`].
-pub mod permission {
-    use super::{Permission, RequiredPermission};
-
-    macro_rules! markers {
-        ($($name:ident),*) => {$(
-            #[doc = concat!("Requires [`Permission::", stringify!($name), "`].")]
-            #[derive(Debug, Clone, Copy)]
-            pub struct $name;
-            impl RequiredPermission for $name {
-                const PERMISSION: Permission = Permission::$name;
-            }
-        )*};
-    }
-
-    markers!(
-        TasksRead,
-        TasksWrite,
-        AgentsRead,
-        AgentsWrite,
-        ProductsRead,
-        ProductsWrite,
-        UsersManage,
-        SettingsManage,
-        ApiKeysManage
-    );
-}
+pub use crate::rbac::{RequiredPermission, permission};
 
 /// The authenticated principal, holding permission `P`. Rejects with 401, or 403 when the role
 /// lacks `P` (the message names the permission).

@@ -233,6 +233,41 @@ impl Default for Policy {
     }
 }
 
+/// A permission named as a type, so adapters can require it in a handler's signature
+/// (`Require<permission::TasksWrite>`).
+pub trait RequiredPermission: Send + Sync + 'static {
+    /// The permission.
+    const PERMISSION: Permission;
+}
+
+/// Marker types for [`RequiredPermission`], one per [`Permission`].
+pub mod permission {
+    use super::{Permission, RequiredPermission};
+
+    macro_rules! markers {
+        ($($name:ident),*) => {$(
+            #[doc = concat!("Requires [`Permission::", stringify!($name), "`].")]
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl RequiredPermission for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )*};
+    }
+
+    markers!(
+        TasksRead,
+        TasksWrite,
+        AgentsRead,
+        AgentsWrite,
+        ProductsRead,
+        ProductsWrite,
+        UsersManage,
+        SettingsManage,
+        ApiKeysManage
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
