@@ -46,7 +46,8 @@
 //! ```
 //!
 //! With the `axum` feature, `axum::routes` serves the seed's HTTP API and
-//! `axum::Require` guards your own handlers; `examples/server.rs` is a complete server.
+//! `axum::Require` guards your own handlers (with `actix`, `actix::configure` and
+//! `actix::Require` do the same for actix-web); `examples/server.rs` is a complete server.
 //!
 //! ## The request's way through the crate
 //!
@@ -66,7 +67,8 @@
 //! |---|---|---|
 //! | `sqlite` | yes | `store::sql::SqlStore` on an embedded SQLite file (`SqlStore::connect("sqlite://auth.db?mode=rwc")`) |
 //! | `postgres` | no | `store::sql::SqlStore` on PostgreSQL (`SqlStore::connect("postgres://…")`) |
-//! | `axum` | no | `axum`: extractors and the seed's routes |
+//! | `axum` | no | `axum`: extractors and the seed's routes for axum 0.8 |
+//! | `actix` | no | `actix`: the same for actix-web 4 |
 //!
 //! Features only add; none changes what another does.
 //!
@@ -90,6 +92,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "actix")]
+pub mod actix;
 pub mod api_key;
 pub mod audit;
 #[cfg(feature = "axum")]
