@@ -34,7 +34,6 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::body::BoxBody;
@@ -161,21 +160,7 @@ impl<P: RequiredPermission> FromRequest for Require<P> {
 }
 
 /// A request body read up to the configured limit (413 beyond it), with its `Content-Type`.
-#[derive(Debug)]
-pub struct LimitedBody {
-    /// The `Content-Type` header.
-    pub content_type: Option<String>,
-    /// The bytes.
-    pub bytes: Bytes,
-    /// The peer's address, if known.
-    pub client: Option<IpAddr>,
-}
-
-impl LimitedBody {
-    fn content_type(&self) -> Option<&str> {
-        self.content_type.as_deref()
-    }
-}
+pub type LimitedBody = crate::http::LimitedBody<Bytes>;
 
 impl FromRequest for LimitedBody {
     type Error = Rejection;

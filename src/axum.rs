@@ -131,21 +131,7 @@ where
 }
 
 /// A request body read up to the configured limit (413 beyond it), with its `Content-Type`.
-#[derive(Debug)]
-pub struct LimitedBody {
-    /// The `Content-Type` header.
-    pub content_type: Option<String>,
-    /// The bytes.
-    pub bytes: Bytes,
-    /// The peer's address, if known.
-    pub client: Option<IpAddr>,
-}
-
-impl LimitedBody {
-    fn content_type(&self) -> Option<&str> {
-        self.content_type.as_deref()
-    }
-}
+pub type LimitedBody = crate::http::LimitedBody<Bytes>;
 
 impl<S> FromRequest<S> for LimitedBody
 where

@@ -190,6 +190,34 @@ struct UserBody<'a> {
     user: &'a UserInfo,
 }
 
+/// A request body an adapter read up to [`HttpApi::body_limit`], with what the handlers need
+/// besides the bytes. Each adapter implements its framework's body extractor for it.
+#[derive(Debug)]
+pub struct LimitedBody<B> {
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// The bytes.
+    pub bytes: B,
+    /// The peer's address, if known.
+    pub client: Option<IpAddr>,
+}
+
+impl<B> LimitedBody<B> {
+    /// The `Content-Type` header, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+}
+
+/// The reply for a flow's result: `ok` builds the success, errors take the seed's shape.
+/// `authenticated` marks routes where a credential was presented (for `WWW-Authenticate`).
+fn answer<T>(result: Result<T, Error>, authenticated: bool, ok: impl FnOnce(T) -> Reply) -> Reply {
+    match result {
+        Ok(value) => ok(value),
+        Err(e) => Reply::error(&e, authenticated),
+    }
+}
+
 /// What the adapter saw of a request, for authentication.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestMeta<'a> {
@@ -386,10 +414,7 @@ impl HttpApi {
             self.service.login(&req.email, &req.password, client).await
         }
         .await;
-        match result {
-            Ok(out) => self.login_reply(200, &out),
-            Err(e) => Reply::error(&e, false),
-        }
+        answer(result, false, |out| self.login_reply(200, &out))
     }
 
     /// `POST /api/auth/register` → 201 with the login body (the new user is signed in).
@@ -406,10 +431,7 @@ impl HttpApi {
                 .await
         }
         .await;
-        match result {
-            Ok(out) => self.login_reply(201, &out),
-            Err(e) => Reply::error(&e, false),
-        }
+        answer(result, false, |out| self.login_reply(201, &out))
     }
 
     /// `POST /api/auth/refresh` → 200 `{"success", "token", "refresh_token"}` and a fresh cookie.
@@ -419,8 +441,8 @@ impl HttpApi {
             self.service.refresh(&req.refresh_token).await
         }
         .await;
-        match result {
-            Ok(out) => Reply::json(
+        answer(result, false, |out| {
+            Reply::json(
                 200,
                 &RefreshBody {
                     success: true,
@@ -432,18 +454,16 @@ impl HttpApi {
                 "set-cookie",
                 self.cookie(out.access_token.expose(), out.expires_in),
             )
-            .with_header("cache-control", "no-store".into()),
-            Err(e) => Reply::error(&e, false),
-        }
+            .with_header("cache-control", "no-store".into())
+        })
     }
 
     /// `POST /api/auth/logout` → 200 `{"success": true}`; clears the cookie.
     pub async fn logout(&self, principal: &Principal) -> Reply {
-        match self.service.logout(principal).await {
-            Ok(()) => Reply::json(200, &Success { success: true })
-                .with_header("set-cookie", self.cookie("", 0)),
-            Err(e) => Reply::error(&e, true),
-        }
+        answer(self.service.logout(principal).await, true, |()| {
+            Reply::json(200, &Success { success: true })
+                .with_header("set-cookie", self.cookie("", 0))
+        })
     }
 
     /// `POST /api/auth/forgot-password` → 200 whatever the email.
@@ -458,16 +478,15 @@ impl HttpApi {
             self.service.forgot_password(&req.email, client).await
         }
         .await;
-        match result {
-            Ok(()) => Reply::json(
+        answer(result, false, |()| {
+            Reply::json(
                 200,
                 &MessageBody {
                     success: true,
                     message: "If an account exists for that email, a password reset link has been sent.",
                 },
-            ),
-            Err(e) => Reply::error(&e, false),
-        }
+            )
+        })
     }
 
     /// `POST /api/auth/reset-password` → 200.
@@ -477,30 +496,28 @@ impl HttpApi {
             self.service.reset_password(&req.token, &req.password).await
         }
         .await;
-        match result {
-            Ok(()) => Reply::json(
+        answer(result, false, |()| {
+            Reply::json(
                 200,
                 &MessageBody {
                     success: true,
                     message: "Password has been reset. Sign in with the new password.",
                 },
-            ),
-            Err(e) => Reply::error(&e, false),
-        }
+            )
+        })
     }
 
     /// `GET /api/auth/me` → 200 `{"success": true, "user": {…}}`.
     pub async fn me(&self, principal: &Principal) -> Reply {
-        match self.service.me(principal).await {
-            Ok(user) => Reply::json(
+        answer(self.service.me(principal).await, true, |user| {
+            Reply::json(
                 200,
                 &UserBody {
                     success: true,
                     user: &user,
                 },
-            ),
-            Err(e) => Reply::error(&e, true),
-        }
+            )
+        })
     }
 
     /// `POST /api/api-keys` → 201 `{"success", "key", "api_key"}`; the key appears only here.
@@ -517,8 +534,8 @@ impl HttpApi {
                 .await
         }
         .await;
-        match result {
-            Ok(created) => Reply::json(
+        answer(result, true, |created| {
+            Reply::json(
                 201,
                 &serde_json::json!({
                     "success": true,
@@ -526,20 +543,18 @@ impl HttpApi {
                     "api_key": created.info,
                 }),
             )
-            .with_header("cache-control", "no-store".into()),
-            Err(e) => Reply::error(&e, true),
-        }
+            .with_header("cache-control", "no-store".into())
+        })
     }
 
     /// `GET /api/api-keys` → 200 `{"success", "api_keys": [...]}` without secrets.
     pub async fn list_api_keys(&self, principal: &Principal) -> Reply {
-        match self.service.list_api_keys(principal).await {
-            Ok(keys) => Reply::json(
+        answer(self.service.list_api_keys(principal).await, true, |keys| {
+            Reply::json(
                 200,
                 &serde_json::json!({ "success": true, "api_keys": keys }),
-            ),
-            Err(e) => Reply::error(&e, true),
-        }
+            )
+        })
     }
 
     /// `DELETE /api/api-keys/{id}` → 200 `{"success": true}`.
@@ -549,18 +564,16 @@ impl HttpApi {
             self.service.revoke_api_key(principal, id).await
         }
         .await;
-        match result {
-            Ok(()) => Reply::json(200, &Success { success: true }),
-            Err(e) => Reply::error(&e, true),
-        }
+        answer(result, true, |()| {
+            Reply::json(200, &Success { success: true })
+        })
     }
 
     /// `GET /api/users` → 200 `{"success", "users": [...]}`.
     pub async fn list_users(&self, principal: &Principal) -> Reply {
-        match self.service.list_users(principal).await {
-            Ok(users) => Reply::json(200, &serde_json::json!({ "success": true, "users": users })),
-            Err(e) => Reply::error(&e, true),
-        }
+        answer(self.service.list_users(principal).await, true, |users| {
+            Reply::json(200, &serde_json::json!({ "success": true, "users": users }))
+        })
     }
 
     /// `PATCH /api/users/{id}` `{role}` → 200 `{"success", "user"}`.
@@ -577,16 +590,15 @@ impl HttpApi {
             self.service.set_role(principal, id, req.role).await
         }
         .await;
-        match result {
-            Ok(user) => Reply::json(
+        answer(result, true, |user| {
+            Reply::json(
                 200,
                 &UserBody {
                     success: true,
                     user: &user,
                 },
-            ),
-            Err(e) => Reply::error(&e, true),
-        }
+            )
+        })
     }
 
     /// `GET /.well-known/jwks.json`: the public keys, or 404 when the ring has none (HS256 only).
