@@ -786,6 +786,16 @@ impl AuthService {
         self.publish_revocations(ids).await
     }
 
+    /// Ends every session of a user (password reset, role change), access tokens included.
+    async fn revoke_user_sessions(&self, user_id: i64) -> Result<(), Error> {
+        let sessions = self
+            .inner
+            .store
+            .revoke_user_sessions(user_id, self.now())
+            .await?;
+        self.publish_revocations(&sessions).await
+    }
+
     /// Refuses the access tokens of sessions already ended in the store: in this process's
     /// revocation set at once, and (through the revocation log) in every other instance within
     /// one poll interval.
@@ -931,12 +941,7 @@ impl AuthService {
         {
             return Err(Error::InvalidResetToken);
         }
-        let sessions = self
-            .inner
-            .store
-            .revoke_user_sessions(user_id, self.now())
-            .await?;
-        self.publish_revocations(&sessions).await?;
+        self.revoke_user_sessions(user_id).await?;
         self.audit(AuditEvent::PasswordReset { user_id });
         Ok(())
     }
@@ -1151,12 +1156,7 @@ impl AuthService {
             return Err(Error::NotFound);
         }
         self.inner.store.set_role(user_id, role).await?;
-        let sessions = self
-            .inner
-            .store
-            .revoke_user_sessions(user_id, self.now())
-            .await?;
-        self.publish_revocations(&sessions).await?;
+        self.revoke_user_sessions(user_id).await?;
         self.audit(AuditEvent::RoleChanged {
             user_id,
             role,
