@@ -1,22 +1,29 @@
-//! Password hashing: argon2id, off the async executor, with a bound on hashes in flight.
+//! Password hashing: argon2id on a few dedicated workers that reuse their memory.
 //!
 //! * Hashes are PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$…`) at no less than OWASP's
 //!   minimum. [`PasswordHasher::needs_rehash`] tells when a stored hash was made with other
-//!   parameters, so the service upgrades it at the next successful login.
-//! * Every computation runs on tokio's blocking pool ([`tokio::task::spawn_blocking`]), never on
-//!   an executor thread. At most `hash_concurrency` run at once (each holds ~19 MiB); up to
-//!   `hash_queue` more wait; beyond that a caller gets [`Error::Overloaded`] at once, so a flood
-//!   of logins can neither exhaust memory nor queue without bound.
+//!   parameters, so the service upgrades it at the next successful login (with a compare-and-set
+//!   write, see [`UserStore::replace_password_hash`](crate::store::UserStore::replace_password_hash)).
+//! * Every computation runs on one of `hash_concurrency` dedicated threads, never on an async
+//!   executor thread. Each worker allocates its argon2 memory (`m_cost` KiB, ~19 MiB by default)
+//!   once and reuses it for every job, so a flood of logins costs at most
+//!   `hash_concurrency × m_cost` of argon2 memory for the life of the process: nothing per
+//!   request allocates it (a fresh 19 MiB buffer per hash, freed on whichever thread ran it, is
+//!   what the allocator keeps per thread). Up to `hash_queue` more jobs wait; beyond that a caller
+//!   gets [`Error::Overloaded`] at once.
+//! * A caller that gives up (a dropped request) cannot free its slot early: the job, and its
+//!   admission, belong to the worker until the computation ends.
 //! * [`PasswordHasher::verify_dummy`] does the same work as a real verification, for logins of
 //!   unknown users: the answer's timing does not tell whether the email exists.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::{Argon2Params, PasswordPolicy};
 use crate::error::Error;
@@ -25,7 +32,8 @@ use crate::secret::{Password, random_bytes};
 /// A salt used only by [`PasswordHasher::verify_dummy`]; its output is thrown away.
 const DUMMY_SALT: &[u8; 16] = b"assimetria-dummy";
 
-/// Hashes and verifies passwords. Cheap to clone (shares its limits).
+/// Hashes and verifies passwords. Cheap to clone (shares its workers and limits); the workers
+/// stop when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
@@ -35,18 +43,123 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     policy: PasswordPolicy,
-    /// Slots for hashes running now. Owned permits travel into the blocking job, so a caller that
-    /// gives up (a dropped request) does not free a slot while its hash still runs.
-    running: Arc<Semaphore>,
-    /// Slots for hashes running or waiting; `try_acquire` failing means "overloaded".
+    /// Slots for jobs running or waiting; `try_acquire` failing means "overloaded". A permit
+    /// travels with its job and is released by the worker when the computation ends.
     admitted: Arc<Semaphore>,
+    jobs: Mutex<mpsc::Sender<Job>>,
+    stats: Arc<Stats>,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
     in_flight: AtomicUsize,
     peak: AtomicUsize,
     computations: AtomicU64,
+    /// How many times a worker allocated (or grew) its kept argon2 memory.
+    allocations: AtomicU64,
+}
+
+/// What a worker runs, with the worker's reusable memory.
+type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
+
+/// A worker's argon2 memory, allocated at the first job and kept.
+struct Workspace {
+    blocks: Vec<Block>,
+    stats: Arc<Stats>,
+    /// Blocks a worker keeps between jobs: the configured cost. A stored hash with a higher cost
+    /// (made under stronger settings since lowered) borrows a buffer for that one job.
+    keep: usize,
+}
+
+impl Workspace {
+    /// Runs argon2 with `params` into `out`, on the kept memory when it is large enough.
+    fn hash_into(
+        &mut self,
+        algorithm: Algorithm,
+        version: Version,
+        params: Params,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), argon2::Error> {
+        let needed = params.block_count();
+        let argon = Argon2::new(algorithm, version, params);
+        if needed > self.keep {
+            let mut scratch = vec![Block::default(); needed];
+            return argon.hash_password_into_with_memory(password, salt, out, &mut scratch[..]);
+        }
+        if self.blocks.len() < needed {
+            self.stats.allocations.fetch_add(1, Ordering::SeqCst);
+            self.blocks.resize(needed, Block::default());
+        }
+        argon.hash_password_into_with_memory(password, salt, out, &mut self.blocks[..needed])
+    }
+}
+
+/// A stored PHC string, parsed on the caller's side before the job is queued.
+struct Stored {
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl Stored {
+    fn parse(phc: &str) -> Option<Self> {
+        let parsed = PasswordHash::new(phc).ok()?;
+        let algorithm = Algorithm::new(parsed.algorithm.as_str()).ok()?;
+        let version = match parsed.version {
+            Some(v) => Version::try_from(v).ok()?,
+            None => Version::V0x10,
+        };
+        let params = Params::try_from(&parsed).ok()?;
+        let salt = parsed.salt?.as_ref().to_vec();
+        let hash = parsed.hash?.as_bytes().to_vec();
+        Some(Self {
+            algorithm,
+            version,
+            params,
+            salt,
+            hash,
+        })
+    }
+}
+
+fn spawn_workers(
+    count: usize,
+    keep: usize,
+    stats: &Arc<Stats>,
+) -> Result<mpsc::Sender<Job>, Error> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..count {
+        let rx = Arc::clone(&rx);
+        let stats = Arc::clone(stats);
+        std::thread::Builder::new()
+            .name(format!("assimetria-argon2-{i}"))
+            .spawn(move || {
+                let mut workspace = Workspace {
+                    blocks: Vec::new(),
+                    stats,
+                    keep,
+                };
+                loop {
+                    // The lock is held only while waiting for the next job, never while hashing.
+                    let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok(job) = next else { return };
+                    // A panicking job must not take the worker (and its memory) down with it.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut workspace)));
+                }
+            })
+            .map_err(|_| Error::Config("cannot start the password-hashing workers"))?;
+    }
+    Ok(tx)
 }
 
 impl PasswordHasher {
-    /// A hasher with the given costs, policy and limits.
+    /// A hasher with the given costs, policy and limits: `concurrency` worker threads (each
+    /// keeping `memory_kib` of argon2 memory once used) and `queue` more waiting jobs.
     pub fn new(
         params: Argon2Params,
         policy: PasswordPolicy,
@@ -62,15 +175,15 @@ impl PasswordHasher {
         )
         .map_err(|_| Error::Config("invalid argon2 parameters"))?;
         let concurrency = concurrency.max(1);
+        let stats = Arc::new(Stats::default());
+        let jobs = spawn_workers(concurrency, params.block_count(), &stats)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
                 policy,
-                running: Arc::new(Semaphore::new(concurrency)),
                 admitted: Arc::new(Semaphore::new(concurrency.saturating_add(queue))),
-                in_flight: AtomicUsize::new(0),
-                peak: AtomicUsize::new(0),
-                computations: AtomicU64::new(0),
+                jobs: Mutex::new(jobs),
+                stats,
             }),
         })
     }
@@ -102,11 +215,27 @@ impl PasswordHasher {
         self.check_policy(password)?;
         let salt = random_bytes::<16>()?;
         let pw = password.expose().as_bytes().to_vec();
-        self.run(move |argon| {
-            argon
-                .hash_password_with_salt(&pw, &salt)
-                .map(|h| h.to_string())
-                .map_err(|_| Error::Config("argon2 hashing failed"))
+        let params = self.inner.params.clone();
+        self.run(move |ws| {
+            let failed = || Error::Config("argon2 hashing failed");
+            let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+            ws.hash_into(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                params.clone(),
+                &pw,
+                &salt,
+                &mut out,
+            )
+            .map_err(|_| failed())?;
+            let phc = PasswordHash {
+                algorithm: Algorithm::Argon2id.ident(),
+                version: Some(Version::V0x13.into()),
+                params: ParamsString::try_from(&params).map_err(|_| failed())?,
+                salt: Some(Salt::new(&salt).map_err(|_| failed())?),
+                hash: Some(Output::new(&out).map_err(|_| failed())?),
+            };
+            Ok(phc.to_string())
         })
         .await?
     }
@@ -120,15 +249,23 @@ impl PasswordHasher {
             return Ok(false);
         }
         let pw = password.expose().as_bytes().to_vec();
-        let phc = phc.to_owned();
-        self.run(move |argon| match PasswordHash::new(&phc) {
-            Ok(parsed) => argon.verify_password(&pw, &parsed).is_ok(),
-            Err(_) => {
-                // Unparseable stored hash: still spend the time.
-                let mut out = [0u8; 32];
-                let _ = argon.hash_password_into(&pw, DUMMY_SALT, &mut out);
-                false
-            }
+        let Some(stored) = Stored::parse(phc) else {
+            // Unparseable stored hash: still spend the time.
+            self.verify_dummy(password).await?;
+            return Ok(false);
+        };
+        self.run(move |ws| {
+            let mut out = vec![0u8; stored.hash.len()];
+            ws.hash_into(
+                stored.algorithm,
+                stored.version,
+                stored.params,
+                &pw,
+                &stored.salt,
+                &mut out,
+            )
+            .is_ok()
+                && bool::from(out.ct_eq(&stored.hash))
         })
         .await
     }
@@ -138,9 +275,17 @@ impl PasswordHasher {
     pub async fn verify_dummy(&self, password: &Password) -> Result<(), Error> {
         let len = password.expose().len().min(self.inner.policy.max_bytes);
         let pw = password.expose().as_bytes()[..len].to_vec();
-        self.run(move |argon| {
-            let mut out = [0u8; 32];
-            let _ = argon.hash_password_into(&pw, DUMMY_SALT, &mut out);
+        let params = self.inner.params.clone();
+        self.run(move |ws| {
+            let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+            let _ = ws.hash_into(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                params,
+                &pw,
+                DUMMY_SALT,
+                &mut out,
+            );
         })
         .await
     }
@@ -167,42 +312,50 @@ impl PasswordHasher {
 
     /// How many argon2 computations this hasher has run (hash, verify and dummy alike).
     pub fn computations(&self) -> u64 {
-        self.inner.computations.load(Ordering::SeqCst)
+        self.inner.stats.computations.load(Ordering::SeqCst)
     }
 
     /// The most computations that ever ran at once.
     pub fn peak_concurrency(&self) -> usize {
-        self.inner.peak.load(Ordering::SeqCst)
+        self.inner.stats.peak.load(Ordering::SeqCst)
     }
 
-    /// Admits the job (or refuses it when the queue is full), waits for a running slot, and runs
-    /// it on the blocking pool.
+    /// How many times a worker allocated its argon2 memory: at most once per worker for the
+    /// configured cost, however many passwords it hashes.
+    pub fn memory_allocations(&self) -> u64 {
+        self.inner.stats.allocations.load(Ordering::SeqCst)
+    }
+
+    /// Admits the job (or refuses it when the queue is full) and hands it to a worker.
     async fn run<T, F>(&self, job: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&Argon2<'static>) -> T + Send + 'static,
+        F: FnOnce(&mut Workspace) -> T + Send + 'static,
     {
-        let admitted = Arc::clone(&self.inner.admitted)
+        let admitted: OwnedSemaphorePermit = Arc::clone(&self.inner.admitted)
             .try_acquire_owned()
             .map_err(|_| Error::Overloaded)?;
-        let running = Arc::clone(&self.inner.running)
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Overloaded)?;
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
+        let (reply, answer) = oneshot::channel();
+        let stats = Arc::clone(&self.inner.stats);
+        let job: Job = Box::new(move |ws: &mut Workspace| {
             // Held until the computation ends, even if the caller was cancelled meanwhile.
-            let _permits = (admitted, running);
-            let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            inner.peak.fetch_max(now, Ordering::SeqCst);
-            inner.computations.fetch_add(1, Ordering::SeqCst);
-            let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, inner.params.clone());
-            let out = job(&argon);
-            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
-            out
-        })
-        .await
-        .map_err(Error::Task)
+            let _admitted = admitted;
+            let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            stats.peak.fetch_max(now, Ordering::SeqCst);
+            stats.computations.fetch_add(1, Ordering::SeqCst);
+            let out = job(ws);
+            stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+            let _ = reply.send(out);
+        });
+        self.inner
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .map_err(|_| Error::Config("the password-hashing workers stopped"))?;
+        answer
+            .await
+            .map_err(|_| Error::Config("a password-hashing job failed"))
     }
 }
 
@@ -361,6 +514,61 @@ mod tests {
             1,
             "a cancelled caller's hash overlapped another"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn workers_reuse_their_memory() {
+        let h = hasher(2, 64);
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let h = h.clone();
+            tasks.push(tokio::spawn(async move {
+                h.hash(&Password::new(format!("password-{i}"))).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(h.computations(), 16);
+        assert!(
+            (1..=2).contains(&h.memory_allocations()),
+            "16 hashes on 2 workers allocated argon2 memory {} times",
+            h.memory_allocations()
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = hasher(1, 4);
+        let ours = h.hash(&Password::new("correct horse")).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        // A hash made elsewhere (argon2i, other costs) verifies here, and wants a rehash.
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(8192, 3, 1, None).unwrap(),
+        );
+        let theirs = argon2i
+            .hash_password_with_salt(b"correct horse", b"saltsaltsaltsalt")
+            .unwrap()
+            .to_string();
+        assert!(
+            h.verify(&Password::new("correct horse"), &theirs)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify(&Password::new("correct horsE"), &theirs)
+                .await
+                .unwrap()
+        );
+        assert!(h.needs_rehash(&theirs));
     }
 
     #[tokio::test]
