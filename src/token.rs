@@ -39,6 +39,9 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// Longest token accepted for parsing; anything longer is malformed without further work.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 
+/// Numeric claims (`iat`, `nbf`, `exp`) must be below 2^53: exact in every JSON reader.
+const MAX_NUMERIC_DATE: i64 = 1 << 53;
+
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -447,8 +450,14 @@ impl KeyRing {
             .map_err(|_| TokenError::Malformed)?;
         let header: RawHeader<'_> =
             serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
-        if header.crit.is_some() {
+        // `crit` and `b64` (RFC 7797) change how a JWS must be read; this verifier implements
+        // neither, so their mere presence (even `null`) refuses the token. Key-carrying
+        // parameters have no business in a token this service minted.
+        if header.crit || header.b64 {
             return Err(TokenError::UnsupportedCritical);
+        }
+        if header.jku || header.jwk || header.x5u || header.x5c || header.x5t || header.x5t_s256 {
+            return Err(TokenError::Malformed);
         }
         match header.typ.as_deref() {
             Some(t)
@@ -473,6 +482,14 @@ impl KeyRing {
             .map_err(|_| TokenError::Malformed)?;
         let claims: AccessClaims =
             serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+        // NumericDate values beyond 2^53 are not exact in every JSON reader; negative ones are
+        // before 1970. Neither is a time this service writes.
+        if [claims.iat, claims.nbf, claims.exp]
+            .iter()
+            .any(|t| !(0..MAX_NUMERIC_DATE).contains(t))
+        {
+            return Err(TokenError::Malformed);
+        }
         if claims.iss != validation.issuer {
             return Err(TokenError::WrongIssuer);
         }
@@ -499,6 +516,9 @@ impl fmt::Debug for KeyRing {
     }
 }
 
+/// The header as this verifier reads it: every registered parameter (RFC 7515 §4.1, RFC 7797)
+/// is named, so one of the wrong JSON type, or given twice, refuses the token. Parameters the
+/// verifier refuses outright are only noted as present (any value, `null` included).
 #[derive(Deserialize)]
 struct RawHeader<'a> {
     #[serde(borrow)]
@@ -507,8 +527,31 @@ struct RawHeader<'a> {
     kid: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     typ: Option<Cow<'a, str>>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
+    /// Ignored, but typed: a non-string `cty` is malformed.
+    #[serde(borrow, default)]
+    #[allow(dead_code)]
+    cty: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+    #[serde(default, deserialize_with = "present")]
+    b64: bool,
+    #[serde(default, deserialize_with = "present")]
+    jku: bool,
+    #[serde(default, deserialize_with = "present")]
+    jwk: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5u: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5c: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5t: bool,
+    #[serde(default, rename = "x5t#S256", deserialize_with = "present")]
+    x5t_s256: bool,
+}
+
+/// `true` for any value a header parameter has, `null` included (absence is the default).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 #[cfg(test)]
@@ -750,6 +793,95 @@ mod tests {
             ring.verify(&forged, &validation(), NOW),
             Err(TokenError::UnsupportedCritical)
         );
+    }
+
+    /// Correctly signed tokens whose header or claims this verifier must refuse.
+    #[test]
+    fn correctly_signed_oddities_are_refused() {
+        let key = EncodingKey::from_secret(&[7u8; 32]).unwrap();
+        let sign = |header: serde_json::Value, claims: serde_json::Value| {
+            let input = format!("{}.{}", b64(&header), b64(&claims));
+            let mut mac = Hmac::<Sha256>::new_from_slice(&[7u8; 32]).unwrap();
+            mac.update(input.as_bytes());
+            let _ = &key;
+            format!(
+                "{input}.{}",
+                URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            )
+        };
+        let good_header = serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": "hs-1"});
+        let good_claims = serde_json::to_value(claims()).unwrap();
+        let ring = hs_ring();
+        assert!(
+            ring.verify(
+                &sign(good_header.clone(), good_claims.clone()),
+                &validation(),
+                NOW
+            )
+            .is_ok(),
+            "the control token verifies"
+        );
+        let with = |name: &str, value: serde_json::Value| {
+            let mut h = good_header.clone();
+            h[name] = value;
+            h
+        };
+        for (name, value) in [
+            ("crit", serde_json::json!(null)),
+            ("crit", serde_json::json!([])),
+            ("b64", serde_json::json!(false)),
+            ("b64", serde_json::json!(true)),
+            ("jwk", serde_json::json!("not an object")),
+            ("jwk", serde_json::json!({"kty": "oct", "k": "AAAA"})),
+            ("jku", serde_json::json!("https://evil.example/jwks")),
+            ("x5c", serde_json::json!("not a list")),
+            ("x5u", serde_json::json!(null)),
+            ("x5t", serde_json::json!(1)),
+            ("x5t#S256", serde_json::json!("abc")),
+            ("cty", serde_json::json!(5)),
+            ("cty", serde_json::json!({})),
+            ("kid", serde_json::json!(7)),
+            ("typ", serde_json::json!(["at+jwt"])),
+        ] {
+            let token = sign(with(name, value.clone()), good_claims.clone());
+            assert!(
+                ring.verify(&token, &validation(), NOW).is_err(),
+                "{name}: {value} was accepted"
+            );
+        }
+        // A string `cty` is a registered parameter of the right type: ignored.
+        let token = sign(with("cty", serde_json::json!("JWT")), good_claims.clone());
+        assert!(ring.verify(&token, &validation(), NOW).is_ok());
+        // A duplicated header parameter is malformed, whatever the copies say.
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"at+jwt","kid":"hs-1","kid":"hs-1"}"#),
+            b64(&good_claims)
+        );
+        let mut mac = Hmac::<Sha256>::new_from_slice(&[7u8; 32]).unwrap();
+        mac.update(input.as_bytes());
+        let dup = format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        );
+        assert!(ring.verify(&dup, &validation(), NOW).is_err());
+
+        for (claim, value) in [
+            ("nbf", serde_json::json!(-1)),
+            ("iat", serde_json::json!(-5)),
+            ("exp", serde_json::json!(1i64 << 53)),
+            ("exp", serde_json::json!(i64::MAX)),
+            ("nbf", serde_json::json!(1.5)),
+            ("exp", serde_json::json!("1800086400")),
+        ] {
+            let mut c = good_claims.clone();
+            c[claim] = value.clone();
+            let token = sign(good_header.clone(), c);
+            assert!(
+                ring.verify(&token, &validation(), NOW).is_err(),
+                "{claim}: {value} was accepted"
+            );
+        }
     }
 
     #[test]
