@@ -23,6 +23,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::keys::MasterKey;
 use crate::rbac::Role;
 
 /// The cookie's `SameSite` attribute.
@@ -223,8 +224,13 @@ pub struct AuthConfig {
     pub body_limit: usize,
     /// Login and forgot-password limits.
     pub rate_limits: RateLimits,
-    /// How often the in-process revocation set is brought up to date from the store.
+    /// How often the in-process revocation set (and the signing keys) are brought up to date
+    /// from the store.
     pub revocation_poll: Duration,
+    /// Key-encryption keys for the signing keys and server secrets kept in the store: the first
+    /// seals, every one opens (see [`crate::keys`]). Empty (the default): a random key of this
+    /// process only, which suits the memory store; a persistent store needs one.
+    pub master_keys: Vec<MasterKey>,
 }
 
 impl Default for AuthConfig {
@@ -250,6 +256,7 @@ impl Default for AuthConfig {
             body_limit: 64 * 1024,
             rate_limits: RateLimits::default(),
             revocation_poll: Duration::from_millis(250),
+            master_keys: Vec::new(),
         }
     }
 }
@@ -337,6 +344,15 @@ impl AuthConfigBuilder {
         rate_limits: RateLimits,
         /// Sets the revocation polling interval.
         revocation_poll: Duration,
+        /// Sets the master keys (the first seals, all open).
+        master_keys: Vec<MasterKey>,
+    }
+
+    /// Adds a master key after those already set (the first one added seals).
+    #[must_use]
+    pub fn master_key(mut self, key: MasterKey) -> Self {
+        self.0.master_keys.push(key);
+        self
     }
 
     /// Sets the issuer.

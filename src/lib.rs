@@ -83,7 +83,13 @@
 //! * A refresh token presented again after the grace window revokes its whole family.
 //! * Logout, password reset and role changes revoke access tokens at once (an in-process set kept
 //!   current from the store's revocation log, so every instance learns within a poll interval).
-//! * argon2id runs on the blocking pool, at most `hash_concurrency` at once, behind a bounded queue.
+//! * argon2id runs on `hash_concurrency` dedicated workers that reuse their memory, behind a
+//!   bounded queue: a login flood cannot grow memory past `hash_concurrency × m_cost`.
+//! * Signing keys and server secrets are sealed (XChaCha20-Poly1305) under the host's master keys
+//!   before they reach the store: a copy of the database mints no token ([`keys`]).
+//! * A password-hash upgrade at login is compare-and-set over the verified hash, and a role
+//!   change or reset ends the user's sessions in the same transaction, so no race restores an old
+//!   password or role.
 //! * Secrets are types with redacted `Debug` and constant-time equality; no secret reaches a log,
 //!   an audit event or an error message.
 //! * Cookie-authenticated writes need a same-origin `Origin` (CSRF); bodies are capped (64 KiB).
@@ -102,6 +108,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod keys;
 pub mod mail;
 pub mod password;
 pub mod rate_limit;
@@ -119,6 +126,7 @@ struct ReadmeDoctests;
 
 pub use config::AuthConfig;
 pub use error::Error;
+pub use keys::MasterKey;
 pub use rbac::{Permission, Role};
 pub use service::{AuthService, Principal, PrincipalKind};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

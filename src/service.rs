@@ -13,6 +13,7 @@ use crate::audit::{AuditEvent, AuditSink, TracingAudit};
 use crate::clock::{Clock, SystemClock, secs};
 use crate::config::{AuthConfig, RateLimit};
 use crate::error::{Error, StoreError, TokenError};
+use crate::keys::{self, Sealer};
 use crate::mail::{DiscardMailer, Mail, Mailer};
 use crate::password::PasswordHasher;
 use crate::rate_limit::{MemoryRateLimiter, RateLimiter};
@@ -23,14 +24,9 @@ use crate::secret::{
     random_id, random_token,
 };
 use crate::store::{
-    ApiKeyRecord, NewApiKey, NewUser, RefreshRecord, Session, Store, StoredKey, User,
+    ApiKeyRecord, NewApiKey, NewUser, RefreshRecord, Session, Store, StoredKey, User, UserChange,
 };
-use crate::token::{AccessClaims, JwtKey, KeyAlgorithm, KeyRing, Validation};
-
-/// The `kid` under which the refresh-successor derivation secret is kept in the key store.
-const REFRESH_DERIVATION_KID: &str = "refresh-derivation";
-/// The `kid` of the first signing key a deployment creates.
-const INITIAL_SIGNING_KID: &str = "key-1";
+use crate::token::{AccessClaims, KeyAlgorithm, KeyRing, Validation};
 /// Longest email accepted (RFC 5321's path limit).
 const MAX_EMAIL_LEN: usize = 254;
 /// Longest API-key name.
@@ -206,6 +202,10 @@ struct Inner {
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
     keys: RwLock<Arc<KeyRing>>,
+    sealer: Sealer,
+    algorithm: KeyAlgorithm,
+    /// What the ring was last built from; `None` when the host supplied the ring.
+    key_sync: tokio::sync::Mutex<Option<KeySync>>,
     validation: Validation,
     api_keys: ApiKeyFormat,
     refresh: RefreshTokens,
@@ -231,6 +231,12 @@ impl std::fmt::Debug for AuthService {
             .field("issuer", &self.inner.config.issuer)
             .finish_non_exhaustive()
     }
+}
+
+/// The stored keys the current ring was built from, and when it must be rebuilt regardless.
+struct KeySync {
+    loaded: Vec<StoredKey>,
+    next_expiry: Option<i64>,
 }
 
 /// Builds an [`AuthService`].
@@ -306,36 +312,27 @@ impl AuthServiceBuilder {
         let now = self.clock.now();
         let store = self.store;
 
-        let derivation = store
-            .insert_signing_key(StoredKey {
-                kid: REFRESH_DERIVATION_KID.into(),
-                algorithm: KeyAlgorithm::Hs256,
-                material: crate::secret::random_bytes::<32>()?.to_vec(),
-                created_at: now,
-            })
-            .await?;
-        let derivation = derivation
-            .iter()
-            .find(|k| k.kid == REFRESH_DERIVATION_KID)
-            .ok_or(Error::Config("store lost the refresh derivation key"))?;
-        let refresh = RefreshTokens::new(&derivation.material)?;
+        let sealer = Sealer::new(&self.config.master_keys)?;
+        if sealer.is_ephemeral() {
+            tracing::warn!(
+                "no master key configured: signing keys are sealed under a key of this process \
+                 only, so a restart or another instance cannot open them; set \
+                 AuthConfig::master_keys for a persistent store"
+            );
+        }
+        let refresh = RefreshTokens::new(&keys::refresh_secret(&*store, &sealer, now).await?)?;
 
-        let ring = match self.key_ring {
-            Some(ring) => ring,
+        let retire_after = retire_after(&self.config);
+        let (ring, key_sync) = match self.key_ring {
+            Some(ring) => (ring, None),
             None => {
-                let candidate = match self.algorithm {
-                    KeyAlgorithm::EdDsa => JwtKey::generate_ed25519(INITIAL_SIGNING_KID)?,
-                    KeyAlgorithm::Hs256 => JwtKey::generate_hs256(INITIAL_SIGNING_KID)?,
+                let stored = keys::signing_keys(&*store, &sealer, self.algorithm, now).await?;
+                let loaded = keys::load_ring(&*store, &sealer, &stored, now, retire_after).await?;
+                let sync = KeySync {
+                    loaded: stored,
+                    next_expiry: loaded.next_expiry,
                 };
-                let stored = store
-                    .insert_signing_key(StoredKey {
-                        kid: INITIAL_SIGNING_KID.into(),
-                        algorithm: candidate.algorithm(),
-                        material: candidate.material().unwrap_or_default(),
-                        created_at: now,
-                    })
-                    .await?;
-                ring_from_stored(&stored)?
+                (loaded.ring, Some(sync))
             }
         };
 
@@ -347,6 +344,9 @@ impl AuthServiceBuilder {
             store,
             clock: self.clock,
             keys: RwLock::new(Arc::new(ring)),
+            sealer,
+            algorithm: self.algorithm,
+            key_sync: tokio::sync::Mutex::new(key_sync),
             refresh,
             policy: self.policy,
             revoked: RevocationSet::default(),
@@ -364,20 +364,13 @@ impl AuthServiceBuilder {
     }
 }
 
-/// Rebuilds the ring from stored keys: the newest signing key signs, the others verify.
-fn ring_from_stored(stored: &[StoredKey]) -> Result<KeyRing, Error> {
-    let mut keys = stored
-        .iter()
-        .filter(|k| k.kid != REFRESH_DERIVATION_KID)
-        .map(|k| JwtKey::from_material(k.kid.clone(), k.algorithm, &k.material));
-    let first = keys
-        .next()
-        .ok_or(Error::Config("the store holds no signing key"))??;
-    let mut ring = KeyRing::new(first)?;
-    for key in keys {
-        ring.rotate(key?)?;
-    }
-    Ok(ring)
+/// How long a retired signing key keeps verifying after its successor was stored: the last
+/// token it signed (an instance may sign with it until its next poll) lives the access-token
+/// lifetime, plus the clock leeway.
+fn retire_after(config: &AuthConfig) -> i64 {
+    secs(config.access_ttl)
+        .saturating_add(secs(config.leeway))
+        .saturating_add(secs(config.revocation_poll).max(1))
 }
 
 fn spawn_revocation_poller(inner: Weak<Inner>) {
@@ -462,9 +455,77 @@ impl AuthService {
         Arc::clone(&self.inner.keys.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Replaces the key ring (rotation): tokens signed by keys still in the new ring keep verifying.
-    pub fn set_key_ring(&self, ring: KeyRing) {
+    /// Replaces the key ring with one the host manages: tokens signed by keys still in the new
+    /// ring keep verifying. From then on the ring is the host's; the service stops loading keys
+    /// from the store (use [`rotate_signing_key`](Self::rotate_signing_key) instead to rotate
+    /// keys kept in the store).
+    pub async fn set_key_ring(&self, ring: KeyRing) {
+        let mut sync = self.inner.key_sync.lock().await;
+        *sync = None;
         *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+    }
+
+    /// Stores a new signing key (the configured algorithm; its `kid` is the RFC 7638 thumbprint,
+    /// sealed under the master key) and signs with it from now on. Every instance sharing the
+    /// store picks it up within one poll interval. The previous key keeps verifying until the last
+    /// token it signed has expired (access-token lifetime plus leeway), then leaves the ring, the
+    /// JWKS and the store. Returns the new `kid`.
+    ///
+    /// [`Error::Config`] when the host supplied the key ring ([`AuthServiceBuilder::key_ring`]).
+    pub async fn rotate_signing_key(&self) -> Result<String, Error> {
+        let inner = &self.inner;
+        let mut sync = inner.key_sync.lock().await;
+        if sync.is_none() {
+            return Err(Error::Config(
+                "the key ring was supplied by the host: rotate it there",
+            ));
+        }
+        let key = keys::new_signing_key(&inner.sealer, inner.algorithm, self.now())?;
+        let kid = key.kid.clone();
+        let stored = inner.store.insert_signing_key(key).await?;
+        self.install_ring(&mut sync, stored).await?;
+        tracing::info!(%kid, "signing key rotated");
+        Ok(kid)
+    }
+
+    /// Rebuilds the ring from the stored keys if they changed or a retired key's window closed.
+    async fn sync_signing_keys(&self) -> Result<(), Error> {
+        let mut sync = self.inner.key_sync.lock().await;
+        let Some(current) = sync.as_ref() else {
+            return Ok(());
+        };
+        let stored = self.inner.store.signing_keys().await?;
+        let due = current.next_expiry.is_some_and(|t| t <= self.now());
+        if stored != current.loaded || due {
+            self.install_ring(&mut sync, stored).await?;
+        }
+        Ok(())
+    }
+
+    async fn install_ring(
+        &self,
+        sync: &mut Option<KeySync>,
+        stored: Vec<StoredKey>,
+    ) -> Result<(), Error> {
+        let inner = &self.inner;
+        let loaded = keys::load_ring(
+            &*inner.store,
+            &inner.sealer,
+            &stored,
+            self.now(),
+            retire_after(&inner.config),
+        )
+        .await?;
+        // Retired keys whose last token has expired: their private half has no use left.
+        for kid in &loaded.expired {
+            inner.store.delete_signing_key(kid).await?;
+        }
+        *inner.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded.ring);
+        *sync = Some(KeySync {
+            loaded: stored,
+            next_expiry: loaded.next_expiry,
+        });
+        Ok(())
     }
 
     /// The JWKS document of the ring's public keys.
@@ -627,9 +688,16 @@ impl AuthService {
         }
         let mut expected_hash = user.password_hash;
         if self.inner.hasher.needs_rehash(&expected_hash) {
-            // Best effort: a failure here must not fail a correct login.
+            // Best effort: a failure here must not fail a correct login. Compare-and-set over the
+            // hash just verified: a reset that landed meanwhile wins, and `start_session` then
+            // refuses this login because the hash is no longer the one it verified.
             match self.inner.hasher.hash(password).await {
-                Ok(h) => match self.inner.store.set_password_hash(user.id, &h).await {
+                Ok(h) => match self
+                    .inner
+                    .store
+                    .replace_password_hash(user.id, &expected_hash, &h)
+                    .await
+                {
                     Ok(true) => expected_hash = h,
                     Ok(false) => {}
                     Err(e) => {
@@ -786,14 +854,34 @@ impl AuthService {
         self.publish_revocations(ids).await
     }
 
-    /// Ends every session of a user (password reset, role change), access tokens included.
-    async fn revoke_user_sessions(&self, user_id: i64) -> Result<(), Error> {
-        let sessions = self
+    /// Changes a user and ends every session of the user in one store transaction (the
+    /// revocation log included), then refuses their access tokens in this process at once.
+    /// `false` if the user is unknown.
+    async fn change_user_ending_sessions(
+        &self,
+        user_id: i64,
+        change: UserChange,
+    ) -> Result<bool, Error> {
+        let until = self.revoked_until();
+        let Some(ended) = self
             .inner
             .store
-            .revoke_user_sessions(user_id, self.now())
-            .await?;
-        self.publish_revocations(&sessions).await
+            .update_user_ending_sessions(user_id, change, self.now(), until)
+            .await?
+        else {
+            return Ok(false);
+        };
+        for id in &ended {
+            self.inner.revoked.insert(id, until);
+        }
+        Ok(true)
+    }
+
+    /// Until when a revoked session's access tokens must be refused: the last of them expires.
+    fn revoked_until(&self) -> i64 {
+        self.now()
+            .saturating_add(secs(self.inner.config.access_ttl))
+            .saturating_add(secs(self.inner.config.leeway))
     }
 
     /// Refuses the access tokens of sessions already ended in the store: in this process's
@@ -803,10 +891,7 @@ impl AuthService {
         if ids.is_empty() {
             return Ok(());
         }
-        let until = self
-            .now()
-            .saturating_add(secs(self.inner.config.access_ttl))
-            .saturating_add(secs(self.inner.config.leeway));
+        let until = self.revoked_until();
         for id in ids {
             self.inner.revoked.insert(id, until);
         }
@@ -814,9 +899,11 @@ impl AuthService {
         Ok(())
     }
 
-    /// Brings the revocation set up to date with the store's log. The background poller calls it
+    /// Brings the revocation set and the signing keys up to date with the store (a key rotated
+    /// by another instance, a retired key whose window closed). The background poller calls it
     /// every `revocation_poll`; hosts may call it too.
     pub async fn sync_revocations(&self) -> Result<(), Error> {
+        self.sync_signing_keys().await?;
         let mut cursor = self.inner.revocation_cursor.lock().await;
         let now = self.now();
         loop {
@@ -934,14 +1021,11 @@ impl AuthService {
             .await?
             .ok_or(Error::InvalidResetToken)?;
         if !self
-            .inner
-            .store
-            .set_password_hash(user_id, &password_hash)
+            .change_user_ending_sessions(user_id, UserChange::PasswordHash(password_hash))
             .await?
         {
             return Err(Error::InvalidResetToken);
         }
-        self.revoke_user_sessions(user_id).await?;
         self.audit(AuditEvent::PasswordReset { user_id });
         Ok(())
     }
@@ -1155,8 +1239,14 @@ impl AuthService {
         if user.org != admin.org {
             return Err(Error::NotFound);
         }
-        self.inner.store.set_role(user_id, role).await?;
-        self.revoke_user_sessions(user_id).await?;
+        // The role and the end of the user's sessions commit together: a crash between them
+        // cannot leave tokens of the old role alive.
+        if !self
+            .change_user_ending_sessions(user_id, UserChange::Role(role))
+            .await?
+        {
+            return Err(Error::NotFound);
+        }
         self.audit(AuditEvent::RoleChanged {
             user_id,
             role,

@@ -15,7 +15,7 @@ use assimetria_auth::error::TokenError;
 use assimetria_auth::rbac::Role;
 use assimetria_auth::secret::{Password, RefreshToken};
 use assimetria_auth::service::Principal;
-use assimetria_auth::{AuthConfig, AuthService, Error};
+use assimetria_auth::{AuthConfig, AuthService, Error, MasterKey};
 
 use support::Db;
 
@@ -28,17 +28,26 @@ const CONTENDERS: usize = 64;
 
 const PASSWORD: &str = "correct horse battery staple";
 
+/// The deployment's master key: every instance is given it.
+fn master_key() -> MasterKey {
+    MasterKey::from_bytes([42; 32])
+}
+
 /// A service over its own store on `db` (a new pool for SQL databases), with the default
 /// revocation poll interval.
 async fn instance(db: &Db) -> AuthService {
-    let config = AuthConfig::builder()
-        .rate_limiting(false)
-        .build()
-        .expect("valid config");
-    AuthService::builder(config, db.store().await)
-        .build()
+    instance_with_keys(db, vec![master_key()])
         .await
         .expect("service builds")
+}
+
+async fn instance_with_keys(db: &Db, master_keys: Vec<MasterKey>) -> Result<AuthService, Error> {
+    let config = AuthConfig::builder()
+        .rate_limiting(false)
+        .master_keys(master_keys)
+        .build()
+        .expect("valid config");
+    AuthService::builder(config, db.store().await).build().await
 }
 
 /// Creates a user with `role` on `service` and signs them in; returns the principal and the
@@ -118,6 +127,76 @@ async fn instances_accept_each_others_tokens(db: Db) {
     a.authenticate(login_b.access_token.expose())
         .await
         .expect("A accepts a token B issued");
+}
+
+/// A signing key rotated on A signs on A at once; B accepts its tokens within the deadline (it
+/// learns the key from the store on its next poll), and both keep accepting tokens of the old key.
+async fn key_rotation_propagates(db: Db) {
+    let a = instance(&db).await;
+    let b = instance(&db).await;
+    let (_, old_token, _) = signed_in(&a, "ada@example.com", Role::Member).await;
+    let kid = a.rotate_signing_key().await.expect("rotate");
+    let login = a
+        .login("ada@example.com", &Password::new(PASSWORD), None)
+        .await
+        .expect("log in after rotation");
+    let new_token = login.access_token.expose().to_owned();
+    let header = new_token.split('.').next().unwrap().to_owned();
+    assert!(
+        String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &header)
+                .unwrap()
+        )
+        .unwrap()
+        .contains(&kid),
+        "A signs with the new key"
+    );
+    let start = Instant::now();
+    while b.authenticate(&new_token).await.is_err() {
+        assert!(
+            start.elapsed() < PROPAGATION_DEADLINE,
+            "B never learned the rotated key"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for service in [&a, &b] {
+        service
+            .authenticate(&old_token)
+            .await
+            .expect("the old key still verifies");
+        let jwks = service.jwks();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{jwks}");
+    }
+    // A restarted instance signs with the rotated key too (the newest stored key).
+    let c = instance(&db).await;
+    let login = c
+        .login("ada@example.com", &Password::new(PASSWORD), None)
+        .await
+        .unwrap();
+    a.authenticate(login.access_token.expose()).await.unwrap();
+    assert!(login.access_token.expose().starts_with(&header[..10]));
+}
+
+/// The master key rotates: an instance given the new key first and the old one after opens the
+/// store and re-seals it; from then on the old key alone opens nothing, and a wrong key is a
+/// clear refusal to start, never a silent new signing key.
+async fn master_key_rotation(db: Db) {
+    let a = instance(&db).await;
+    let (_, token, _) = signed_in(&a, "ada@example.com", Role::Member).await;
+    let wrong = instance_with_keys(&db, vec![MasterKey::from_bytes([7; 32])]).await;
+    assert!(matches!(wrong, Err(Error::Config(_))), "{wrong:?}");
+    let none = instance_with_keys(&db, vec![]).await;
+    assert!(matches!(none, Err(Error::Config(_))), "{none:?}");
+
+    let new = MasterKey::from_bytes([43; 32]);
+    let b = instance_with_keys(&db, vec![new.clone(), master_key()])
+        .await
+        .expect("old and new keys open the store");
+    b.authenticate(&token).await.expect("same signing key");
+    let c = instance_with_keys(&db, vec![new]).await.expect("re-sealed");
+    c.authenticate(&token).await.expect("same signing key");
+    let old_only = instance_with_keys(&db, vec![master_key()]).await;
+    assert!(matches!(old_only, Err(Error::Config(_))), "{old_only:?}");
 }
 
 /// A logout on A makes B refuse the access token within the deadline.
@@ -288,4 +367,6 @@ per_store! {
     role_change_propagates,
     refresh_race_one_instance,
     refresh_race_two_instances,
+    key_rotation_propagates,
+    master_key_rotation,
 }

@@ -1117,7 +1117,7 @@ async fn key_rotation_keeps_sessions() {
     let mut ring = (*h.service.key_ring()).clone();
     ring.rotate(JwtKey::generate_ed25519("key-2").unwrap())
         .unwrap();
-    h.service.set_key_ring(ring);
+    h.service.set_key_ring(ring).await;
     assert!(
         h.service
             .authenticate(login.access_token.expose())

@@ -17,7 +17,7 @@ use assimetria_auth::error::StoreError;
 use assimetria_auth::rbac::Role;
 use assimetria_auth::secret::TokenHash;
 use assimetria_auth::store::{
-    Consumed, NewApiKey, NewUser, RefreshRecord, Revocation, Session, Store, StoredKey,
+    Consumed, NewApiKey, NewUser, RefreshRecord, Revocation, Session, Store, StoredKey, UserChange,
 };
 use assimetria_auth::token::KeyAlgorithm;
 
@@ -180,30 +180,175 @@ async fn users_concurrent_duplicate_email(store: Arc<dyn Store>) {
     assert_eq!(store.list_users().await.unwrap().len(), 1);
 }
 
-async fn users_set_password_hash_and_role(store: Arc<dyn Store>) {
+async fn users_compare_and_set_password_hash(store: Arc<dyn Store>) {
     let id = user(&store, "ada@example.com").await;
     let other = user(&store, "bob@example.com").await;
-    assert!(store.set_password_hash(id, "$argon2id$new").await.unwrap());
-    for role in Role::ALL {
-        assert!(store.set_role(id, role).await.unwrap());
-        assert_eq!(store.user_by_id(id).await.unwrap().unwrap().role, role);
-    }
-    let u = store.user_by_id(id).await.unwrap().unwrap();
-    assert_eq!(u.password_hash, "$argon2id$new");
-
+    let original = store.user_by_id(id).await.unwrap().unwrap().password_hash;
+    // Over a stale hash: nothing is written.
+    assert!(
+        !store
+            .replace_password_hash(id, "$argon2id$stale", "$argon2id$upgrade")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user_by_id(id).await.unwrap().unwrap().password_hash,
+        original
+    );
+    // Over the current hash: written, once.
+    assert!(
+        store
+            .replace_password_hash(id, &original, "$argon2id$upgrade")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_password_hash(id, &original, "$argon2id$again")
+            .await
+            .unwrap(),
+        "the expected hash is gone"
+    );
+    assert_eq!(
+        store.user_by_id(id).await.unwrap().unwrap().password_hash,
+        "$argon2id$upgrade"
+    );
     let before = store.list_users().await.unwrap();
-    let missing = other + 1000;
-    assert!(!store.set_password_hash(missing, "x").await.unwrap());
-    assert!(!store.set_role(missing, Role::Admin).await.unwrap());
-    assert_eq!(
-        store.list_users().await.unwrap(),
-        before,
-        "a missing user changes nothing"
+    assert!(
+        !store
+            .replace_password_hash(other + 1000, &original, "x")
+            .await
+            .unwrap()
     );
+    assert_eq!(store.list_users().await.unwrap(), before);
+}
+
+async fn users_update_ending_sessions(store: Arc<dyn Store>) {
+    let id = user(&store, "ada@example.com").await;
+    let other = user(&store, "bob@example.com").await;
+    session(&store, "ada-1", id, "ada-1 first").await;
+    session(&store, "ada-2", id, "ada-2 first").await;
+    session(&store, "bob-1", other, "bob-1 first").await;
+    let cursor = store.last_revocation_cursor().await.unwrap();
+
+    let ended = store
+        .update_user_ending_sessions(id, UserChange::Role(Role::Viewer), T0 + 1, T0 + 500)
+        .await
+        .unwrap();
+    assert_eq!(ended, Some(vec!["ada-1".to_owned(), "ada-2".to_owned()]));
     assert_eq!(
-        store.user_by_id(other).await.unwrap().unwrap().role,
-        Role::Member
+        store.user_by_id(id).await.unwrap().unwrap().role,
+        Role::Viewer
     );
+    for sid in ["ada-1", "ada-2"] {
+        assert!(
+            store
+                .session(sid)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+    }
+    assert!(
+        store
+            .session("bob-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    // The revocation log got both, in the same step.
+    let log: Vec<_> = store
+        .revocations_since(cursor, T0 + 1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.session_id, r.until))
+        .collect();
+    assert_eq!(
+        log,
+        vec![
+            ("ada-1".to_owned(), T0 + 500),
+            ("ada-2".to_owned(), T0 + 500)
+        ]
+    );
+
+    // A password change with no live session left: nothing to end, the hash changes.
+    let ended = store
+        .update_user_ending_sessions(
+            id,
+            UserChange::PasswordHash("$argon2id$reset".into()),
+            T0 + 2,
+            T0 + 500,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended, Some(vec![]));
+    assert_eq!(
+        store.user_by_id(id).await.unwrap().unwrap().password_hash,
+        "$argon2id$reset"
+    );
+
+    // An unknown user: `None`, and nothing anywhere changes.
+    let users = store.list_users().await.unwrap();
+    let cursor = store.last_revocation_cursor().await.unwrap();
+    assert_eq!(
+        store
+            .update_user_ending_sessions(other + 1000, UserChange::Role(Role::Admin), T0, T0 + 9)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.list_users().await.unwrap(), users);
+    assert_eq!(store.last_revocation_cursor().await.unwrap(), cursor);
+    assert!(
+        store
+            .session("bob-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+}
+
+/// A login's hash upgrade (compare-and-set over the hash it verified) racing a reset (an
+/// unconditional write): whatever the order, the reset's hash is what stays.
+async fn users_upgrade_never_undoes_a_reset(store: Arc<dyn Store>) {
+    for trial in 0..TRIALS {
+        let id = user(&store, &format!("race{trial}@example.com")).await;
+        let verified = store.user_by_id(id).await.unwrap().unwrap().password_hash;
+        let reset = format!("$argon2id$reset-{trial}");
+        let upgrade = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .replace_password_hash(id, &verified, "$argon2id$upgraded-old-password")
+                    .await
+                    .unwrap()
+            })
+        };
+        let reset_task = {
+            let store = Arc::clone(&store);
+            let reset = reset.clone();
+            tokio::spawn(async move {
+                store
+                    .update_user_ending_sessions(id, UserChange::PasswordHash(reset), T0, T0 + 9)
+                    .await
+                    .unwrap()
+            })
+        };
+        upgrade.await.unwrap();
+        assert!(reset_task.await.unwrap().is_some());
+        assert_eq!(
+            store.user_by_id(id).await.unwrap().unwrap().password_hash,
+            reset,
+            "trial {trial}: the upgrade overwrote the reset"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -584,6 +729,37 @@ async fn reset_token_race(store: Arc<dyn Store>) {
     }
 }
 
+/// Different reset tokens of one user spent at once: the spend ends the user's other tokens in
+/// the same step, so exactly one of them succeeds.
+async fn reset_tokens_of_one_user_race(store: Arc<dyn Store>) {
+    let uid = user(&store, "ada@example.com").await;
+    for trial in 0..TRIALS {
+        let tokens: Vec<_> = (0..8)
+            .map(|i| hash(&format!("reset {trial} {i}")))
+            .collect();
+        for t in &tokens {
+            store.create_reset_token(t, uid, T0 + 100).await.unwrap();
+        }
+        let tasks: Vec<_> = tokens
+            .iter()
+            .map(|&t| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.consume_reset_token(&t, T0).await })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap().is_some() {
+                winners += 1;
+            }
+        }
+        assert_eq!(
+            winners, 1,
+            "trial {trial}: {winners} different tokens all reset"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Races on refresh tokens
 
@@ -874,6 +1050,125 @@ async fn signing_keys_concurrent_insert_agree(store: Arc<dyn Store>) {
     );
 }
 
+async fn signing_keys_first_insert_agree(store: Arc<dyn Store>) {
+    // Every instance proposes a different first key (its own thumbprint); one is kept.
+    let tasks: Vec<_> = (0..16u8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .insert_first_signing_key(stored_key(&format!("kid-{i}"), &[i; 32], T0))
+                    .await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap().unwrap());
+    }
+    let stored = store.signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(results.iter().all(|r| *r == stored));
+    // Once a key exists, a "first" key is not added; a rotation (plain insert) is.
+    let again = store
+        .insert_first_signing_key(stored_key("late", &[1; 32], T0))
+        .await
+        .unwrap();
+    assert_eq!(again, stored);
+    let rotated = store
+        .insert_signing_key(stored_key("next", &[2; 32], T0 + 1))
+        .await
+        .unwrap();
+    assert_eq!(rotated.len(), 2);
+    assert_eq!(rotated[1].kid, "next");
+}
+
+async fn signing_keys_reseal_and_delete(store: Arc<dyn Store>) {
+    store
+        .insert_signing_key(stored_key("k1", &[1; 32], T0))
+        .await
+        .unwrap();
+    store
+        .insert_signing_key(stored_key("k2", &[2; 32], T0 + 1))
+        .await
+        .unwrap();
+    // Compare-and-set: only over the material that was read.
+    assert!(
+        !store
+            .reseal_signing_key("k1", &[9; 32], b"sealed")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .reseal_signing_key("k1", &[1; 32], b"sealed")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reseal_signing_key("k1", &[1; 32], b"other")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reseal_signing_key("nope", &[1; 32], b"x")
+            .await
+            .unwrap()
+    );
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys[0].material, b"sealed");
+    assert_eq!(keys[1].material, vec![2; 32]);
+    // Order survives a reseal; a delete removes one key.
+    assert_eq!(keys[0].kid, "k1");
+    assert!(store.delete_signing_key("k1").await.unwrap());
+    assert!(!store.delete_signing_key("k1").await.unwrap());
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].kid, "k2");
+}
+
+async fn secrets_insert_if_absent_and_reseal(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.insert_secret("s", b"first", T0).await.unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        store.insert_secret("s", b"second", T0).await.unwrap(),
+        b"first",
+        "the first insert is kept"
+    );
+    assert_eq!(
+        store.insert_secret("t", &[0, 255], T0).await.unwrap(),
+        vec![0, 255]
+    );
+    assert!(!store.reseal_secret("s", b"second", b"x").await.unwrap());
+    assert!(store.reseal_secret("s", b"first", b"sealed").await.unwrap());
+    assert!(
+        !store
+            .reseal_secret("missing", b"first", b"x")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.insert_secret("s", b"third", T0).await.unwrap(),
+        b"sealed"
+    );
+    // Concurrent first inserts agree.
+    let tasks: Vec<_> = (0..16u8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.insert_secret("race", &[i; 8], T0).await })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for t in tasks {
+        seen.insert(t.await.unwrap().unwrap());
+    }
+    assert_eq!(seen.len(), 1, "every caller sees the one winner");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile input
 
@@ -1073,7 +1368,7 @@ mod sql_cases {
         for store in [b, c, db.sql_store().await] {
             assert_eq!(store_user_id(&store, "ada@example.com").await, Some(uid));
         }
-        assert_eq!(SqlStore::schema_version(), 1);
+        assert_eq!(SqlStore::schema_version(), 2);
         let sql = db.sql_store().await;
         execute(
             &sql,
@@ -1186,7 +1481,13 @@ suite! {
         users_create_and_look_up,
         users_duplicate_email_is_conflict,
         users_concurrent_duplicate_email,
-        users_set_password_hash_and_role,
+        users_compare_and_set_password_hash,
+        users_update_ending_sessions,
+        users_upgrade_never_undoes_a_reset,
+        reset_tokens_of_one_user_race,
+        signing_keys_first_insert_agree,
+        signing_keys_reseal_and_delete,
+        secrets_insert_if_absent_and_reseal,
         sessions_create_and_look_up,
         consume_refresh_spends_once,
         consume_refresh_invalid_cases,

@@ -26,6 +26,34 @@ struct State {
     resets: HashMap<TokenHash, (i64, i64, bool)>,
     revocations: Vec<Revocation>,
     keys: Vec<StoredKey>,
+    secrets: HashMap<String, Vec<u8>>,
+}
+
+impl State {
+    fn append_revocations(&mut self, session_ids: &[String], until: i64) {
+        for id in session_ids {
+            let cursor = self.revocations.last().map_or(1, |r| r.cursor + 1);
+            self.revocations.push(Revocation {
+                cursor,
+                session_id: id.clone(),
+                until,
+            });
+        }
+    }
+
+    fn revoke_user_sessions(&mut self, user_id: i64, now: i64) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .sessions
+            .values_mut()
+            .filter(|sess| sess.user_id == user_id && sess.revoked_at.is_none())
+            .map(|sess| {
+                sess.revoked_at = Some(now);
+                sess.id.clone()
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
 }
 
 impl MemoryStore {
@@ -66,26 +94,36 @@ impl UserStore for MemoryStore {
         Ok(self.lock().users.clone())
     }
 
-    async fn set_password_hash(&self, id: i64, password_hash: &str) -> StoreResult<bool> {
+    async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> StoreResult<bool> {
         let mut s = self.lock();
         Ok(match s.users.iter_mut().find(|u| u.id == id) {
-            Some(u) => {
-                u.password_hash = password_hash.to_owned();
+            Some(u) if u.password_hash == expected => {
+                u.password_hash = new.to_owned();
                 true
             }
-            None => false,
+            _ => false,
         })
     }
 
-    async fn set_role(&self, id: i64, role: Role) -> StoreResult<bool> {
+    async fn update_user_ending_sessions(
+        &self,
+        id: i64,
+        change: UserChange,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
+        // One lock for the three writes: nobody sees one without the others.
         let mut s = self.lock();
-        Ok(match s.users.iter_mut().find(|u| u.id == id) {
-            Some(u) => {
-                u.role = role;
-                true
-            }
-            None => false,
-        })
+        let Some(user) = s.users.iter_mut().find(|u| u.id == id) else {
+            return Ok(None);
+        };
+        match change {
+            UserChange::Role(role) => user.role = role,
+            UserChange::PasswordHash(hash) => user.password_hash = hash,
+        }
+        let ended = s.revoke_user_sessions(id, now);
+        s.append_revocations(&ended, refused_until);
+        Ok(Some(ended))
     }
 }
 
@@ -151,18 +189,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn revoke_user_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<String>> {
-        let mut s = self.lock();
-        let mut ids: Vec<String> = s
-            .sessions
-            .values_mut()
-            .filter(|sess| sess.user_id == user_id && sess.revoked_at.is_none())
-            .map(|sess| {
-                sess.revoked_at = Some(now);
-                sess.id.clone()
-            })
-            .collect();
-        ids.sort();
-        Ok(ids)
+        Ok(self.lock().revoke_user_sessions(user_id, now))
     }
 }
 
@@ -260,15 +287,7 @@ impl ResetTokenStore for MemoryStore {
 #[async_trait]
 impl RevocationStore for MemoryStore {
     async fn append_revocations(&self, session_ids: &[String], until: i64) -> StoreResult<()> {
-        let mut s = self.lock();
-        for id in session_ids {
-            let cursor = s.revocations.last().map_or(1, |r| r.cursor + 1);
-            s.revocations.push(Revocation {
-                cursor,
-                session_id: id.clone(),
-                until,
-            });
-        }
+        self.lock().append_revocations(session_ids, until);
         Ok(())
     }
 
@@ -304,7 +323,62 @@ impl SigningKeyStore for MemoryStore {
         Ok(s.keys.clone())
     }
 
+    async fn insert_first_signing_key(&self, key: StoredKey) -> StoreResult<Vec<StoredKey>> {
+        let mut s = self.lock();
+        if s.keys.is_empty() {
+            s.keys.push(key);
+        }
+        Ok(s.keys.clone())
+    }
+
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
         Ok(self.lock().keys.clone())
+    }
+
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        material: &[u8],
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        Ok(match s.keys.iter_mut().find(|k| k.kid == kid) {
+            Some(k) if k.material == expected => {
+                k.material = material.to_vec();
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool> {
+        let mut s = self.lock();
+        let before = s.keys.len();
+        s.keys.retain(|k| k.kid != kid);
+        Ok(s.keys.len() < before)
+    }
+
+    async fn insert_secret(&self, name: &str, material: &[u8], _now: i64) -> StoreResult<Vec<u8>> {
+        let mut s = self.lock();
+        Ok(s.secrets
+            .entry(name.to_owned())
+            .or_insert_with(|| material.to_vec())
+            .clone())
+    }
+
+    async fn reseal_secret(
+        &self,
+        name: &str,
+        expected: &[u8],
+        material: &[u8],
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        Ok(match s.secrets.get_mut(name) {
+            Some(m) if m.as_slice() == expected => {
+                *m = material.to_vec();
+                true
+            }
+            _ => false,
+        })
     }
 }

@@ -21,6 +21,12 @@
 //! * Timestamps are Unix seconds.
 //! * Consuming a refresh token or a reset token is atomic: of two concurrent calls for the same
 //!   token, across processes sharing a database, exactly one succeeds.
+//! * Writes that race are compare-and-set or one transaction: a password-hash upgrade is written
+//!   only over the hash that was verified ([`UserStore::replace_password_hash`]); a role change
+//!   or reset ends the user's sessions in the same transaction
+//!   ([`UserStore::update_user_ending_sessions`]).
+//! * Signing keys and server secrets arrive sealed under the host's master key; nothing a store
+//!   holds mints a credential.
 
 use async_trait::async_trait;
 
@@ -95,10 +101,38 @@ pub trait UserStore: Send + Sync {
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     /// Every user, by id.
     async fn list_users(&self) -> StoreResult<Vec<User>>;
-    /// Replaces the password hash; `false` if there is no such user.
-    async fn set_password_hash(&self, id: i64, password_hash: &str) -> StoreResult<bool>;
-    /// Changes the role; `false` if there is no such user.
-    async fn set_role(&self, id: i64, role: Role) -> StoreResult<bool>;
+    /// **Compare-and-set** of the password hash: writes `new` only if the stored hash is still
+    /// exactly `expected` (`UPDATE … WHERE id = ? AND password_hash = ?`), in one atomic step.
+    /// `false` (nothing written) if the user is unknown or its hash changed meanwhile.
+    ///
+    /// This is the only way the service writes a hash outside a reset: a login that upgrades an
+    /// outdated hash must never overwrite a reset that landed after the login read the user.
+    async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> StoreResult<bool>;
+    /// Applies `change` to the user and ends every live session of the user, **in one
+    /// transaction**, appending each ended session to the revocation log (refused until
+    /// `refused_until`) in the same transaction. Returns the ended sessions' ids (sorted), or
+    /// `None` (nothing changed) if the user is unknown.
+    ///
+    /// A crash can therefore never leave the new role or password in place while sessions (and
+    /// their access tokens) of the old one live on.
+    async fn update_user_ending_sessions(
+        &self,
+        id: i64,
+        change: UserChange,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>>;
+}
+
+/// A change to a user that ends the user's sessions (see
+/// [`UserStore::update_user_ending_sessions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UserChange {
+    /// A new role (the old role's tokens must not outlive it).
+    Role(Role),
+    /// A new password hash, unconditionally (a password reset).
+    PasswordHash(String),
 }
 
 /// A login session: one refresh family, named by `sid`.
@@ -298,9 +332,9 @@ pub trait ResetTokenStore: Send + Sync {
     /// a made-up token before it spends argon2 work on the new password.
     async fn reset_token_user(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>>;
     /// Spends a reset token, and with it every other outstanding reset token of the same user
-    /// (a reset ends all pending resets). **Atomic**: of concurrent calls for one token exactly one
-    /// gets the user id. Unknown, spent or expired (`expires_at <= now`) tokens give `None` and
-    /// change nothing.
+    /// (a reset ends all pending resets), as **one atomic step**: of concurrent calls for one
+    /// token, or for different tokens of one user, exactly one gets the user id. Unknown, spent or
+    /// expired (`expires_at <= now`) tokens give `None` and change nothing.
     async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>>;
 }
 
@@ -332,14 +366,15 @@ pub trait RevocationStore: Send + Sync {
     async fn last_revocation_cursor(&self) -> StoreResult<i64>;
 }
 
-/// A signing key as persisted. `material` is secret.
+/// A signing key as persisted. `material` is the key sealed under the host's master key (see
+/// [`crate::keys`]): the store never holds usable key material.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
     /// The key id.
     pub kid: String,
     /// Its algorithm.
     pub algorithm: KeyAlgorithm,
-    /// HS256 secret or Ed25519 seed.
+    /// The sealed HS256 secret or Ed25519 seed.
     pub material: Vec<u8>,
     /// When it was added.
     pub created_at: i64,
@@ -355,14 +390,40 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
-/// Signing keys shared by every instance using the store.
+/// Signing keys and server secrets shared by every instance using the store. Every `material`
+/// arrives sealed (AEAD under the host's master key, bound to its `kid` or name); a store keeps
+/// the bytes as given.
 #[async_trait]
 pub trait SigningKeyStore: Send + Sync {
-    /// Inserts `key` unless a key with its `kid` exists; returns every key, oldest first. Two
-    /// instances starting at once on an empty store thus agree on one key.
+    /// Inserts `key` unless a key with its `kid` exists; returns every key, oldest first
+    /// (insertion order: the last one is the active signer).
     async fn insert_signing_key(&self, key: StoredKey) -> StoreResult<Vec<StoredKey>>;
+    /// Inserts `key` only if the store holds **no** signing key at all, atomically (two instances
+    /// starting at once on an empty store agree on one key); returns every key, oldest first.
+    async fn insert_first_signing_key(&self, key: StoredKey) -> StoreResult<Vec<StoredKey>>;
     /// Every key, oldest first.
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// **Compare-and-set** of a key's material: replaces it with `material` only if it is still
+    /// `expected` (re-sealing a row under the first master key). `false` if it changed or is gone.
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        material: &[u8],
+    ) -> StoreResult<bool>;
+    /// Deletes a key (a retired key whose last token has expired). `false` if unknown.
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool>;
+    /// Inserts the server secret `name` unless it exists; returns the stored material (the one
+    /// inserted, or the one that was there), so every instance ends up with the same secret.
+    async fn insert_secret(&self, name: &str, material: &[u8], now: i64) -> StoreResult<Vec<u8>>;
+    /// **Compare-and-set** of a server secret's material, as
+    /// [`reseal_signing_key`](Self::reseal_signing_key).
+    async fn reseal_secret(
+        &self,
+        name: &str,
+        expected: &[u8],
+        material: &[u8],
+    ) -> StoreResult<bool>;
 }
 
 /// Everything the service needs, as one object. Implemented for any type that implements the

@@ -12,7 +12,7 @@ use assimetria_auth::secret::Password;
 use assimetria_auth::service::Principal;
 use assimetria_auth::store::Store;
 use assimetria_auth::store::memory::MemoryStore;
-use assimetria_auth::{AuthConfig, AuthService, Error};
+use assimetria_auth::{AuthConfig, AuthService, Error, MasterKey};
 use async_trait::async_trait;
 
 pub const T0: i64 = 1_800_000_000;
@@ -77,7 +77,16 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
 }
 
-pub async fn harness_with(config: AuthConfig, store: Arc<dyn Store>) -> Harness {
+/// The master key the harness gives services whose config names none, so that several services
+/// over one store (a restart, a second instance) open each other's keys.
+pub fn test_master_key() -> MasterKey {
+    MasterKey::from_bytes([11; 32])
+}
+
+pub async fn harness_with(mut config: AuthConfig, store: Arc<dyn Store>) -> Harness {
+    if config.master_keys.is_empty() {
+        config.master_keys.push(test_master_key());
+    }
     let clock = Arc::new(ManualClock::new(T0));
     let mailer = Arc::new(RecordingMailer::default());
     let audit = Arc::new(RecordingAudit::default());

@@ -6,14 +6,18 @@ use crate::error::{Error, StoreError};
 /// One dialect's schema, as an ordered list of scripts: script `i` brings the schema to version
 /// `i + 1`.
 #[cfg(feature = "sqlite")]
-const SQLITE: &[&str] = &[include_str!("../../../migrations/sqlite/0001_initial.sql")];
+const SQLITE: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../../migrations/sqlite/0002_sealed_secrets.sql"),
+];
 #[cfg(feature = "postgres")]
-const POSTGRES: &[&str] = &[include_str!(
-    "../../../migrations/postgres/0001_initial.sql"
-)];
+const POSTGRES: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../../migrations/postgres/0002_sealed_secrets.sql"),
+];
 
 /// The schema version this build migrates to; both dialects keep the same version numbers.
-pub(super) const LATEST: i64 = 1;
+pub(super) const LATEST: i64 = 2;
 
 #[cfg(feature = "sqlite")]
 const _: () = assert!(SQLITE.len() as i64 == LATEST);

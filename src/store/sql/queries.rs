@@ -5,12 +5,11 @@ use async_trait::async_trait;
 
 use super::SqlStore;
 use super::rows::{self, SqlRow as _};
-use crate::rbac::Role;
 use crate::secret::TokenHash;
 use crate::store::{
     ApiKeyRecord, ApiKeyStore, Consumed, NewApiKey, NewUser, RefreshRecord, ResetTokenStore,
     Revocation, RevocationStore, Session, SessionStore, SigningKeyStore, StoreResult, StoredKey,
-    User, UserStore,
+    User, UserChange, UserStore,
 };
 
 // The shapes of a one-statement call: `$sql` with `$arg`s bound in order (never interpolated), run
@@ -80,6 +79,9 @@ const USER_BY_EMAIL: &str = concat!(
 );
 const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM auth_users WHERE id = $1");
 const LIST_USERS: &str = concat!("SELECT ", user_columns!(), " FROM auth_users ORDER BY id");
+/// Compare-and-set: only over the hash that was verified.
+const REPLACE_PASSWORD_HASH: &str =
+    "UPDATE auth_users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
 const SET_PASSWORD_HASH: &str = "UPDATE auth_users SET password_hash = $2 WHERE id = $1";
 const SET_ROLE: &str = "UPDATE auth_users SET role = $2 WHERE id = $1";
 
@@ -114,12 +116,52 @@ impl UserStore for SqlStore {
         fetch_all!(self, LIST_USERS, [], rows::user)
     }
 
-    async fn set_password_hash(&self, id: i64, password_hash: &str) -> StoreResult<bool> {
-        Ok(execute!(self, SET_PASSWORD_HASH, [id, password_hash]) == 1)
+    async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> StoreResult<bool> {
+        Ok(execute!(self, REPLACE_PASSWORD_HASH, [id, expected, new]) == 1)
     }
 
-    async fn set_role(&self, id: i64, role: Role) -> StoreResult<bool> {
-        Ok(execute!(self, SET_ROLE, [id, role.as_str()]) == 1)
+    async fn update_user_ending_sessions(
+        &self,
+        id: i64,
+        change: UserChange,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
+        let (sql, value) = match &change {
+            UserChange::Role(role) => (SET_ROLE, role.as_str()),
+            UserChange::PasswordHash(hash) => (SET_PASSWORD_HASH, hash.as_str()),
+        };
+        with_pool!(&self.pool, p => {
+            // The user row first: on SQLite the first statement writes, so the transaction waits
+            // for the write lock rather than failing on a stale snapshot. Dropping `tx` on any
+            // error (or an unknown user) rolls everything back.
+            let mut tx = p.begin().await?;
+            let changed = sqlx::query(sql).bind(id).bind(value).execute(&mut *tx).await?;
+            if changed.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let mut ended: Vec<String> = sqlx::query_scalar(REVOKE_USER_SESSIONS)
+                .bind(id)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+            ended.sort();
+            if !ended.is_empty() {
+                #[cfg(feature = "postgres")]
+                if self.pool.is_postgres() {
+                    sqlx::query(LOCK_REVOCATIONS).execute(&mut *tx).await?;
+                }
+                for sid in &ended {
+                    sqlx::query(INSERT_REVOCATION)
+                        .bind(sid)
+                        .bind(refused_until)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(Some(ended))
+        })
     }
 }
 
@@ -339,12 +381,14 @@ impl ApiKeyStore for SqlStore {
 const INSERT_RESET_TOKEN: &str = "INSERT INTO auth_reset_tokens (hash, user_id, expires_at) \
      VALUES ($1, $2, $3) ON CONFLICT (hash) DO UPDATE \
      SET user_id = excluded.user_id, expires_at = excluded.expires_at, used_at = NULL";
-/// The spend, one statement: of concurrent callers exactly one matches.
-const SPEND_RESET_TOKEN: &str = "UPDATE auth_reset_tokens SET used_at = $2 \
-     WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id";
-/// After a spend: the user's other pending resets end with it.
-const SPEND_OTHER_RESET_TOKENS: &str =
-    "UPDATE auth_reset_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL";
+/// The spend, one statement: the presented token and every other pending token of its user are
+/// spent together, so of concurrent callers (with one token, or with different tokens of one
+/// user) exactly one sees its own token among the rows it changed. On PostgreSQL a loser blocks on
+/// the winner's row locks and then finds `used_at` set; SQLite has one writer.
+const SPEND_RESET_TOKENS: &str = "UPDATE auth_reset_tokens SET used_at = $2 \
+     WHERE used_at IS NULL AND user_id = (SELECT user_id FROM auth_reset_tokens \
+         WHERE hash = $1 AND used_at IS NULL AND expires_at > $2) \
+     RETURNING hash, user_id";
 const RESET_TOKEN_USER: &str = "SELECT user_id FROM auth_reset_tokens \
      WHERE hash = $1 AND used_at IS NULL AND expires_at > $2";
 
@@ -370,12 +414,17 @@ impl ResetTokenStore for SqlStore {
     }
 
     async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
-        let user_id: Option<i64> =
-            scalar!(self, SPEND_RESET_TOKEN, [bytes(hash), now], fetch_optional);
-        if let Some(user_id) = user_id {
-            execute!(self, SPEND_OTHER_RESET_TOKENS, [user_id, now]);
-        }
-        Ok(user_id)
+        let spent: Vec<(Vec<u8>, i64)> = with_pool!(&self.pool, p => {
+            sqlx::query_as(SPEND_RESET_TOKENS)
+                .bind(bytes(hash))
+                .bind(now)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(spent
+            .iter()
+            .find(|(h, _)| h.as_slice() == bytes(hash))
+            .map(|&(_, user_id)| user_id))
     }
 }
 
@@ -441,6 +490,21 @@ impl RevocationStore for SqlStore {
 const INSERT_SIGNING_KEY: &str = "INSERT INTO auth_signing_keys \
      (kid, algorithm, material, created_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (kid) DO NOTHING";
+/// Only into an empty table. On PostgreSQL the caller first takes a table lock that conflicts
+/// with itself, so two instances starting at once cannot both see "empty".
+const INSERT_FIRST_SIGNING_KEY: &str = "INSERT INTO auth_signing_keys \
+     (kid, algorithm, material, created_at) SELECT $1, $2, $3, $4 \
+     WHERE NOT EXISTS (SELECT 1 FROM auth_signing_keys)";
+#[cfg(feature = "postgres")]
+const LOCK_SIGNING_KEYS: &str = "LOCK TABLE auth_signing_keys IN SHARE ROW EXCLUSIVE MODE";
+const RESEAL_SIGNING_KEY: &str =
+    "UPDATE auth_signing_keys SET material = $3 WHERE kid = $1 AND material = $2";
+const DELETE_SIGNING_KEY: &str = "DELETE FROM auth_signing_keys WHERE kid = $1";
+const INSERT_SECRET: &str = "INSERT INTO auth_secrets (name, material, created_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+const SECRET: &str = "SELECT material FROM auth_secrets WHERE name = $1";
+const RESEAL_SECRET: &str =
+    "UPDATE auth_secrets SET material = $3 WHERE name = $1 AND material = $2";
 /// Insertion order (`seq`), so that every instance agrees on which key is the newest.
 const SIGNING_KEYS: &str = concat!(
     "SELECT ",
@@ -464,7 +528,53 @@ impl SigningKeyStore for SqlStore {
         self.signing_keys().await
     }
 
+    async fn insert_first_signing_key(&self, key: StoredKey) -> StoreResult<Vec<StoredKey>> {
+        with_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            #[cfg(feature = "postgres")]
+            if self.pool.is_postgres() {
+                sqlx::query(LOCK_SIGNING_KEYS).execute(&mut *tx).await?;
+            }
+            sqlx::query(INSERT_FIRST_SIGNING_KEY)
+                .bind(&key.kid)
+                .bind(key.algorithm.as_str())
+                .bind(&key.material[..])
+                .bind(key.created_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        self.signing_keys().await
+    }
+
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
         fetch_all!(self, SIGNING_KEYS, [], rows::signing_key)
+    }
+
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        material: &[u8],
+    ) -> StoreResult<bool> {
+        Ok(execute!(self, RESEAL_SIGNING_KEY, [kid, expected, material]) == 1)
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool> {
+        Ok(execute!(self, DELETE_SIGNING_KEY, [kid]) == 1)
+    }
+
+    async fn insert_secret(&self, name: &str, material: &[u8], now: i64) -> StoreResult<Vec<u8>> {
+        execute!(self, INSERT_SECRET, [name, material, now]);
+        Ok(scalar!(self, SECRET, [name], fetch_one))
+    }
+
+    async fn reseal_secret(
+        &self,
+        name: &str,
+        expected: &[u8],
+        material: &[u8],
+    ) -> StoreResult<bool> {
+        Ok(execute!(self, RESEAL_SECRET, [name, expected, material]) == 1)
     }
 }
