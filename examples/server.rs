@@ -16,13 +16,14 @@
 //! | `ASSIMETRIA_AUTH_RATE_LIMIT` | `on` | `off` disables the login / forgot-password limiter |
 //! | `ASSIMETRIA_AUTH_COOKIE_SECURE` | `true` | `false` drops the cookie's `Secure` attribute (plain-HTTP development on a non-localhost host) |
 //! | `ASSIMETRIA_AUTH_ALLOWED_ORIGINS` | unset | comma-separated origins allowed to send cookie-authenticated writes |
+//! | `ASSIMETRIA_AUTH_MASTER_KEY` | unset | comma-separated base64 master keys (32 bytes each; the first seals, all open). Unset on SQLite: a key file beside the database (`<db>.master-key`, mode 0600) is created once and read at every start; unset on PostgreSQL: the server refuses to start |
 //! | `RUST_LOG` | `info` | log filter |
 //!
 //! Demo resources: `/api/tasks`, `/api/agents`, `/api/products` (GET needs read, POST needs
-//! write; what a test key creates is kept apart from live data), `/api/settings` (admin), and
-//! `GET /health`.
+//! write; what a test key creates is kept apart from live data; each keeps its newest
+//! 1,000 items per environment), `/api/settings` (admin), and `GET /health`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -36,7 +37,7 @@ use assimetria_auth::rbac::Role;
 use assimetria_auth::secret::Password;
 use assimetria_auth::service::Principal;
 use assimetria_auth::store::sql::SqlStore;
-use assimetria_auth::{AuthConfig, AuthService, Error};
+use assimetria_auth::{AuthConfig, AuthService, Error, MasterKey};
 use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{FromRef, State};
@@ -83,11 +84,22 @@ impl Mailer for OutboxMailer {
     }
 }
 
+/// How many items each demo list keeps (per resource and environment): the newest ones. Any
+/// member may post, so an unbounded list would be unbounded memory.
+const MAX_ITEMS: usize = 1_000;
+
 /// Demo data, kept per resource and per environment (test keys never see live data).
 #[derive(Debug, Default)]
 struct DemoData {
-    items: Mutex<HashMap<(&'static str, Environment), Vec<Value>>>,
+    items: Mutex<HashMap<(&'static str, Environment), Items>>,
     settings: Mutex<Value>,
+}
+
+/// One list: its newest items and the next id to hand out.
+#[derive(Debug, Default)]
+struct Items {
+    newest: VecDeque<Value>,
+    next_id: u64,
 }
 
 #[derive(Clone)]
@@ -102,16 +114,26 @@ impl FromRef<AppState> for HttpApi {
     }
 }
 
-fn list(data: &DemoData, resource: &'static str, p: &Principal) -> Reply {
+fn list(data: &DemoData, resource: &'static str, env: Environment) -> Reply {
     let items = data.items.lock().unwrap_or_else(|e| e.into_inner());
-    let list = items
-        .get(&(resource, p.environment()))
-        .cloned()
+    let list: Vec<&Value> = items
+        .get(&(resource, env))
+        .map(|l| l.newest.iter().collect())
         .unwrap_or_default();
     Reply::json(200, &json!({"success": true, resource: list}))
 }
 
 fn create(data: &DemoData, resource: &'static str, p: &Principal, body: &LimitedBody) -> Reply {
+    add_item(data, resource, p.environment(), &p.subject, body)
+}
+
+fn add_item(
+    data: &DemoData,
+    resource: &'static str,
+    env: Environment,
+    created_by: &str,
+    body: &LimitedBody,
+) -> Reply {
     let fields: Value = match serde_json::from_slice(&body.bytes) {
         Ok(Value::Object(o)) => Value::Object(o),
         Ok(_) => return Reply::error(&Error::Validation("the body must be a JSON object"), true),
@@ -123,14 +145,18 @@ fn create(data: &DemoData, resource: &'static str, p: &Principal, body: &Limited
         }
     };
     let mut items = data.items.lock().unwrap_or_else(|e| e.into_inner());
-    let list = items.entry((resource, p.environment())).or_default();
+    let list = items.entry((resource, env)).or_default();
+    list.next_id += 1;
     let item = json!({
-        "id": list.len() + 1,
+        "id": list.next_id,
         "fields": fields,
-        "environment": p.environment(),
-        "created_by": p.subject,
+        "environment": env,
+        "created_by": created_by,
     });
-    list.push(item.clone());
+    if list.newest.len() == MAX_ITEMS {
+        list.newest.pop_front();
+    }
+    list.newest.push_back(item.clone());
     Reply::json(201, &json!({"success": true, "item": item}))
 }
 
@@ -140,7 +166,7 @@ macro_rules! resource {
             State(s): State<AppState>,
             Require(p, ..): Require<permission::$read>,
         ) -> Reply {
-            list(&s.data, $name, &p)
+            list(&s.data, $name, p.environment())
         }
         async fn $create(
             State(s): State<AppState>,
@@ -237,6 +263,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .rate_limiting(env_flag("ASSIMETRIA_AUTH_RATE_LIMIT", true)?)
         .cookie_secure(env_flag("ASSIMETRIA_AUTH_COOKIE_SECURE", true)?)
         .allowed_origins(allowed_origins)
+        .master_keys(master_keys(&database_url)?)
         .build()?;
 
     let store = SqlStore::connect(&database_url).await?;
@@ -290,6 +317,84 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The master keys: from `ASSIMETRIA_AUTH_MASTER_KEY`, else (SQLite only) from a key file beside
+/// the database, created on first start. PostgreSQL without a configured key is refused: a key
+/// file on one machine cannot serve a fleet, and a database whose keys sit beside it in plain
+/// form would be no safer than before sealing.
+fn master_keys(database_url: &str) -> Result<Vec<MasterKey>, Box<dyn std::error::Error>> {
+    if let Some(text) = env("ASSIMETRIA_AUTH_MASTER_KEY") {
+        return text
+            .split(',')
+            .map(|k| {
+                MasterKey::from_base64(k)
+                    .map_err(|e| format!("ASSIMETRIA_AUTH_MASTER_KEY: {e}").into())
+            })
+            .collect();
+    }
+    if !database_url.starts_with("sqlite:") {
+        return Err(
+            "ASSIMETRIA_AUTH_MASTER_KEY is required with a PostgreSQL database: the \
+                    signing keys stored there are sealed under it (generate one with \
+                    `openssl rand -base64 32`, give every instance the same value)"
+                .into(),
+        );
+    }
+    if database_url.contains(":memory:") || database_url.contains("mode=memory") {
+        // An in-memory database dies with the process; so may its key.
+        return Ok(Vec::new());
+    }
+    let options = SqlStore::sqlite_connect_options(database_url)?;
+    let db_path = options.get_filename();
+    let mut key_path = db_path.as_os_str().to_owned();
+    key_path.push(".master-key");
+    Ok(vec![key_file(std::path::Path::new(&key_path))?])
+}
+
+/// Reads the master key file, or creates it (mode 0600) if it does not exist. Creation is
+/// atomic (written aside, then hard-linked into place), so two servers starting at once on a new
+/// database end up with one key.
+fn key_file(path: &std::path::Path) -> Result<MasterKey, Box<dyn std::error::Error>> {
+    let read = |path: &std::path::Path| -> Result<MasterKey, Box<dyn std::error::Error>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading the master key file {}: {e}", path.display()))?;
+        MasterKey::from_base64(&text)
+            .map_err(|e| format!("the master key file {}: {e}", path.display()).into())
+    };
+    if path.exists() {
+        return read(path);
+    }
+    let key = MasterKey::generate()?;
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".{}.tmp", std::process::id()));
+    let aside = std::path::PathBuf::from(aside);
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&aside)?;
+        file.write_all(format!("{}\n", key.expose_base64()).as_bytes())?;
+        file.sync_all()?;
+    }
+    let linked = std::fs::hard_link(&aside, path);
+    let _ = std::fs::remove_file(&aside);
+    match linked {
+        Ok(()) => {
+            tracing::warn!(
+                path = %path.display(),
+                key_id = %key.id(),
+                "created a master key file (mode 0600) beside the database: the signing keys in \
+                 the database are sealed under it. Keep it, and back it up apart from the \
+                 database; set ASSIMETRIA_AUTH_MASTER_KEY to keep it elsewhere"
+            );
+            Ok(key)
+        }
+        // Another server created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(format!("creating the master key file {}: {e}", path.display()).into()),
+    }
+}
+
 /// The URL without a password, for the log.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -299,5 +404,53 @@ fn redact_url(url: &str) -> String {
             format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_lists_keep_only_their_newest_items() {
+        let data = DemoData::default();
+        let body = LimitedBody {
+            content_type: Some("application/json".into()),
+            bytes: axum::body::Bytes::from_static(br#"{"title": "t"}"#),
+            client: None,
+        };
+        for _ in 0..MAX_ITEMS + 5 {
+            let reply = add_item(&data, "tasks", Environment::Live, "1", &body);
+            assert_eq!(reply.status, 201);
+        }
+        assert_eq!(
+            add_item(&data, "tasks", Environment::Test, "2", &body).status,
+            201
+        );
+        let reply = list(&data, "tasks", Environment::Live);
+        let listed: Value = serde_json::from_slice(&reply.body).unwrap();
+        let tasks = listed["tasks"].as_array().unwrap();
+        assert_eq!(tasks.len(), MAX_ITEMS);
+        assert_eq!(tasks[0]["id"], 6, "the oldest five were dropped");
+        assert_eq!(tasks[MAX_ITEMS - 1]["id"], (MAX_ITEMS + 5) as u64);
+    }
+
+    #[test]
+    fn master_key_file_is_created_once_with_owner_only_access() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db.master-key");
+        let first = key_file(&path).unwrap();
+        let again = key_file(&path).unwrap();
+        assert_eq!(first, again, "the same key at every start");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("auth.db").display());
+        assert_eq!(master_keys(&url).unwrap(), vec![first]);
+        assert!(master_keys("postgres://u@localhost/db").is_err());
+        assert!(master_keys("sqlite::memory:").unwrap().is_empty());
     }
 }
