@@ -84,6 +84,11 @@
 //! * Logout, password reset and role changes revoke access tokens at once (an in-process set kept
 //!   current from the store's revocation log, so every instance learns within a poll interval).
 //! * argon2id runs on the blocking pool, at most `hash_concurrency` at once, behind a bounded queue.
+//! * Rate limits count the client address: the TCP peer, unless it is one of the configured
+//!   `trusted_proxies`, whose forwarding header (`X-Forwarded-For` or RFC 7239 `Forwarded`, one
+//!   configured choice) is then walked from the right (`http::client_address`). IPv6 clients are
+//!   counted per /64. The in-memory limiter's table is bounded and evicts its oldest windows under
+//!   a flood instead of refusing everyone.
 //! * Secrets are types with redacted `Debug` and constant-time equality; no secret reaches a log,
 //!   an audit event or an error message.
 //! * Cookie-authenticated writes need a same-origin `Origin` (CSRF); bodies are capped (64 KiB).
