@@ -322,9 +322,16 @@ impl AuthConfig {
         if self.issuer.is_empty() || self.audience.is_empty() {
             return Err(Error::Config("issuer and audience must not be empty"));
         }
-        if self.trusted_proxies.iter().any(|net| net.prefix_len() == 0) {
+        // `::ffff:0:0/96` and wider hold every IPv4 address, mapped.
+        let every_ipv4 = std::net::Ipv4Addr::UNSPECIFIED.to_ipv6_mapped();
+        if self.trusted_proxies.iter().any(|net| match net {
+            IpNet::V4(v4) => v4.prefix_len() == 0,
+            IpNet::V6(v6) => {
+                v6.prefix_len() == 0 || (v6.prefix_len() <= 96 && v6.contains(&every_ipv4))
+            }
+        }) {
             return Err(Error::Config(
-                "a trusted proxy network of /0 trusts every address, so any client could choose \
+                "a trusted proxy network holds every address (/0), so any client could choose \
                  its address; list the proxies' own networks",
             ));
         }
@@ -386,8 +393,8 @@ impl AuthConfigBuilder {
         /// A request whose TCP peer is in one of them takes its client address from the
         /// [`forwarded_header`](Self::forwarded_header): the rightmost address that is not itself
         /// a trusted proxy. List only addresses that really are your proxies (a bare address is
-        /// a `/32` or `/128` network): a peer listed here can name any client address. `/0` is
-        /// refused.
+        /// a `/32` or `/128` network): a peer listed here can name any client address. A network
+        /// holding every address (`0.0.0.0/0`, `::/0`, `::ffff:0:0/96`) is refused.
         trusted_proxies: Vec<IpNet>,
         /// Sets which forwarding header the trusted proxies set (default `X-Forwarded-For`).
         ///
@@ -488,8 +495,14 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(
+            AuthConfig::builder()
+                .trusted_proxies(vec![net("::ffff:10.0.0.0/104")])
+                .build()
+                .is_ok()
+        );
         assert_eq!(c.forwarded_header, ForwardedHeader::Forwarded);
-        for everyone in ["0.0.0.0/0", "::/0"] {
+        for everyone in ["0.0.0.0/0", "::/0", "::ffff:0:0/96", "::/32"] {
             assert!(
                 AuthConfig::builder()
                     .trusted_proxies(vec![net(everyone)])

@@ -22,7 +22,8 @@ const MAX_HOPS: usize = 32;
 /// * A hop that is not an address (`unknown`, an obfuscated `_name`, garbage, a missing `for=`)
 ///   ends the walk: the client is then the nearest address already accepted, a trusted proxy
 ///   (or the peer), never anything read beyond it. Empty list elements are skipped.
-/// * Only the rightmost 32 hops are examined; the work is one pass over the header bytes.
+/// * Only the rightmost 32 hops are examined (in a longer all-trusted chain the 32nd counts as
+///   the leftmost); the work is one pass over the header bytes, without allocation.
 ///
 /// IPv4-mapped IPv6 addresses are compared and returned as IPv4. `None` only when the peer is
 /// unknown. Count the result with [`client_bucket`](crate::rate_limit::client_bucket).
