@@ -17,6 +17,8 @@
 //! | `ASSIMETRIA_AUTH_COOKIE_SECURE` | `true` | `false` drops the cookie's `Secure` attribute (plain-HTTP development on a non-localhost host) |
 //! | `ASSIMETRIA_AUTH_ALLOWED_ORIGINS` | unset | comma-separated origins allowed to send cookie-authenticated writes |
 //! | `ASSIMETRIA_AUTH_MASTER_KEY` | unset | comma-separated base64 master keys (32 bytes each; the first seals, all open). Unset on SQLite: a key file beside the database (`<db>.master-key`, mode 0600) is created once and read at every start; unset on PostgreSQL: the server refuses to start |
+//! | `ASSIMETRIA_AUTH_TRUSTED_PROXIES` | unset: forwarding headers ignored | comma-separated networks of your reverse proxies (`10.0.0.0/8, 2001:db8::/32`; a bare address is a `/32` or `/128`); only their connections have the forwarding header read for the client address the rate limits count |
+//! | `ASSIMETRIA_AUTH_FORWARDED_HEADER` | `x-forwarded-for` | `x-forwarded-for` or `forwarded` (RFC 7239): the one header your proxies set (the other passes through them as the client wrote it) |
 //! | `RUST_LOG` | `info` | log filter |
 //!
 //! Demo resources: `/api/tasks`, `/api/agents`, `/api/products` (GET needs read, POST needs
@@ -258,12 +260,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect()
         })
         .unwrap_or_default();
+    let trusted_proxies = env("ASSIMETRIA_AUTH_TRUSTED_PROXIES")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|net| !net.is_empty())
+        .map(|net| {
+            use assimetria_auth::config::IpNet;
+            match net
+                .parse::<IpNet>()
+                .or_else(|_| net.parse::<std::net::IpAddr>().map(IpNet::from))
+            {
+                Ok(parsed) if parsed.prefix_len() > 0 => Ok(parsed),
+                Ok(_) => Err(format!(
+                    "ASSIMETRIA_AUTH_TRUSTED_PROXIES: {net:?} would trust every address; \
+                     list your proxies' own networks"
+                )),
+                Err(_) => Err(format!(
+                    "ASSIMETRIA_AUTH_TRUSTED_PROXIES: {net:?} is neither a network \
+                     (10.0.0.0/8, 2001:db8::/32) nor an address"
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let forwarded_header = match env("ASSIMETRIA_AUTH_FORWARDED_HEADER")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("x-forwarded-for") => assimetria_auth::config::ForwardedHeader::XForwardedFor,
+        Some("forwarded") => assimetria_auth::config::ForwardedHeader::Forwarded,
+        Some(other) => {
+            return Err(format!(
+                "ASSIMETRIA_AUTH_FORWARDED_HEADER: expected x-forwarded-for or forwarded, got {other:?}"
+            )
+            .into());
+        }
+    };
     let config = AuthConfig::builder()
         .refresh_grace(grace)
         .rate_limiting(env_flag("ASSIMETRIA_AUTH_RATE_LIMIT", true)?)
         .cookie_secure(env_flag("ASSIMETRIA_AUTH_COOKIE_SECURE", true)?)
         .allowed_origins(allowed_origins)
         .master_keys(master_keys(&database_url)?)
+        .trusted_proxies(trusted_proxies)
+        .forwarded_header(forwarded_header)
         .build()?;
 
     let store = SqlStore::connect(&database_url).await?;

@@ -45,7 +45,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError
 pub use crate::rbac::{RequiredPermission, permission};
 
 use crate::error::Error;
-use crate::http::{HttpApi, Reply, RequestMeta};
+use crate::http::{HttpApi, Reply, RequestMeta, client_address};
 use crate::service::Principal;
 
 fn to_response(reply: Reply) -> HttpResponse {
@@ -189,10 +189,12 @@ impl FromRequest for LimitedBody {
                 }
                 Err(_) => return Err(too_large()),
             };
+            let config = api.service().config();
+            let forwarded = req.headers().get_all(config.forwarded_header.name());
             Ok(Self {
                 content_type: header_str(&req, header::CONTENT_TYPE).map(str::to_owned),
                 bytes,
-                client: req.peer_addr().map(|a| a.ip()),
+                client: client_address(req.peer_addr().map(|a| a.ip()), forwarded, config),
             })
         })
     }

@@ -43,7 +43,7 @@ use ::axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::{delete, get, patch, post};
 
-use crate::http::{HttpApi, Reply, RequestMeta};
+use crate::http::{HttpApi, Reply, RequestMeta, client_address};
 use crate::service::Principal;
 
 impl IntoResponse for Reply {
@@ -81,13 +81,17 @@ fn request_meta(parts: &Parts) -> RequestMeta<'_> {
     }
 }
 
-/// The peer's address, when the server was started with
-/// `into_make_service_with_connect_info::<SocketAddr>()`.
-fn client_ip(parts: &Parts) -> Option<IpAddr> {
-    parts
+/// The client's address: the peer's, when the server was started with
+/// `into_make_service_with_connect_info::<SocketAddr>()`, or behind a trusted proxy the one it
+/// forwarded.
+fn client_ip(parts: &Parts, api: &HttpApi) -> Option<IpAddr> {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| c.0.ip());
+    let config = api.service().config();
+    let forwarded = parts.headers.get_all(config.forwarded_header.name());
+    client_address(peer, forwarded, config)
 }
 
 /// The authenticated principal. Rejects with 401 (or 403 for a cross-origin cookie write).
@@ -155,7 +159,7 @@ where
         Ok(Self {
             content_type: header_str(&parts.headers, header::CONTENT_TYPE).map(str::to_owned),
             bytes,
-            client: client_ip(&parts),
+            client: client_ip(&parts, &api),
         })
     }
 }

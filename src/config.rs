@@ -19,8 +19,13 @@
 //! | login limit | 10 a minute per account, 50 per client address | `429` with `Retry-After` |
 //! | forgot-password limit | 5 an hour per account, 20 a minute per client address | |
 //! | registration limit | 20 an hour per client address | each costs an argon2 hash |
+//! | trusted proxies | none: the client address is the TCP peer, forwarding headers are ignored | a header from anyone else is the client's own claim |
+//! | forwarding header | `X-Forwarded-For` (read only from trusted proxies) | what most proxies set; `Forwarded` (RFC 7239) on request |
 
 use std::time::Duration;
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), from the `ipnet` crate.
+pub use ipnet::IpNet;
 
 use crate::error::Error;
 use crate::keys::MasterKey;
@@ -185,6 +190,30 @@ impl Default for RateLimits {
     }
 }
 
+/// The header a trusted proxy names the client in. Configure the one your proxies set: the other
+/// passes through them as the client sent it, so reading it would let any client choose its
+/// address (and its rate-limit bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`: what nginx, HAProxy, Envoy and most cloud load
+    /// balancers append to. The default.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The header's name, lower-case.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        }
+    }
+}
+
 /// Everything [`AuthService`](crate::AuthService) and the adapters need to know.
 /// Build one with [`AuthConfig::builder`]; [`AuthConfig::default`] is the table above.
 #[derive(Debug, Clone)]
@@ -231,6 +260,13 @@ pub struct AuthConfig {
     /// seals, every one opens (see [`crate::keys`]). Empty (the default): a random key of this
     /// process only, which suits the memory store; a persistent store needs one.
     pub master_keys: Vec<MasterKey>,
+    /// Networks of the reverse proxies in front of the service. Only a connection from one of
+    /// them has its [`forwarded_header`](Self::forwarded_header) read for the client address (see
+    /// [`http::client_address`](crate::http::client_address)); empty (the default) ignores
+    /// forwarding headers and counts every client by its TCP peer address.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The forwarding header the trusted proxies set (default `X-Forwarded-For`).
+    pub forwarded_header: ForwardedHeader,
 }
 
 impl Default for AuthConfig {
@@ -257,6 +293,8 @@ impl Default for AuthConfig {
             rate_limits: RateLimits::default(),
             revocation_poll: Duration::from_millis(250),
             master_keys: Vec::new(),
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
         }
     }
 }
@@ -290,6 +328,19 @@ impl AuthConfig {
         }
         if self.issuer.is_empty() || self.audience.is_empty() {
             return Err(Error::Config("issuer and audience must not be empty"));
+        }
+        // `::ffff:0:0/96` and wider hold every IPv4 address, mapped.
+        let every_ipv4 = std::net::Ipv4Addr::UNSPECIFIED.to_ipv6_mapped();
+        if self.trusted_proxies.iter().any(|net| match net {
+            IpNet::V4(v4) => v4.prefix_len() == 0,
+            IpNet::V6(v6) => {
+                v6.prefix_len() == 0 || (v6.prefix_len() <= 96 && v6.contains(&every_ipv4))
+            }
+        }) {
+            return Err(Error::Config(
+                "a trusted proxy network holds every address (/0), so any client could choose \
+                 its address; list the proxies' own networks",
+            ));
         }
         Ok(())
     }
@@ -344,6 +395,18 @@ impl AuthConfigBuilder {
         rate_limits: RateLimits,
         /// Sets the revocation polling interval.
         revocation_poll: Duration,
+        /// Sets the networks of the reverse proxies in front of the service (default none).
+        ///
+        /// A request whose TCP peer is in one of them takes its client address from the
+        /// [`forwarded_header`](Self::forwarded_header): the rightmost address that is not itself
+        /// a trusted proxy. List only addresses that really are your proxies (a bare address is
+        /// a `/32` or `/128` network): a peer listed here can name any client address. A network
+        /// holding every address (`0.0.0.0/0`, `::/0`, `::ffff:0:0/96`) is refused.
+        trusted_proxies: Vec<IpNet>,
+        /// Sets which forwarding header the trusted proxies set (default `X-Forwarded-For`).
+        ///
+        /// Choose the one your proxies write: they pass the other along as the client sent it.
+        forwarded_header: ForwardedHeader,
         /// Sets the master keys (the first seals, all open).
         master_keys: Vec<MasterKey>,
     }
@@ -432,5 +495,37 @@ mod tests {
                 .build()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_none_and_refuse_everyone() {
+        let c = AuthConfig::default();
+        assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.forwarded_header, ForwardedHeader::XForwardedFor);
+        assert_eq!(c.forwarded_header.name(), "x-forwarded-for");
+        assert_eq!(ForwardedHeader::Forwarded.name(), "forwarded");
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let c = AuthConfig::builder()
+            .trusted_proxies(vec![net("10.0.0.0/8"), net("2001:db8::/32")])
+            .forwarded_header(ForwardedHeader::Forwarded)
+            .build()
+            .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(
+            AuthConfig::builder()
+                .trusted_proxies(vec![net("::ffff:10.0.0.0/104")])
+                .build()
+                .is_ok()
+        );
+        assert_eq!(c.forwarded_header, ForwardedHeader::Forwarded);
+        for everyone in ["0.0.0.0/0", "::/0", "::ffff:0:0/96", "::/32"] {
+            assert!(
+                AuthConfig::builder()
+                    .trusted_proxies(vec![net(everyone)])
+                    .build()
+                    .is_err(),
+                "{everyone}"
+            );
+        }
     }
 }

@@ -12,7 +12,9 @@
 //!   `Sec-Fetch-Site: same-origin`) showing the request's own origin or an allowed one; bearer
 //!   requests are exempt, since a browser never attaches them on its own;
 //! * `401` with `WWW-Authenticate: Bearer` (RFC 6750; `error="invalid_token"` when a token was
-//!   presented), `429` with `Retry-After`, `413` past the body limit (default 64 KiB).
+//!   presented), `429` with `Retry-After`, `413` past the body limit (default 64 KiB);
+//! * the client address the limits count: the TCP peer, or behind a configured trusted proxy
+//!   the address it forwarded ([`client_address`]).
 
 use std::net::IpAddr;
 
@@ -24,6 +26,10 @@ use crate::error::Error;
 use crate::rbac::{Permission, Role};
 use crate::secret::{Password, RefreshToken, ResetToken};
 use crate::service::{AuthService, Principal, UserInfo};
+
+mod forwarded;
+
+pub use forwarded::client_address;
 
 /// A response to send: status, extra headers, JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,7 +204,8 @@ pub struct LimitedBody<B> {
     pub content_type: Option<String>,
     /// The bytes.
     pub bytes: B,
-    /// The peer's address, if known.
+    /// The client's address, if known: the TCP peer, or what a trusted proxy forwarded
+    /// ([`client_address`]).
     pub client: Option<IpAddr>,
 }
 

@@ -90,6 +90,11 @@
 //! * A password-hash upgrade at login is compare-and-set over the verified hash, and a role
 //!   change or reset ends the user's sessions in the same transaction, so no race restores an old
 //!   password or role.
+//! * Rate limits count the client address: the TCP peer, unless it is one of the configured
+//!   `trusted_proxies`, whose forwarding header (`X-Forwarded-For` or RFC 7239 `Forwarded`, one
+//!   configured choice) is then walked from the right (`http::client_address`). IPv6 clients are
+//!   counted per /64. The in-memory limiter's table is bounded and evicts its oldest windows under
+//!   a flood instead of refusing everyone.
 //! * Secrets are types with redacted `Debug` and constant-time equality; no secret reaches a log,
 //!   an audit event or an error message.
 //! * Cookie-authenticated writes need a same-origin `Origin` (CSRF); bodies are capped (64 KiB).

@@ -16,7 +16,7 @@ use crate::error::{Error, StoreError, TokenError};
 use crate::keys::{self, Sealer};
 use crate::mail::{DiscardMailer, Mail, Mailer};
 use crate::password::PasswordHasher;
-use crate::rate_limit::{MemoryRateLimiter, RateLimiter};
+use crate::rate_limit::{MemoryRateLimiter, RateLimiter, client_bucket};
 use crate::rbac::{Permission, Policy, Role};
 use crate::refresh::{RefreshTokens, Rotation};
 use crate::secret::{
@@ -559,7 +559,11 @@ impl AuthService {
         let mut result = Ok(());
         if let Some(ip) = client {
             result = limiter
-                .hit(&format!("{action}:client:{ip}"), per_client, now)
+                .hit(
+                    &format!("{action}:client:{}", client_bucket(ip)),
+                    per_client,
+                    now,
+                )
                 .await;
         }
         if let (Ok(()), Some(account)) = (&result, account) {

@@ -974,6 +974,49 @@ async fn rate_limit_per_client_address() {
     ));
 }
 
+/// IPv6 clients are counted per /64: rotating through one subscriber's addresses buys nothing,
+/// another /64 has its own budget, and an IPv4-mapped address counts as the IPv4 one.
+#[tokio::test]
+async fn rate_limit_groups_ipv6_clients_by_64() {
+    let mut limits = RateLimits::default();
+    limits.login_per_client = RateLimit::new(2, Duration::from_secs(60));
+    let h = harness(AuthConfig::builder().rate_limits(limits).build().unwrap()).await;
+    let login = |ip: &str| {
+        let ip = Some(ip.parse().unwrap());
+        let service = h.service.clone();
+        async move { service.login("x@example.com", &pw("password1"), ip).await }
+    };
+    assert!(matches!(
+        login("2001:db8:1:2::1").await,
+        Err(Error::InvalidCredentials)
+    ));
+    assert!(matches!(
+        login("2001:db8:1:2:ffff::9").await,
+        Err(Error::InvalidCredentials)
+    ));
+    assert!(matches!(
+        login("2001:db8:1:2:dead:beef:0:1").await,
+        Err(Error::RateLimited { .. })
+    ));
+    assert!(matches!(
+        login("2001:db8:1:3::1").await,
+        Err(Error::InvalidCredentials)
+    ));
+
+    assert!(matches!(
+        login("192.0.2.1").await,
+        Err(Error::InvalidCredentials)
+    ));
+    assert!(matches!(
+        login("::ffff:192.0.2.1").await,
+        Err(Error::InvalidCredentials)
+    ));
+    assert!(matches!(
+        login("192.0.2.1").await,
+        Err(Error::RateLimited { .. })
+    ));
+}
+
 #[tokio::test]
 async fn a_refused_client_does_not_spend_the_account_budget() {
     let mut limits = RateLimits::default();

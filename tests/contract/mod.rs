@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assimetria_auth::clock::ManualClock;
+use assimetria_auth::config::{ForwardedHeader, RateLimit, RateLimits};
 use assimetria_auth::http::HttpApi;
 use assimetria_auth::rbac::Role;
 use assimetria_auth::secret::Password;
@@ -828,6 +829,135 @@ pub async fn rate_limit_contract(s: &Server) {
     assert!((1..=60).contains(&retry));
 }
 
+/// Rate limiting with a login limit of 2 a minute per client address (accounts effectively
+/// unlimited), behind the `trusted` proxy networks, reading `header`.
+pub fn client_limit_config(trusted: &[&str], header: ForwardedHeader) -> AuthConfig {
+    let mut limits = RateLimits::default();
+    limits.login_per_client = RateLimit::new(2, Duration::from_secs(60));
+    limits.login_per_account = RateLimit::new(1000, Duration::from_secs(60));
+    AuthConfig::builder()
+        .rate_limits(limits)
+        .trusted_proxies(trusted.iter().map(|n| n.parse().unwrap()).collect())
+        .forwarded_header(header)
+        .build()
+        .unwrap()
+}
+
+/// A failed login for a fresh unknown email, with the given `(header, value)` lines; returns
+/// the status (401 for a counted attempt, 429 once the client's limit is reached).
+async fn login_with(s: &Server, headers: &[(&str, &[u8])]) -> StatusCode {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut req = s
+        .http
+        .post(s.url("/api/auth/login"))
+        .json(&json!({"email": format!("ghost{n}@example.com"), "password": "guess guess"}));
+    for (name, value) in headers {
+        // `header` appends: repeated names are separate header lines.
+        req = req.header(
+            *name,
+            reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+        );
+    }
+    let r = send(req).await;
+    assert!(
+        r.status == 401 || r.status == 429,
+        "{headers:?}: {} {}",
+        r.status,
+        r.body
+    );
+    if r.status == 429 {
+        assert_eq!(r.error_code(), "rate_limited");
+    }
+    r.status
+}
+
+fn xff(value: &str) -> (&'static str, &[u8]) {
+    ("x-forwarded-for", value.as_bytes())
+}
+
+/// Default config: nobody is a trusted proxy, so forwarded addresses are the client's own claim
+/// and do not open new buckets.
+pub async fn spoofed_forwarded_for_is_ignored(s: &Server) {
+    assert_eq!(login_with(s, &[xff("198.51.100.1")]).await, 401);
+    assert_eq!(login_with(s, &[xff("198.51.100.2")]).await, 401);
+    assert_eq!(login_with(s, &[xff("198.51.100.3")]).await, 429);
+    let forwarded: &[u8] = b"for=198.51.100.4";
+    assert_eq!(login_with(s, &[("forwarded", forwarded)]).await, 429);
+}
+
+/// 127.0.0.1 trusted: each forwarded address is its own client; garbage falls back to the peer.
+pub async fn trusted_proxy_forwards_the_client(s: &Server) {
+    // Distinct forwarded clients: separate buckets, no 429 where the untrusted case had one.
+    for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        assert_eq!(login_with(s, &[xff(client)]).await, 401, "{client}");
+    }
+    // The same forwarded client is limited, whatever it claims to the left of it.
+    assert_eq!(login_with(s, &[xff("203.0.113.50")]).await, 401);
+    assert_eq!(login_with(s, &[xff("6.6.6.6, 203.0.113.50")]).await, 401);
+    assert_eq!(
+        login_with(s, &[xff("[::ffff:203.0.113.50]:4711")]).await,
+        429
+    );
+    // Bad values never fail the request: the walk stops at the trusted peer, one bucket.
+    let long = "1.2.3.4, ".repeat(2000);
+    let bad: [&[u8]; 7] = [
+        b"unknown",
+        b"_hidden",
+        b"[::1",
+        b"1.2.3.4:99999",
+        b"\xff\xfe garbage",
+        b",,, ,",
+        long.as_bytes(),
+    ];
+    let mut statuses = Vec::new();
+    for value in bad {
+        statuses.push(login_with(s, &[("x-forwarded-for", value)]).await);
+    }
+    assert_eq!(statuses.pop().unwrap(), 401, "1.2.3.4's bucket");
+    assert_eq!(
+        statuses,
+        [401, 401, 429, 429, 429, 429],
+        "the peer's bucket"
+    );
+}
+
+/// A chain `client, proxy2` with proxy2 trusted too resolves to `client`.
+pub async fn trusted_proxy_chain_resolves_to_the_client(s: &Server) {
+    assert_eq!(login_with(s, &[xff("203.0.113.9, 10.0.0.2")]).await, 401);
+    // The same chain as two header lines.
+    assert_eq!(
+        login_with(s, &[xff("203.0.113.9"), xff("10.0.0.2")]).await,
+        401
+    );
+    // 203.0.113.9's bucket is spent: it was the client both times, not proxy2.
+    assert_eq!(login_with(s, &[xff("203.0.113.9")]).await, 429);
+    assert_eq!(login_with(s, &[xff("203.0.113.10, 10.0.0.2")]).await, 401);
+}
+
+/// With `Forwarded` configured, `X-Forwarded-For` is just another header the client sent.
+pub async fn configured_forwarded_header_is_the_one_read(s: &Server) {
+    let forwarded: &[u8] = br#"for="[2001:db8::1]:4711";proto=http"#;
+    assert_eq!(
+        login_with(s, &[("forwarded", forwarded), xff("198.51.100.1")]).await,
+        401
+    );
+    assert_eq!(
+        login_with(s, &[("forwarded", forwarded), xff("198.51.100.2")]).await,
+        401
+    );
+    assert_eq!(
+        login_with(s, &[("forwarded", forwarded), xff("198.51.100.3")]).await,
+        429
+    );
+    // Another forwarded client is another bucket (the peer's would be spent).
+    let other: &[u8] = b"for=198.51.100.9";
+    assert_eq!(
+        login_with(s, &[("forwarded", other), xff("198.51.100.1")]).await,
+        401
+    );
+}
+
 /// Generates one `#[tokio::test]` per contract case for an adapter's `serve` function.
 #[macro_export]
 macro_rules! contract_suite {
@@ -844,7 +974,24 @@ macro_rules! contract_suite {
             let s = contract::start($serve, assimetria_auth::AuthConfig::default()).await;
             contract::rate_limit_contract(&s).await;
         }
+
+        $crate::contract_suite!(@limited $serve;
+            spoofed_forwarded_for_is_ignored: &[], XForwardedFor;
+            trusted_proxy_forwards_the_client: &["127.0.0.1/32"], XForwardedFor;
+            trusted_proxy_chain_resolves_to_the_client: &["127.0.0.1/32", "10.0.0.0/8"], XForwardedFor;
+            configured_forwarded_header_is_the_one_read: &["127.0.0.1/32"], Forwarded);
     };
+    (@limited $serve:path; $($case:ident: $trusted:expr, $header:ident);*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let config = contract::client_limit_config(
+                $trusted,
+                assimetria_auth::config::ForwardedHeader::$header,
+            );
+            let s = contract::start($serve, config).await;
+            contract::$case(&s).await;
+        }
+    )*};
     (@cases $serve:path; $($case:ident),*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
