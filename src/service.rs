@@ -907,7 +907,14 @@ impl AuthService {
     /// by another instance, a retired key whose window closed). The background poller calls it
     /// every `revocation_poll`; hosts may call it too.
     pub async fn sync_revocations(&self) -> Result<(), Error> {
-        self.sync_signing_keys().await?;
+        // Revocations first, and whatever happens to the keys: a key that fails to load must
+        // never hold back a logout.
+        let revocations = self.sync_revocation_log().await;
+        let keys = self.sync_signing_keys().await;
+        revocations.and(keys)
+    }
+
+    async fn sync_revocation_log(&self) -> Result<(), Error> {
         let mut cursor = self.inner.revocation_cursor.lock().await;
         let now = self.now();
         loop {
