@@ -401,7 +401,9 @@ fn key_file(path: &std::path::Path) -> Result<MasterKey, Box<dyn std::error::Err
             .map_err(|e| format!("the master key file {}: {e}", path.display()).into())
     };
     if path.exists() {
-        return read(path);
+        let key = read(path)?;
+        tracing::info!(path = %path.display(), key_id = %key.id(), "master key read from its file");
+        return Ok(key);
     }
     let key = MasterKey::generate()?;
     let mut aside = path.as_os_str().to_owned();
