@@ -6,6 +6,7 @@
 //! `TEST_DATABASE_URL`; see `tests/support/mod.rs` for what happens without it). The test names
 //! are `<store>::<case>`.
 
+#[macro_use]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -314,51 +315,6 @@ async fn refresh_race_two_instances(db: Db) {
 
 // ---------------------------------------------------------------------------------------------
 // The cases, per store
-
-macro_rules! per_store {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            use crate::support::Db;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(Db::memory()).await;
-                }
-            )*
-        }
-
-        #[cfg(feature = "sqlite")]
-        mod sqlite {
-            use crate::support::Db;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(Db::sqlite()).await;
-                }
-            )*
-        }
-
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            use crate::support::Db;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let Some(db) = Db::postgres(stringify!($case)).await else { return };
-                    super::$case(db).await;
-                }
-            )*
-        }
-
-        #[cfg(not(feature = "postgres"))]
-        mod postgres {
-            #[test]
-            fn not_compiled() {
-                crate::support::postgres_not_compiled();
-            }
-        }
-    };
-}
 
 per_store! {
     instances_accept_each_others_tokens,

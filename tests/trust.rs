@@ -5,6 +5,7 @@
 //! `TEST_DATABASE_URL`; see `tests/support/mod.rs`); the at-rest cases read a real SQLite file.
 
 mod common;
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use assimetria_auth::store::NewUser;
 use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing};
 use assimetria_auth::{AuthConfig, MasterKey};
 
-use common::{T0, harness_with, pw};
+use common::{T0, harness, harness_with, pw};
 use support::Db;
 
 const OLD: &str = "the old password";
@@ -140,43 +141,6 @@ async fn role_change_and_revocation_commit_together(db: Db) {
     assert!(other.service.authenticate(&member_token).await.is_err());
 }
 
-macro_rules! per_store {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            use crate::support::Db;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(Db::memory()).await;
-                }
-            )*
-        }
-
-        #[cfg(feature = "sqlite")]
-        mod sqlite {
-            use crate::support::Db;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(Db::sqlite()).await;
-                }
-            )*
-        }
-
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            use crate::support::Db;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let Some(db) = Db::postgres(stringify!($case)).await else { return };
-                    super::$case(db).await;
-                }
-            )*
-        }
-    };
-}
-
 per_store! {
     login_upgrade_never_undoes_a_reset,
     role_change_and_revocation_commit_together,
@@ -187,11 +151,7 @@ per_store! {
 
 #[tokio::test]
 async fn rotation_retires_the_old_key_after_its_last_token() {
-    let h = harness_with(
-        config(),
-        Arc::new(assimetria_auth::store::memory::MemoryStore::new()),
-    )
-    .await;
+    let h = harness(config()).await;
     let (_, old_token) = h.user("ada@example.com", Role::Member).await;
     let old_kid = h.service.key_ring().active().kid().to_owned();
     let new_kid = h.service.rotate_signing_key().await.unwrap();
@@ -232,11 +192,7 @@ async fn rotation_retires_the_old_key_after_its_last_token() {
 
 #[tokio::test]
 async fn a_host_supplied_ring_is_not_rotated_from_the_store() {
-    let h = harness_with(
-        config(),
-        Arc::new(assimetria_auth::store::memory::MemoryStore::new()),
-    )
-    .await;
+    let h = harness(config()).await;
     let ring = KeyRing::new(JwtKey::generate_ed25519("host-key").unwrap()).unwrap();
     h.service.set_key_ring(ring).await;
     assert!(matches!(

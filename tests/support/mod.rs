@@ -237,3 +237,52 @@ pub(crate) fn not_run(message: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{message}");
 }
+
+/// Runs each named case, an `async fn(Db)`, once per store: `memory::<case>`, `sqlite::<case>`
+/// (a fresh file) and `postgres::<case>` (a fresh schema; see [`Db::postgres`] for what happens
+/// without `TEST_DATABASE_URL`). Declare `#[macro_use] mod support;` to use it.
+#[allow(unused_macros)] // each test binary uses a different part of this module
+macro_rules! per_store {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            use crate::support::Db;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(Db::memory()).await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "sqlite")]
+        mod sqlite {
+            use crate::support::Db;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(Db::sqlite()).await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            use crate::support::Db;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(db) = Db::postgres(stringify!($case)).await else { return };
+                    super::$case(db).await;
+                }
+            )*
+        }
+
+        #[cfg(not(feature = "postgres"))]
+        mod postgres {
+            #[test]
+            fn not_compiled() {
+                crate::support::postgres_not_compiled();
+            }
+        }
+    };
+}
