@@ -448,8 +448,8 @@ impl KeyRing {
         let header_json = URL_SAFE_NO_PAD
             .decode(header_b64)
             .map_err(|_| TokenError::Malformed)?;
-        let header: RawHeader<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
+        let header: RawHeader<'_> = serde_json::from_str(strict_json_object(&header_json)?)
+            .map_err(|_| TokenError::Malformed)?;
         // `crit` and `b64` (RFC 7797) change how a JWS must be read; this verifier implements
         // neither, so their mere presence (even `null`) refuses the token. Key-carrying
         // parameters have no business in a token this service minted.
@@ -480,8 +480,8 @@ impl KeyRing {
         let payload = URL_SAFE_NO_PAD
             .decode(payload_b64)
             .map_err(|_| TokenError::Malformed)?;
-        let claims: AccessClaims =
-            serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+        let claims: AccessClaims = serde_json::from_str(strict_json_object(&payload)?)
+            .map_err(|_| TokenError::Malformed)?;
         // NumericDate values beyond 2^53 are not exact in every JSON reader; negative ones are
         // before 1970. Neither is a time this service writes.
         if [claims.iat, claims.nbf, claims.exp]
@@ -514,6 +514,52 @@ impl fmt::Debug for KeyRing {
             .field("keys", &self.keys)
             .finish()
     }
+}
+
+/// Deepest nesting accepted anywhere in a header or claims set (ours are flat).
+const MAX_JSON_DEPTH: usize = 32;
+
+/// The checks serde's skipping of unknown members leaves out, so that no JSON text that a strict
+/// parser refuses is accepted here: valid UTF-8 throughout, an object at the top (derived structs
+/// would also take an array), no `\u` escape of a UTF-16 surrogate (a lone one is not a
+/// character; this service never writes one, so paired ones are refused too), and bounded
+/// nesting. One pass over the bytes, no allocation.
+fn strict_json_object(json: &[u8]) -> Result<&str, TokenError> {
+    let text = std::str::from_utf8(json).map_err(|_| TokenError::Malformed)?;
+    if text.trim_start().as_bytes().first() != Some(&b'{') {
+        return Err(TokenError::Malformed);
+    }
+    let bytes = text.as_bytes();
+    let (mut depth, mut in_string, mut i) = (0usize, false, 0usize);
+    while i < bytes.len() {
+        match (in_string, bytes[i]) {
+            (true, b'\\') => {
+                if bytes.get(i + 1) == Some(&b'u') {
+                    let hex = bytes.get(i + 2..i + 6).ok_or(TokenError::Malformed)?;
+                    let unit = std::str::from_utf8(hex)
+                        .ok()
+                        .and_then(|h| u16::from_str_radix(h, 16).ok())
+                        .ok_or(TokenError::Malformed)?;
+                    if (0xD800..=0xDFFF).contains(&unit) {
+                        return Err(TokenError::Malformed);
+                    }
+                }
+                i += 1; // the escaped character is never a quote that ends the string
+            }
+            (true, b'"') => in_string = false,
+            (false, b'"') => in_string = true,
+            (false, b'{' | b'[') => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(TokenError::Malformed);
+                }
+            }
+            (false, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(text)
 }
 
 /// The header as this verifier reads it: every registered parameter (RFC 7515 §4.1, RFC 7797)
@@ -865,6 +911,82 @@ mod tests {
             URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
         );
         assert!(ring.verify(&dup, &validation(), NOW).is_err());
+
+        // JSON texts a strict parser refuses, hidden where serde only skips.
+        let sign_raw = |header: &[u8], claims: &[u8]| {
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(claims)
+            );
+            let mut mac = Hmac::<Sha256>::new_from_slice(&[7u8; 32]).unwrap();
+            mac.update(input.as_bytes());
+            format!(
+                "{input}.{}",
+                URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            )
+        };
+        let header = serde_json::to_vec(&good_header).unwrap();
+        let body = serde_json::to_vec(&good_claims).unwrap();
+        assert!(
+            ring.verify(&sign_raw(&header, &body), &validation(), NOW)
+                .is_ok()
+        );
+        let with_member = |json: &[u8], member: &[u8]| {
+            let mut v = json[..json.len() - 1].to_vec();
+            v.extend_from_slice(b",\"x\":");
+            v.extend_from_slice(member);
+            v.push(b'}');
+            v
+        };
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        for member in [
+            &b"\"\xff\""[..],
+            br#""\ud800""#,
+            br#""\udc00""#,
+            br#""\ud83d\ude00""#,
+            deep.as_bytes(),
+        ] {
+            for (h, c) in [
+                (with_member(&header, member), body.clone()),
+                (header.clone(), with_member(&body, member)),
+            ] {
+                assert!(
+                    ring.verify(&sign_raw(&h, &c), &validation(), NOW).is_err(),
+                    "{}",
+                    String::from_utf8_lossy(member)
+                );
+            }
+        }
+        // An escaped backslash before a `u` is no escape; a shallow nesting is fine.
+        let fine = with_member(&body, br#"["\\ud800", {"a": [1]}]"#);
+        assert!(
+            ring.verify(&sign_raw(&header, &fine), &validation(), NOW)
+                .is_ok()
+        );
+        // Arrays in place of the objects (serde-derived structs would read them in order).
+        let claims_array = serde_json::to_vec(&serde_json::json!([
+            "1",
+            "session",
+            "member",
+            null,
+            "iss",
+            "aud",
+            NOW,
+            NOW,
+            NOW + 60,
+            "j"
+        ]))
+        .unwrap();
+        assert!(
+            ring.verify(&sign_raw(&header, &claims_array), &validation(), NOW)
+                .is_err()
+        );
+        let header_array = br#"["HS256", "hs-1", "at+jwt"]"#;
+        assert!(
+            ring.verify(&sign_raw(header_array, &body), &validation(), NOW)
+                .is_err()
+        );
 
         for (claim, value) in [
             ("nbf", serde_json::json!(-1)),
