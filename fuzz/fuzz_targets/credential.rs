@@ -117,7 +117,13 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(p) = f.rt.block_on(f.service.authenticate(value)) {
             panic!("forged credential accepted: {value:?} -> {p:?}");
         }
-        let _ = http::check_csrf(&meta, source, &[]);
+        let csrf = http::check_csrf(&meta, source, &[]);
+        if source == CredentialSource::Bearer || meta.method == "GET" {
+            assert!(
+                csrf.is_ok(),
+                "CSRF rule refused a bearer or GET request: {meta:?}"
+            );
+        }
     }
 
     match f.rt.block_on(f.api.authenticate(&meta)) {

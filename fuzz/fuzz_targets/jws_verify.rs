@@ -9,7 +9,8 @@
 //! A second oracle states what "stricter" means, independently of jsonwebtoken (the rules the
 //! verifier is being tightened to): an accepted token never has a `crit` (not even `null`), a
 //! `b64`, a `jku`/`jwk`/`x5u`/`x5c`/`x5t`/`x5t#S256`, a non-string `cty`, or an `iat`/`nbf`/`exp`
-//! outside `0..2^53`; and its header is a JSON object.
+//! outside `0..2^53`; and its header and its claims are JSON objects that serde_json can read as
+//! a `Value` (valid UTF-8, no lone surrogate escapes, nesting within serde_json's limit).
 //!
 //! # Input
 //!
@@ -21,6 +22,17 @@
 //!   structure of header and claims varies. This is the mode that finds things.
 //! * `b` base64: the rest, as UTF-8 (lossy), is the signing input `<header b64>.<claims b64>`; the
 //!   target appends a valid signature (exercises the base64 decoders with valid signatures).
+//!
+//! # Seeds (`fuzz/seeds/jws_verify/`, run first, so each is a regression test)
+//!
+//! * `ok-*`: tokens that must pass this check (valid ones, and differences in the allowed
+//!   direction such as `crit: ["b64"]`, which jsonwebtoken accepts and we refuse);
+//! * `d1-*`: examples of deliberate difference D1;
+//! * `tighten-*`: one per rule the verifier is being tightened to (`crit`, `b64`, `jku`, `jwk`,
+//!   `x5*`, non-string `cty`, `iat`/`nbf`/`exp` outside `0..2^53`);
+//! * `new-*`: the other differences the fuzzer found against jsonwebtoken: a header or claims
+//!   that is a JSON array, invalid UTF-8 or a lone surrogate escape inside a member we skip, and
+//!   nesting deeper than serde_json's recursion limit (128) inside a member we skip.
 //!
 //! # Both sides are configured alike
 //!
