@@ -1,0 +1,156 @@
+//! The JSON body parsers behind the public `HttpApi` endpoints that take `(content_type, body)`
+//! and do no argon2 work on input the fuzzer can produce:
+//!
+//! * `refresh` and `forgot_password` (no argon2 at all; the store holds no user);
+//! * `reset_password` (a made-up reset token is refused before any hashing);
+//! * `create_api_key` and `set_role` as a viewer (parsed, then refused with 403) and `set_role`
+//!   as an admin (parsed, then 404: the store has no users, so nothing changes between inputs).
+//!
+//! Left out on purpose: `login` (unknown emails still cost one argon2 hash, by design, so that
+//! they time like wrong passwords) and `register` (hashes, and stores a user, on valid input);
+//! `create_api_key` as an admin would store a key per valid input and grow the store unboundedly.
+//!
+//! Every reply: status below 500 and the seed's body shape (see `common::check_reply`).
+//!
+//! # Input
+//!
+//! Byte 0 picks the endpoint (`r` refresh, `p` reset_password, `f` forgot_password, `k`
+//! create_api_key as viewer, `v` set_role as viewer, `a` set_role as admin; other bytes by
+//! `byte % 6`). Then, up to the first `\n`, the `Content-Type` value (UTF-8; no `\n` at all
+//! means no `Content-Type` header and the whole rest is the body); for `set_role`, the next line
+//! is the `{id}` path segment; the rest is the body.
+
+#![no_main]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::sync::OnceLock;
+
+use assimetria_auth::http::HttpApi;
+use assimetria_auth::rbac::Role;
+use assimetria_auth::service::Principal;
+use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing};
+use libfuzzer_sys::fuzz_target;
+use tokio::runtime::Runtime;
+
+struct Fixture {
+    rt: Runtime,
+    api: HttpApi,
+    viewer: Principal,
+    admin: Principal,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let rt = common::runtime();
+        let key = JwtKey::hs256("fuzz-http", &[0x5a; 32]).expect("key");
+        let ring = KeyRing::new(key).expect("ring");
+        let service = common::service(&rt, Some(ring.clone()));
+        // Principals come from tokens the service itself accepts: `Principal` is non-exhaustive.
+        let principal = |sub: &str, role: Role| {
+            let config = service.config();
+            let claims = AccessClaims {
+                sub: sub.into(),
+                sid: format!("fuzz-session-{sub}"),
+                role,
+                org: None,
+                iss: config.issuer.clone(),
+                aud: config.audience.clone(),
+                iat: common::T0,
+                nbf: common::T0,
+                exp: common::T0 + 86_400,
+                jti: format!("fuzz-{sub}"),
+            };
+            let token = ring.sign(&claims).expect("sign");
+            service.authenticate_jwt(token.expose()).expect("own token")
+        };
+        let viewer = principal("1000", Role::Viewer);
+        let admin = principal("1001", Role::Admin);
+        Fixture {
+            api: HttpApi::new(service),
+            rt,
+            viewer,
+            admin,
+        }
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Endpoint {
+    Refresh,
+    ResetPassword,
+    ForgotPassword,
+    CreateApiKeyAsViewer,
+    SetRoleAsViewer,
+    SetRoleAsAdmin,
+}
+
+impl Endpoint {
+    fn from_byte(b: u8) -> Self {
+        use Endpoint::*;
+        match b {
+            b'r' => Refresh,
+            b'p' => ResetPassword,
+            b'f' => ForgotPassword,
+            b'k' => CreateApiKeyAsViewer,
+            b'v' => SetRoleAsViewer,
+            b'a' => SetRoleAsAdmin,
+            _ => [
+                Refresh,
+                ResetPassword,
+                ForgotPassword,
+                CreateApiKeyAsViewer,
+                SetRoleAsViewer,
+                SetRoleAsAdmin,
+            ][usize::from(b % 6)],
+        }
+    }
+}
+
+/// Splits off the line before the first `\n`.
+fn line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = bytes.iter().position(|&b| b == b'\n')?;
+    Some((&bytes[..i], &bytes[i + 1..]))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let endpoint = Endpoint::from_byte(selector);
+    let (content_type, rest) = match line(rest) {
+        Some((ct, rest)) => (Some(String::from_utf8_lossy(ct)), rest),
+        None => (None, rest),
+    };
+    let content_type = content_type.as_deref();
+    let (id, body) = match endpoint {
+        Endpoint::SetRoleAsViewer | Endpoint::SetRoleAsAdmin => match line(rest) {
+            Some((id, body)) => (String::from_utf8_lossy(id), body),
+            None => ("".into(), rest),
+        },
+        _ => ("".into(), rest),
+    };
+
+    let f = fixture();
+    let api = &f.api;
+    let reply = f.rt.block_on(async {
+        let reply = match endpoint {
+            Endpoint::Refresh => api.refresh(content_type, body).await,
+            Endpoint::ResetPassword => api.reset_password(content_type, body).await,
+            Endpoint::ForgotPassword => api.forgot_password(content_type, body, None).await,
+            Endpoint::CreateApiKeyAsViewer => {
+                api.create_api_key(&f.viewer, content_type, body).await
+            }
+            Endpoint::SetRoleAsViewer => api.set_role(&f.viewer, &id, content_type, body).await,
+            Endpoint::SetRoleAsAdmin => api.set_role(&f.admin, &id, content_type, body).await,
+        };
+        // Let tasks the endpoint spawned (forgot-password's mail task) run now: a current-thread
+        // runtime runs them only while `block_on`'s future is pending, and they would pile up.
+        tokio::task::yield_now().await;
+        reply
+    });
+    let context = (endpoint, content_type, &id, String::from_utf8_lossy(body));
+    common::check_reply(&reply, &context);
+});
