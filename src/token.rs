@@ -518,22 +518,35 @@ impl fmt::Debug for KeyRing {
 
 /// Deepest nesting accepted anywhere in a header or claims set (ours are flat).
 const MAX_JSON_DEPTH: usize = 32;
+/// Most top-level members accepted in a header or claims set (ours have at most ten).
+const MAX_MEMBERS: usize = 32;
 
 /// The checks serde's skipping of unknown members leaves out, so that no JSON text that a strict
 /// parser refuses is accepted here: valid UTF-8 throughout, an object at the top (derived structs
-/// would also take an array), no `\u` escape of a UTF-16 surrogate (a lone one is not a
-/// character; this service never writes one, so paired ones are refused too), and bounded
-/// nesting. One pass over the bytes, no allocation.
+/// would also take an array), unique member names at the top (RFC 7515 §4: a verifier rejects
+/// duplicate header parameters; serde only notices duplicates of the fields it reads), no `\u`
+/// escape of a UTF-16 surrogate (a lone one is not a character; this service never writes one, so
+/// paired ones are refused too) and no escape at all in a top-level name, no number beyond a
+/// double's range, and bounded nesting.
+/// One pass over the bytes, no allocation.
 fn strict_json_object(json: &[u8]) -> Result<&str, TokenError> {
     let text = std::str::from_utf8(json).map_err(|_| TokenError::Malformed)?;
     if text.trim_start().as_bytes().first() != Some(&b'{') {
         return Err(TokenError::Malformed);
     }
     let bytes = text.as_bytes();
-    let (mut depth, mut in_string, mut i) = (0usize, false, 0usize);
+    let mut names: [&str; MAX_MEMBERS] = [""; MAX_MEMBERS];
+    let mut count = 0;
+    let (mut depth, mut in_string, mut expect_name) = (0usize, false, false);
+    // Where the top-level member name being read starts, while one is.
+    let mut name_start: Option<usize> = None;
+    let mut i = 0;
     while i < bytes.len() {
         match (in_string, bytes[i]) {
             (true, b'\\') => {
+                if name_start.is_some() {
+                    return Err(TokenError::Malformed);
+                }
                 if bytes.get(i + 1) == Some(&b'u') {
                     let hex = bytes.get(i + 2..i + 6).ok_or(TokenError::Malformed)?;
                     let unit = std::str::from_utf8(hex)
@@ -546,15 +559,46 @@ fn strict_json_object(json: &[u8]) -> Result<&str, TokenError> {
                 }
                 i += 1; // the escaped character is never a quote that ends the string
             }
-            (true, b'"') => in_string = false,
-            (false, b'"') => in_string = true,
+            (true, b'"') => {
+                in_string = false;
+                if let Some(start) = name_start.take() {
+                    let name = &text[start..i];
+                    if count == MAX_MEMBERS || names[..count].contains(&name) {
+                        return Err(TokenError::Malformed);
+                    }
+                    names[count] = name;
+                    count += 1;
+                }
+            }
+            (false, b'"') => {
+                in_string = true;
+                if depth == 1 && expect_name {
+                    name_start = Some(i + 1);
+                    expect_name = false;
+                }
+            }
             (false, b'{' | b'[') => {
                 depth += 1;
                 if depth > MAX_JSON_DEPTH {
                     return Err(TokenError::Malformed);
                 }
+                expect_name = depth == 1;
             }
             (false, b'}' | b']') => depth = depth.saturating_sub(1),
+            (false, b',') if depth == 1 => expect_name = true,
+            (false, b'-' | b'0'..=b'9') => {
+                // A number too large for a double (`1e999`) is out of range for a strict parser,
+                // even in a member serde only skips.
+                let end = bytes[i..]
+                    .iter()
+                    .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .map_or(bytes.len(), |n| i + n);
+                if !text[i..end].parse::<f64>().is_ok_and(f64::is_finite) {
+                    return Err(TokenError::Malformed);
+                }
+                i = end;
+                continue;
+            }
             _ => {}
         }
         i += 1;
@@ -941,7 +985,9 @@ mod tests {
         };
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         for member in [
-            &b"\"\xff\""[..],
+            &b"1e999"[..],
+            b"[[-184000000e000000009992004809536]]",
+            b"\"\xff\"",
             br#""\ud800""#,
             br#""\udc00""#,
             br#""\ud83d\ude00""#,
@@ -958,6 +1004,28 @@ mod tests {
                 );
             }
         }
+        // Duplicated members are refused even where serde would skip them, and so are escapes
+        // in top-level names (`\u0065nc` would be a second `enc`).
+        for dup in [
+            &br#"{"alg":"HS256","typ":"at+jwt","kid":"hs-1","enc":"a","enc":"b"}"#[..],
+            br#"{"alg":"HS256","typ":"at+jwt","kid":"hs-1","enc":"a","\u0065nc":"b"}"#,
+        ] {
+            assert!(
+                ring.verify(&sign_raw(dup, &body), &validation(), NOW)
+                    .is_err()
+            );
+        }
+        let dup_claims = with_member(&with_member(&body, b"1"), b"2");
+        assert!(
+            ring.verify(&sign_raw(&header, &dup_claims), &validation(), NOW)
+                .is_err()
+        );
+        // Nested objects may reuse names; only the top level counts.
+        let nested = with_member(&body, br#"{"x": 1, "sub": {"x": 2}}"#);
+        assert!(
+            ring.verify(&sign_raw(&header, &nested), &validation(), NOW)
+                .is_ok()
+        );
         // An escaped backslash before a `u` is no escape; a shallow nesting is fine.
         let fine = with_member(&body, br#"["\\ud800", {"a": [1]}]"#);
         assert!(

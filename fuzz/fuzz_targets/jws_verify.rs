@@ -7,7 +7,7 @@
 //! only jsonwebtoken accepts is fine.
 //!
 //! A second oracle states what "stricter" means, independently of jsonwebtoken (the rules the
-//! verifier is being tightened to): an accepted token never has a `crit` (not even `null`), a
+//! verifier keeps): an accepted token never has a `crit` (not even `null`), a
 //! `b64`, a `jku`/`jwk`/`x5u`/`x5c`/`x5t`/`x5t#S256`, a non-string `cty`, or an `iat`/`nbf`/`exp`
 //! outside `0..2^53`; and its header and its claims are JSON objects that serde_json can read as
 //! a `Value` (valid UTF-8, no lone surrogate escapes, nesting within serde_json's limit).
@@ -28,11 +28,13 @@
 //! * `ok-*`: tokens that must pass this check (valid ones, and differences in the allowed
 //!   direction such as `crit: ["b64"]`, which jsonwebtoken accepts and we refuse);
 //! * `d1-*`: examples of deliberate difference D1;
-//! * `tighten-*`: one per rule the verifier is being tightened to (`crit`, `b64`, `jku`, `jwk`,
+//! * `tighten-*`: one per rule the verifier keeps (`crit`, `b64`, `jku`, `jwk`,
 //!   `x5*`, non-string `cty`, `iat`/`nbf`/`exp` outside `0..2^53`);
 //! * `new-*`: the other differences the fuzzer found against jsonwebtoken: a header or claims
 //!   that is a JSON array, invalid UTF-8 or a lone surrogate escape inside a member we skip, and
-//!   nesting deeper than serde_json's recursion limit (128) inside a member we skip.
+//!   nesting deeper than serde_json's recursion limit (128) inside a member we skip, and a
+//!   duplicated member that we skip (`"enc"` twice), and a number beyond a double's range inside
+//!   a member we skip.
 //!
 //! # Both sides are configured alike
 //!
