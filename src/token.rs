@@ -33,9 +33,6 @@ use crate::error::{Error, TokenError};
 use crate::rbac::Role;
 use crate::secret::{AccessToken, random_bytes};
 
-mod strict_json;
-use strict_json::strict_json_object;
-
 /// The `typ` header of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
@@ -45,8 +42,10 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Numeric claims (`iat`, `nbf`, `exp`) must be below 2^53: exact in every JSON reader.
 const MAX_NUMERIC_DATE: i64 = 1 << 53;
 
-/// The claims of an access token.
+/// The claims of an access token. Reading them refuses any member not listed here: the verifier
+/// checks what it reads strictly, and a member it would only skip is one it cannot vouch for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AccessClaims {
     /// The user's id.
     pub sub: String,
@@ -451,7 +450,7 @@ impl KeyRing {
         let header_json = URL_SAFE_NO_PAD
             .decode(header_b64)
             .map_err(|_| TokenError::Malformed)?;
-        let header: RawHeader<'_> = serde_json::from_str(strict_json_object(&header_json)?)
+        let header: RawHeader<'_> = serde_json::from_slice(json_object(&header_json)?)
             .map_err(|_| TokenError::Malformed)?;
         // `crit` and `b64` (RFC 7797) change how a JWS must be read; this verifier implements
         // neither, so their mere presence (even `null`) refuses the token. Key-carrying
@@ -483,8 +482,8 @@ impl KeyRing {
         let payload = URL_SAFE_NO_PAD
             .decode(payload_b64)
             .map_err(|_| TokenError::Malformed)?;
-        let claims: AccessClaims = serde_json::from_str(strict_json_object(&payload)?)
-            .map_err(|_| TokenError::Malformed)?;
+        let claims: AccessClaims =
+            serde_json::from_slice(json_object(&payload)?).map_err(|_| TokenError::Malformed)?;
         // NumericDate values beyond 2^53 are not exact in every JSON reader; negative ones are
         // before 1970. Neither is a time this service writes.
         if [claims.iat, claims.nbf, claims.exp]
@@ -519,10 +518,24 @@ impl fmt::Debug for KeyRing {
     }
 }
 
+/// `json` if it is a JSON object, as far as its first byte tells (serde-derived structs would also
+/// read an array, member by member in order); the parser checks the rest.
+fn json_object(json: &[u8]) -> Result<&[u8], TokenError> {
+    match json.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(json),
+        _ => Err(TokenError::Malformed),
+    }
+}
+
 /// The header as this verifier reads it: every registered parameter (RFC 7515 §4.1, RFC 7797)
 /// is named, so one of the wrong JSON type, or given twice, refuses the token. Parameters the
-/// verifier refuses outright are only noted as present (any value, `null` included).
+/// verifier refuses outright are only noted as present (any value, `null` included). Any other
+/// member refuses the token too: serde only *skips* members it does not know, and skipping checks
+/// less than parsing (it passes invalid UTF-8, lone surrogate escapes, out-of-range numbers,
+/// duplicated names, any nesting), which would let this verifier accept JSON other parsers
+/// refuse. This service writes `alg`, `typ` and `kid` only.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawHeader<'a> {
     #[serde(borrow)]
     alg: Cow<'a, str>,
@@ -933,16 +946,33 @@ mod tests {
             ring.verify(&sign_raw(&header, &dup_claims), &validation(), NOW)
                 .is_err()
         );
-        // Nested objects may reuse names; only the top level counts.
+        // Any member the verifier does not read is refused, however harmless it looks.
         let nested = with_member(&body, br#"{"x": 1, "sub": {"x": 2}}"#);
         assert!(
             ring.verify(&sign_raw(&header, &nested), &validation(), NOW)
-                .is_ok()
+                .is_err()
         );
-        // An escaped backslash before a `u` is no escape; a shallow nesting is fine.
-        let fine = with_member(&body, br#"["\\ud800", {"a": [1]}]"#);
+        let extra_header = with_member(&header, br#""JWT""#);
         assert!(
-            ring.verify(&sign_raw(&header, &fine), &validation(), NOW)
+            ring.verify(&sign_raw(&extra_header, &body), &validation(), NOW)
+                .is_err()
+        );
+        // In a member the verifier reads, the parser itself is strict: a lone surrogate escape
+        // is refused, an escaped backslash before a `u` is just text.
+        let jti = |raw: &str| {
+            let text = String::from_utf8(body.clone()).unwrap();
+            text.replace(r#""jti":"j""#, &format!(r#""jti":"{raw}""#))
+                .into_bytes()
+        };
+        for raw in [r"\ud800", r"\udfff", r"\u12"] {
+            assert!(
+                ring.verify(&sign_raw(&header, &jti(raw)), &validation(), NOW)
+                    .is_err(),
+                "{raw}"
+            );
+        }
+        assert!(
+            ring.verify(&sign_raw(&header, &jti(r"\\ud800")), &validation(), NOW)
                 .is_ok()
         );
         // Arrays in place of the objects (serde-derived structs would read them in order).
