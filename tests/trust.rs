@@ -272,20 +272,25 @@ mod at_rest {
         out
     }
 
-    /// Tokens a thief could make from `secret` for an admin of `user_id`, with every kid seen.
-    fn forgeries(secret: &[u8], kids: &[String], user_id: i64, sid: &str) -> Vec<String> {
-        let claims = AccessClaims {
+    /// Claims of a token valid at T0 for the default issuer and audience.
+    fn claims(user_id: i64, sid: &str, role: Role) -> AccessClaims {
+        AccessClaims {
             sub: user_id.to_string(),
             sid: sid.to_owned(),
-            role: Role::Admin,
+            role,
             org: None,
             iss: "assimetria-auth".into(),
             aud: "assimetria-api".into(),
             iat: T0,
             nbf: T0,
             exp: T0 + 3600,
-            jti: "forged".into(),
-        };
+            jti: "j".into(),
+        }
+    }
+
+    /// Tokens a thief could make from `secret` for an admin of `user_id`, with every kid seen.
+    fn forgeries(secret: &[u8], kids: &[String], user_id: i64, sid: &str) -> Vec<String> {
+        let claims = claims(user_id, sid, Role::Admin);
         let mut tokens = Vec::new();
         for kid in kids {
             let mut keys = Vec::new();
@@ -438,18 +443,7 @@ mod at_rest {
         }
         let legacy_ring = KeyRing::new(JwtKey::ed25519_from_seed("key-1", seed).unwrap()).unwrap();
         let before = legacy_ring
-            .sign(&AccessClaims {
-                sub: "1".into(),
-                sid: "old-session".into(),
-                role: Role::Member,
-                org: None,
-                iss: "assimetria-auth".into(),
-                aud: "assimetria-api".into(),
-                iat: T0,
-                nbf: T0,
-                exp: T0 + 3600,
-                jti: "j".into(),
-            })
+            .sign(&claims(1, "old-session", Role::Member))
             .unwrap();
 
         // No master key: refused, and nothing is re-keyed.
