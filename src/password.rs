@@ -62,6 +62,10 @@ struct Stats {
 /// What a worker runs, with the worker's reusable memory.
 type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
 
+/// Most argon2 memory one job may borrow beyond a worker's kept buffer: 256 MiB (blocks are
+/// 1 KiB), far above any cost worth verifying and far below what would exhaust the host.
+const MAX_BORROWED_BLOCKS: usize = 256 * 1024;
+
 /// A worker's argon2 memory, allocated at the first job and kept.
 struct Workspace {
     blocks: Vec<Block>,
@@ -85,7 +89,16 @@ impl Workspace {
         let needed = params.block_count();
         let argon = Argon2::new(algorithm, version, params);
         if needed > self.keep {
-            let mut scratch = vec![Block::default(); needed];
+            // A stored cost beyond the cap (a tampered or foreign row: `m=4194304` asks for
+            // 4 GiB) is a failed verification, never an allocation that aborts the process.
+            if needed > MAX_BORROWED_BLOCKS {
+                return Err(argon2::Error::MemoryTooMuch);
+            }
+            let mut scratch = Vec::new();
+            scratch
+                .try_reserve_exact(needed)
+                .map_err(|_| argon2::Error::OutOfMemory)?;
+            scratch.resize(needed, Block::default());
             return argon.hash_password_into_with_memory(password, salt, out, &mut scratch[..]);
         }
         if self.blocks.len() < needed {
@@ -569,6 +582,25 @@ mod tests {
                 .unwrap()
         );
         assert!(h.needs_rehash(&theirs));
+    }
+
+    /// A stored hash whose cost asks for more memory than the cap is a wrong password, answered
+    /// at once: the worker neither allocates it nor dies, and keeps serving.
+    #[tokio::test]
+    async fn an_absurd_stored_cost_fails_cleanly() {
+        let h = hasher(1, 4);
+        let phc = h.hash(&Password::new("correct horse")).await.unwrap();
+        let absurd = phc.replace("m=19456", "m=4294967295");
+        assert!(
+            !h.verify(&Password::new("correct horse"), &absurd)
+                .await
+                .unwrap()
+        );
+        assert!(
+            h.verify(&Password::new("correct horse"), &phc)
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
