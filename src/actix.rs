@@ -44,9 +44,9 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError
 
 pub use crate::rbac::{RequiredPermission, permission};
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::http::{HttpApi, Reply, RequestMeta, client_address};
-use crate::service::Principal;
+use crate::principal::Principal;
 
 fn to_response(reply: Reply) -> HttpResponse {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -92,7 +92,7 @@ fn api(req: &HttpRequest) -> Result<HttpApi, Rejection> {
         .map(|data| data.get_ref().clone())
         .ok_or_else(|| {
             Rejection(Reply::error(
-                &Error::Config("register web::Data<HttpApi> as app data"),
+                &Error::Config(ConfigError::MissingHttpApi),
                 false,
             ))
         })

@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error, ValidationError};
 use crate::secret::{ApiKeySecret, TokenHash, random_bytes};
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -55,7 +55,7 @@ impl FromStr for Environment {
         match s {
             "live" => Ok(Environment::Live),
             "test" => Ok(Environment::Test),
-            _ => Err(Error::Validation("environment must be live or test")),
+            _ => Err(Error::Validation(ValidationError::UnknownEnvironment)),
         }
     }
 }
@@ -74,11 +74,36 @@ pub struct MintedKey {
     pub environment: Environment,
 }
 
-/// A key that passed the offline checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParsedKey {
+/// A key that passed the offline checks (shape, environment, checksum); not yet looked up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ParsedKey<'a> {
+    key: &'a str,
+    environment: Environment,
+}
+
+impl<'a> ParsedKey<'a> {
     /// The environment named in the key.
-    pub environment: Environment,
+    pub fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// The key itself (a secret: never log it).
+    pub fn as_str(&self) -> &'a str {
+        self.key
+    }
+
+    /// What the store keeps of it.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(self.key)
+    }
+}
+
+impl fmt::Debug for ParsedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParsedKey")
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Mints and parses keys with one prefix.
@@ -92,9 +117,7 @@ impl ApiKeyFormat {
     pub fn new(prefix: &str) -> Result<Self, Error> {
         if prefix.is_empty() || prefix.len() > 16 || !prefix.bytes().all(|b| b.is_ascii_lowercase())
         {
-            return Err(Error::Config(
-                "API key prefix must be 1-16 lower-case ASCII letters",
-            ));
+            return Err(Error::Config(ConfigError::ApiKeyPrefix));
         }
         Ok(Self {
             prefix: prefix.to_owned(),
@@ -140,7 +163,7 @@ impl ApiKeyFormat {
 
     /// Checks a presented key offline: prefix, environment, length, alphabet and checksum.
     /// Anything else is [`Error::InvalidApiKey`]. Does not allocate.
-    pub fn parse(&self, key: &str) -> Result<ParsedKey, Error> {
+    pub fn parse<'a>(&self, key: &'a str) -> Result<ParsedKey<'a>, Error> {
         let rest = key
             .strip_prefix(self.prefix.as_str())
             .and_then(|r| r.strip_prefix('_'))
@@ -162,7 +185,7 @@ impl ApiKeyFormat {
         if crc32fast::hash(&key.as_bytes()[..body_len]) != expected {
             return Err(Error::InvalidApiKey);
         }
-        Ok(ParsedKey { environment })
+        Ok(ParsedKey { key, environment })
     }
 }
 
@@ -205,7 +228,7 @@ mod tests {
             let key = m.key.expose();
             assert!(key.starts_with(&format!("osk_{env}_")));
             assert_eq!(key.len(), 4 + 5 + SECRET_LEN + CHECKSUM_LEN);
-            assert_eq!(fmt().parse(key).unwrap().environment, env);
+            assert_eq!(fmt().parse(key).unwrap().environment(), env);
             assert_eq!(m.hash, TokenHash::of(key));
             assert!(key.starts_with(&m.display_prefix));
             assert_eq!(m.display_prefix.len(), "osk_live_".len() + 4);

@@ -44,7 +44,7 @@ use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::{delete, get, patch, post};
 
 use crate::http::{HttpApi, Reply, RequestMeta, client_address};
-use crate::service::Principal;
+use crate::principal::Principal;
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {

@@ -27,7 +27,7 @@ use std::time::Duration;
 /// An IP network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), from the `ipnet` crate.
 pub use ipnet::IpNet;
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::keys::MasterKey;
 use crate::rbac::Role;
 
@@ -129,9 +129,7 @@ impl Argon2Params {
             || self.iterations < min.iterations
             || self.parallelism < 1
         {
-            return Err(Error::Config(
-                "argon2 parameters below OWASP's minimum (m = 19456 KiB, t = 2, p = 1)",
-            ));
+            return Err(Error::Config(ConfigError::WeakArgon2Params));
         }
         Ok(())
     }
@@ -309,25 +307,25 @@ impl AuthConfig {
     pub fn validate(&self) -> Result<(), Error> {
         self.argon2.check()?;
         if self.leeway > Duration::from_secs(300) {
-            return Err(Error::Config("leeway above 5 minutes"));
+            return Err(Error::Config(ConfigError::Leeway));
         }
         if self.access_ttl.as_secs() == 0 || self.refresh_ttl.as_secs() == 0 {
-            return Err(Error::Config("token lifetimes must be at least one second"));
+            return Err(Error::Config(ConfigError::TokenLifetime));
         }
         if self.hash_concurrency == 0 {
-            return Err(Error::Config("hash_concurrency must be at least 1"));
+            return Err(Error::Config(ConfigError::HashConcurrency));
         }
         if self.password_policy.min_chars == 0
             || self.password_policy.max_bytes < self.password_policy.min_chars
         {
-            return Err(Error::Config("password policy bounds are inconsistent"));
+            return Err(Error::Config(ConfigError::PasswordPolicy));
         }
         crate::api_key::ApiKeyFormat::new(&self.api_key_prefix)?;
         if self.cookie.same_site == SameSite::None && !self.cookie.secure {
-            return Err(Error::Config("SameSite=None requires a Secure cookie"));
+            return Err(Error::Config(ConfigError::InsecureSameSiteNone));
         }
         if self.issuer.is_empty() || self.audience.is_empty() {
-            return Err(Error::Config("issuer and audience must not be empty"));
+            return Err(Error::Config(ConfigError::IssuerAudience));
         }
         // `::ffff:0:0/96` and wider hold every IPv4 address, mapped.
         let every_ipv4 = std::net::Ipv4Addr::UNSPECIFIED.to_ipv6_mapped();
@@ -337,10 +335,7 @@ impl AuthConfig {
                 v6.prefix_len() == 0 || (v6.prefix_len() <= 96 && v6.contains(&every_ipv4))
             }
         }) {
-            return Err(Error::Config(
-                "a trusted proxy network holds every address (/0), so any client could choose \
-                 its address; list the proxies' own networks",
-            ));
+            return Err(Error::Config(ConfigError::TrustEveryAddress));
         }
         Ok(())
     }

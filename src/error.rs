@@ -1,14 +1,25 @@
-//! The crate's one error type.
+//! The crate's error types.
 //!
 //! Every failure is an [`Error`] variant; each variant maps to exactly one HTTP status in
 //! [`Error::status`] and one wire code in [`Error::code`], so both adapters answer alike. Messages
 //! never contain a secret, and server-side failures (`5xx`) show the client a generic text while
 //! keeping their source for logs.
+//!
+//! The types here are the crate's own: no variant carries another crate's error type. Failures
+//! of a dependency (a database driver, the operating system's random generator, a worker thread)
+//! are boxed behind [`InternalError`] or [`StoreError::Backend`] and reachable through
+//! [`std::error::Error::source`] for logs. Rule violations are typed enums ([`ValidationError`],
+//! [`ConfigError`]) so a host can match on them. Transport failures (a wrong method, an oversized
+//! or malformed body) belong to the HTTP layer, not here.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::time::Duration;
 
-use crate::rbac::Permission;
+use crate::rbac::{Permission, UnknownRole};
+
+/// A boxed error of another crate, kept for logs.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a presented access token was refused. All of them are `401 Unauthorized`; the detail is
 /// for logs and tests, not for the client.
@@ -50,6 +61,24 @@ pub enum TokenError {
     Revoked,
 }
 
+/// Stored data that could not be read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorruptData {
+    /// A token hash that is not 32 bytes.
+    #[error("token hash is not 32 bytes")]
+    TokenHash,
+    /// A role name the policy does not know.
+    #[error("unknown role")]
+    Role,
+    /// An API-key environment other than `live` or `test`.
+    #[error("unknown API key environment")]
+    Environment,
+    /// A signing-key algorithm this crate does not know.
+    #[error("unknown signing key algorithm")]
+    KeyAlgorithm,
+}
+
 /// A storage backend failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -59,14 +88,241 @@ pub enum StoreError {
     Conflict,
     /// Stored data could not be read back (a corrupt row, an unknown enum value).
     #[error("corrupt stored data: {0}")]
-    Corrupt(&'static str),
-    /// The database driver failed.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    #[error("database error")]
-    Database(#[source] sqlx::Error),
-    /// Any other backend's failure (for host-written stores).
+    Corrupt(CorruptData),
+    /// The backend failed (the database driver, a host store's client). The source is the
+    /// backend's own error, for logs.
     #[error("storage backend error")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Wraps a backend's own error (for host-written stores).
+    pub fn backend(error: impl Into<BoxError>) -> Self {
+        StoreError::Backend(error.into())
+    }
+}
+
+/// A value in a request breaks a rule. `422 validation_error`; the message is the wire's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// Not an email address (or longer than 254 bytes).
+    #[error("a valid email address is required")]
+    InvalidEmail,
+    /// Shorter than the password policy's minimum.
+    #[error("password must be at least {min} characters")]
+    PasswordTooShort {
+        /// The policy's minimum, in characters.
+        min: usize,
+    },
+    /// Longer than the password policy's maximum.
+    #[error("password is too long")]
+    PasswordTooLong,
+    /// A role name the policy does not know.
+    #[error("role must be admin, member or viewer")]
+    UnknownRole,
+    /// An API-key environment other than `live` or `test`.
+    #[error("environment must be live or test")]
+    UnknownEnvironment,
+    /// An API-key name that is empty, too long or not printable.
+    #[error("name must be 1-100 printable characters")]
+    InvalidKeyName,
+    /// An API key asked for a role above its creator's.
+    #[error("an API key's role cannot exceed its creator's")]
+    KeyRoleAboveCreator,
+    /// An API key tried to create an API key.
+    #[error("API keys are created by users, not by other keys")]
+    KeyCreatedByKey,
+    /// Logout was called with an API key, which has no session.
+    #[error("API keys have no session to log out; revoke the key instead")]
+    NoSessionForApiKey,
+}
+
+/// Invalid configuration or key material: a host's programming or deployment error, found at
+/// start-up or when the host calls a key-management method. `500`; the detail is for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Argon2 parameters below OWASP's minimum.
+    #[error("argon2 parameters below OWASP's minimum (m = 19456 KiB, t = 2, p = 1)")]
+    WeakArgon2Params,
+    /// Argon2 parameters the `argon2` crate refuses.
+    #[error("invalid argon2 parameters")]
+    InvalidArgon2Params,
+    /// A clock leeway above five minutes.
+    #[error("leeway above 5 minutes")]
+    Leeway,
+    /// A token lifetime under one second.
+    #[error("token lifetimes must be at least one second")]
+    TokenLifetime,
+    /// `hash_concurrency` of zero.
+    #[error("hash_concurrency must be at least 1")]
+    HashConcurrency,
+    /// A password policy whose minimum exceeds its maximum (or a maximum of zero).
+    #[error("password policy bounds are inconsistent")]
+    PasswordPolicy,
+    /// `SameSite=None` without `Secure`, which browsers refuse.
+    #[error("SameSite=None requires a Secure cookie")]
+    InsecureSameSiteNone,
+    /// An empty issuer or audience.
+    #[error("issuer and audience must not be empty")]
+    IssuerAudience,
+    /// A trusted-proxy network that holds every address.
+    #[error(
+        "a trusted proxy network holds every address (/0), so any client could choose its \
+         address; list the proxies' own networks"
+    )]
+    TrustEveryAddress,
+    /// An API-key prefix that is not 1-16 lower-case ASCII letters.
+    #[error("API key prefix must be 1-16 lower-case ASCII letters")]
+    ApiKeyPrefix,
+    /// A master key that is not base64.
+    #[error("a master key must be base64")]
+    MasterKeyEncoding,
+    /// A master key that is not 32 bytes.
+    #[error("a master key must be 32 bytes (44 base64 characters)")]
+    MasterKeyLength,
+    /// Plain key material in the store, and only a per-process master key to seal it with.
+    #[error(
+        "the store holds key material written before sealing existed; configure a master key \
+         (AuthConfig::master_keys) so it can be sealed for good"
+    )]
+    UnsealedKeyMaterial,
+    /// Sealed key material in the store, and no master key configured.
+    #[error(
+        "the store's key material is sealed under a master key, and none is configured \
+         (AuthConfig::master_keys)"
+    )]
+    MissingMasterKey,
+    /// Sealed key material under a master key that is not configured.
+    #[error(
+        "the store's key material is sealed under a master key that is not among the configured \
+         ones"
+    )]
+    UnknownMasterKey,
+    /// Sealed key material shorter than its header.
+    #[error("sealed key material is truncated")]
+    TruncatedSealedKey,
+    /// Sealed key material that fails authentication.
+    #[error("sealed key material does not open: tampered, or moved to another row")]
+    TamperedSealedKey,
+    /// The store holds no signing key.
+    #[error("the store holds no signing key")]
+    NoSigningKey,
+    /// A `kid` that is empty, longer than 64 characters or not printable ASCII.
+    #[error("kid must be 1-64 printable ASCII characters")]
+    InvalidKid,
+    /// An HS256 secret shorter than 32 bytes.
+    #[error("HS256 secret must be at least 32 bytes")]
+    WeakHs256Secret,
+    /// An Ed25519 key that cannot be read or encoded.
+    #[error("invalid Ed25519 key")]
+    InvalidEd25519Key,
+    /// A small-order Ed25519 public key.
+    #[error("weak (small-order) Ed25519 public key")]
+    WeakEd25519Key,
+    /// The active key of a ring holds no private half.
+    #[error("the active key must be able to sign")]
+    ActiveKeyCannotSign,
+    /// Two keys of one ring share a `kid`.
+    #[error("a key with this kid is already in the ring")]
+    DuplicateKid,
+    /// Removing the ring's active key.
+    #[error("cannot remove the active key; rotate first")]
+    RemoveActiveKey,
+    /// Rotating a key ring that the host supplied.
+    #[error("the key ring was supplied by the host: rotate it there")]
+    HostKeyRing,
+    /// A refresh derivation key shorter than 32 bytes.
+    #[error("refresh derivation key must be at least 32 bytes")]
+    WeakRefreshKey,
+    /// A database URL this build cannot open (the feature is off, or the scheme is unknown).
+    #[error("unsupported database URL: expected sqlite:… or postgres://… with its cargo feature on")]
+    UnsupportedDatabaseUrl,
+    /// A database URL that does not parse.
+    #[error("invalid database connection URL")]
+    InvalidDatabaseUrl,
+    /// A schema newer than this build.
+    #[error("the database schema is newer than this build of assimetria-auth")]
+    SchemaTooNew,
+    /// The HTTP adapter found no `HttpApi` in the application's state.
+    #[error("the HTTP API is not registered with the framework (register it as app data)")]
+    MissingHttpApi,
+}
+
+/// What kind of internal failure an [`InternalError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InternalKind {
+    /// A cryptographic operation failed unexpectedly (sealing, signing, encoding).
+    Crypto,
+    /// The operating system's random generator failed.
+    Random,
+    /// The password-hashing workers failed or stopped.
+    Hashing,
+    /// The mailer failed.
+    Mail,
+}
+
+impl InternalKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            InternalKind::Crypto => "cryptographic failure",
+            InternalKind::Random => "random generator failure",
+            InternalKind::Hashing => "password hashing failed",
+            InternalKind::Mail => "mail delivery failed",
+        }
+    }
+}
+
+/// A failure inside the server, with the dependency's own error (if any) as its source for logs.
+/// Opaque on purpose: no other crate's type is part of this crate's API.
+pub struct InternalError {
+    kind: InternalKind,
+    source: Option<BoxError>,
+}
+
+impl InternalError {
+    /// A failure of `kind` without a further source.
+    pub fn new(kind: InternalKind) -> Self {
+        Self { kind, source: None }
+    }
+
+    /// A failure of `kind` caused by `source`.
+    pub fn with_source(kind: InternalKind, source: impl Into<BoxError>) -> Self {
+        Self {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    /// What failed.
+    pub fn kind(&self) -> InternalKind {
+        self.kind
+    }
+}
+
+impl fmt::Debug for InternalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InternalError")
+            .field("kind", &self.kind)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for InternalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.as_str())
+    }
+}
+
+impl std::error::Error for InternalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 /// Every failure of the crate.
@@ -105,7 +361,7 @@ pub enum Error {
     EmailTaken,
     /// The request is well-formed but a value breaks a rule (password policy, email shape). `422`.
     #[error("{0}")]
-    Validation(&'static str),
+    Validation(#[from] ValidationError),
     /// The request could not be parsed. `400`.
     #[error("malformed request: {0}")]
     MalformedRequest(Cow<'static, str>),
@@ -129,19 +385,10 @@ pub enum Error {
     Overloaded,
     /// Invalid configuration or key material (a host programming error). `500`.
     #[error("invalid configuration: {0}")]
-    Config(&'static str),
-    /// A cryptographic operation failed unexpectedly. `500`.
-    #[error("cryptographic failure")]
-    Crypto(#[source] jsonwebtoken::errors::Error),
-    /// The operating system's random generator failed. `500`.
-    #[error("random generator failure")]
-    Random(#[source] rand::rngs::SysError),
-    /// The mailer failed. `500`.
-    #[error("mail delivery failed")]
-    Mail(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A blocking task (argon2) panicked or was cancelled. `500`.
-    #[error("background task failed")]
-    Task(#[source] tokio::task::JoinError),
+    Config(#[from] ConfigError),
+    /// A failure inside the server (cryptography, randomness, hashing workers, the mailer). `500`.
+    #[error("{0}")]
+    Internal(#[from] InternalError),
     /// The storage backend failed. `500`.
     #[error("storage failure")]
     Store(#[from] StoreError),
@@ -166,12 +413,7 @@ impl Error {
             Error::Validation(_) => 422,
             Error::RateLimited { .. } => 429,
             Error::Overloaded => 503,
-            Error::Config(_)
-            | Error::Crypto(_)
-            | Error::Random(_)
-            | Error::Mail(_)
-            | Error::Task(_)
-            | Error::Store(_) => 500,
+            Error::Config(_) | Error::Internal(_) | Error::Store(_) => 500,
         }
     }
 
@@ -195,12 +437,7 @@ impl Error {
             Error::MethodNotAllowed => "method_not_allowed",
             Error::RateLimited { .. } => "rate_limited",
             Error::Overloaded => "overloaded",
-            Error::Config(_)
-            | Error::Crypto(_)
-            | Error::Random(_)
-            | Error::Mail(_)
-            | Error::Task(_)
-            | Error::Store(_) => "internal_error",
+            Error::Config(_) | Error::Internal(_) | Error::Store(_) => "internal_error",
         }
     }
 
@@ -213,11 +450,22 @@ impl Error {
             Cow::Owned(self.to_string())
         }
     }
+
+    /// An internal failure of `kind` caused by `source`.
+    pub(crate) fn internal(kind: InternalKind, source: impl Into<BoxError>) -> Self {
+        Error::Internal(InternalError::with_source(kind, source))
+    }
 }
 
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {
         Error::InvalidToken(e)
+    }
+}
+
+impl From<UnknownRole> for Error {
+    fn from(_: UnknownRole) -> Self {
+        Error::Validation(ValidationError::UnknownRole)
     }
 }
 
@@ -229,7 +477,7 @@ impl From<sqlx::Error> for StoreError {
         {
             return StoreError::Conflict;
         }
-        StoreError::Database(e)
+        StoreError::Backend(Box::new(e))
     }
 }
 
@@ -247,7 +495,7 @@ mod tests {
         assert_eq!(Error::Forbidden(Permission::TasksWrite).status(), 403);
         assert_eq!(Error::EmailTaken.status(), 409);
         assert_eq!(Error::PayloadTooLarge.status(), 413);
-        assert_eq!(Error::Validation("x").status(), 422);
+        assert_eq!(Error::from(ValidationError::InvalidEmail).status(), 422);
         assert_eq!(
             Error::RateLimited {
                 retry_after: Duration::from_secs(1)
@@ -256,15 +504,44 @@ mod tests {
             429
         );
         assert_eq!(Error::Store(StoreError::Conflict).status(), 500);
+        assert_eq!(Error::from(ConfigError::Leeway).code(), "internal_error");
     }
 
     #[test]
     fn internal_errors_hide_their_detail() {
-        let e = Error::Config("the signing key file /etc/keys/k1 is unreadable");
+        let e = Error::internal(InternalKind::Crypto, "the signing key file /etc/keys/k1");
         assert_eq!(e.public_message(), "internal server error");
+        assert_eq!(
+            Error::from(ConfigError::NoSigningKey).public_message(),
+            "internal server error"
+        );
         assert_eq!(
             Error::EmailTaken.public_message(),
             "email already registered"
         );
+    }
+
+    #[test]
+    fn messages_are_the_wire_texts() {
+        assert_eq!(
+            Error::from(ValidationError::PasswordTooShort { min: 8 }).public_message(),
+            "password must be at least 8 characters"
+        );
+        assert_eq!(
+            Error::from(ValidationError::InvalidEmail).public_message(),
+            "a valid email address is required"
+        );
+    }
+
+    #[test]
+    fn foreign_sources_stay_reachable_for_logs() {
+        let io = std::io::Error::other("disk full");
+        let e = Error::Store(StoreError::backend(io));
+        let store = std::error::Error::source(&e).expect("store error");
+        let backend = store.source().expect("backend error");
+        assert_eq!(backend.to_string(), "disk full");
+        let e = Error::internal(InternalKind::Random, std::io::Error::other("no entropy"));
+        let internal = std::error::Error::source(&e).expect("internal error");
+        assert_eq!(internal.source().unwrap().to_string(), "no entropy");
     }
 }

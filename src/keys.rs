@@ -32,7 +32,7 @@ use chacha20poly1305::{KeyInit as _, XChaCha20Poly1305, XNonce};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error, InternalError, InternalKind};
 use crate::secret::random_bytes;
 use crate::store::{Store, StoredKey};
 use crate::token::{JwtKey, KeyAlgorithm, KeyRing};
@@ -80,11 +80,11 @@ impl MasterKey {
             .iter()
             .find_map(|engine| engine.decode(text).ok())
             .map(Zeroizing::new)
-            .ok_or(Error::Config("a master key must be base64"))?;
+            .ok_or(Error::Config(ConfigError::MasterKeyEncoding))?;
         let bytes: [u8; 32] = decoded
             .as_slice()
             .try_into()
-            .map_err(|_| Error::Config("a master key must be 32 bytes (44 base64 characters)"))?;
+            .map_err(|_| Error::Config(ConfigError::MasterKeyLength))?;
         Ok(Self::from_bytes(bytes))
     }
 
@@ -209,7 +209,7 @@ impl Sealer {
                     aad: &aad,
                 },
             )
-            .map_err(|_| Error::Config("sealing key material failed"))?;
+            .map_err(|_| Error::Internal(InternalError::new(InternalKind::Crypto)))?;
         let mut out = Vec::with_capacity(HEADER_LEN + ciphertext.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&key.id);
@@ -224,10 +224,7 @@ impl Sealer {
     pub(crate) fn open(&self, row: SealedRow<'_>, stored: &[u8]) -> Result<Opened, Error> {
         if !is_sealed(stored) {
             if self.ephemeral {
-                return Err(Error::Config(
-                    "the store holds key material written before sealing existed; configure a \
-                     master key (AuthConfig::master_keys) so it can be sealed for good",
-                ));
+                return Err(Error::Config(ConfigError::UnsealedKeyMaterial));
             }
             return Ok(Opened {
                 plaintext: Zeroizing::new(stored.to_vec()),
@@ -241,19 +238,13 @@ impl Sealer {
             .enumerate()
             .find(|(_, k)| k.id == id)
             .ok_or(if self.ephemeral {
-                Error::Config(
-                    "the store's key material is sealed under a master key, and none is \
-                     configured (AuthConfig::master_keys)",
-                )
+                Error::Config(ConfigError::MissingMasterKey)
             } else {
-                Error::Config(
-                    "the store's key material is sealed under a master key that is not among \
-                     the configured ones",
-                )
+                Error::Config(ConfigError::UnknownMasterKey)
             })?;
         let nonce: [u8; NONCE_LEN] = stored[MAGIC.len() + ID_LEN..HEADER_LEN]
             .try_into()
-            .map_err(|_| Error::Config("sealed key material is truncated"))?;
+            .map_err(|_| Error::Config(ConfigError::TruncatedSealedKey))?;
         let aad = row.associated_data();
         let plaintext = key
             .cipher()
@@ -265,9 +256,7 @@ impl Sealer {
                 },
             )
             .map_err(|_| {
-                Error::Config(
-                    "sealed key material does not open: tampered, or moved to another row",
-                )
+                Error::Config(ConfigError::TamperedSealedKey)
             })?;
         Ok(Opened {
             plaintext: Zeroizing::new(plaintext),
@@ -399,7 +388,7 @@ pub(crate) async fn load_ring(
 ) -> Result<LoadedRing, Error> {
     let (active, older) = stored
         .split_last()
-        .ok_or(Error::Config("the store holds no signing key"))?;
+        .ok_or(Error::Config(ConfigError::NoSigningKey))?;
     let mut ring = KeyRing::new(open_key(store, sealer, active).await?)?;
     let mut expired = Vec::new();
     let mut next_expiry: Option<i64> = None;

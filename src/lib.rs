@@ -111,14 +111,18 @@ pub mod audit;
 pub mod axum;
 pub mod clock;
 pub mod config;
+mod credential;
+mod email;
 pub mod error;
 pub mod http;
 pub mod keys;
 pub mod mail;
 pub mod password;
+mod principal;
 pub mod rate_limit;
 pub mod rbac;
-pub mod refresh;
+mod refresh;
+mod revocation;
 pub mod secret;
 pub mod service;
 pub mod store;
@@ -133,6 +137,11 @@ pub use config::AuthConfig;
 pub use error::Error;
 pub use keys::MasterKey;
 pub use rbac::{Permission, Role};
-pub use service::{AuthService, Principal, PrincipalKind};
+pub use credential::Credential;
+pub use email::Email;
+pub use principal::{Principal, PrincipalKind};
+pub use service::{
+    ApiKeyInfo, AuthService, AuthServiceBuilder, CreatedApiKey, LoginOutcome, RefreshOutcome, UserInfo,
+};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::sql::SqlStore;

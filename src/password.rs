@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::{Argon2Params, PasswordPolicy};
-use crate::error::Error;
+use crate::error::{ConfigError, Error, InternalError, InternalKind, ValidationError};
 use crate::secret::{Password, random_bytes};
 
 /// A salt used only by [`PasswordHasher::verify_dummy`]; its output is thrown away.
@@ -165,7 +165,7 @@ fn spawn_workers(
                     let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut workspace)));
                 }
             })
-            .map_err(|_| Error::Config("cannot start the password-hashing workers"))?;
+            .map_err(|_| Error::Internal(InternalError::new(InternalKind::Hashing)))?;
     }
     Ok(tx)
 }
@@ -186,7 +186,7 @@ impl PasswordHasher {
             params.parallelism,
             None,
         )
-        .map_err(|_| Error::Config("invalid argon2 parameters"))?;
+        .map_err(|_| Error::Config(ConfigError::InvalidArgon2Params))?;
         let concurrency = concurrency.max(1);
         let stats = Arc::new(Stats::default());
         let jobs = spawn_workers(concurrency, params.block_count(), &stats)?;
@@ -215,10 +215,12 @@ impl PasswordHasher {
     pub fn check_policy(&self, password: &Password) -> Result<(), Error> {
         let p = password.expose();
         if p.len() > self.inner.policy.max_bytes {
-            return Err(Error::Validation("password is too long"));
+            return Err(Error::Validation(ValidationError::PasswordTooLong));
         }
         if p.chars().count() < self.inner.policy.min_chars {
-            return Err(Error::Validation("password must be at least 8 characters"));
+            return Err(Error::Validation(ValidationError::PasswordTooShort {
+                min: self.inner.policy.min_chars,
+            }));
         }
         Ok(())
     }
@@ -230,7 +232,7 @@ impl PasswordHasher {
         let pw = password.expose().as_bytes().to_vec();
         let params = self.inner.params.clone();
         self.run(move |ws| {
-            let failed = || Error::Config("argon2 hashing failed");
+            let failed = || Error::Internal(InternalError::new(InternalKind::Hashing));
             let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
             ws.hash_into(
                 Algorithm::Argon2id,
@@ -365,10 +367,10 @@ impl PasswordHasher {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .send(job)
-            .map_err(|_| Error::Config("the password-hashing workers stopped"))?;
+            .map_err(|_| Error::Internal(InternalError::new(InternalKind::Hashing)))?;
         answer
             .await
-            .map_err(|_| Error::Config("a password-hashing job failed"))
+            .map_err(|_| Error::Internal(InternalError::new(InternalKind::Hashing)))
     }
 }
 

@@ -10,7 +10,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
 
 /// A user's (or an API key's) role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -66,15 +65,27 @@ impl fmt::Display for Role {
     }
 }
 
+/// A role name that is not `admin`, `member` or `viewer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownRole;
+
+impl fmt::Display for UnknownRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("role must be admin, member or viewer")
+    }
+}
+
+impl std::error::Error for UnknownRole {}
+
 impl FromStr for Role {
-    type Err = Error;
+    type Err = UnknownRole;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
             "viewer" => Ok(Role::Viewer),
-            _ => Err(Error::Validation("role must be admin, member or viewer")),
+            _ => Err(UnknownRole),
         }
     }
 }
@@ -217,12 +228,9 @@ impl Policy {
         }
     }
 
-    /// Like [`check`](Self::check), as a `Result`: a denial is [`Error::Forbidden`].
-    pub fn require(&self, role: Role, permission: Permission) -> Result<(), Error> {
-        match self.check(role, permission) {
-            Decision::Allow => Ok(()),
-            Decision::Deny => Err(Error::Forbidden(permission)),
-        }
+    /// Whether `role` holds `permission`.
+    pub fn allows(&self, role: Role, permission: Permission) -> bool {
+        self.check(role, permission) == Decision::Allow
     }
 }
 
@@ -305,10 +313,8 @@ mod tests {
             .grant(Role::Viewer, &[TasksWrite]);
         assert_eq!(p.check(Role::Member, ProductsWrite), Deny);
         assert_eq!(p.check(Role::Viewer, TasksWrite), Allow);
-        assert!(matches!(
-            p.require(Role::Viewer, AgentsWrite),
-            Err(Error::Forbidden(AgentsWrite))
-        ));
+        assert!(!p.allows(Role::Viewer, AgentsWrite));
+        assert!(p.allows(Role::Viewer, TasksWrite));
         assert_eq!(Policy::empty().check(Role::Admin, TasksRead), Deny);
     }
 

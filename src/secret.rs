@@ -16,7 +16,7 @@ use rand::rngs::SysRng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::Error;
+use crate::error::{Error, InternalKind};
 
 macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident $(, $derive:ident)*) => {
@@ -139,7 +139,7 @@ impl fmt::Debug for TokenHash {
 /// `N` bytes from the operating system's random generator.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     let mut buf = [0u8; N];
-    SysRng.try_fill_bytes(&mut buf).map_err(Error::Random)?;
+    SysRng.try_fill_bytes(&mut buf).map_err(|e| Error::internal(InternalKind::Random, e))?;
     Ok(buf)
 }
 

@@ -29,7 +29,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::error::{Error, TokenError};
+use crate::error::{ConfigError, Error, InternalError, InternalKind, TokenError};
 use crate::rbac::Role;
 use crate::secret::{AccessToken, random_bytes};
 
@@ -121,7 +121,7 @@ enum KeyKind {
 
 fn check_kid(kid: &str) -> Result<(), Error> {
     if kid.is_empty() || kid.len() > 64 || !kid.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
-        return Err(Error::Config("kid must be 1-64 printable ASCII characters"));
+        return Err(Error::Config(ConfigError::InvalidKid));
     }
     Ok(())
 }
@@ -132,11 +132,11 @@ impl JwtKey {
         let kid = kid.into();
         check_kid(&kid)?;
         if secret.len() < 32 {
-            return Err(Error::Config("HS256 secret must be at least 32 bytes"));
+            return Err(Error::Config(ConfigError::WeakHs256Secret));
         }
         let mac = Hmac::<Sha256>::new_from_slice(secret)
-            .map_err(|_| Error::Config("invalid HS256 secret"))?;
-        let encoding = EncodingKey::from_secret(secret).map_err(Error::Crypto)?;
+            .map_err(|_| Error::Config(ConfigError::WeakHs256Secret))?;
+        let encoding = EncodingKey::from_secret(secret).map_err(|e| Error::internal(InternalKind::Crypto, e))?;
         Ok(Self {
             kid,
             kind: KeyKind::Hs256 {
@@ -159,7 +159,7 @@ impl JwtKey {
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
         let der = signing
             .to_pkcs8_der()
-            .map_err(|_| Error::Config("cannot encode Ed25519 key"))?;
+            .map_err(|_| Error::Config(ConfigError::InvalidEd25519Key))?;
         Ok(Self {
             kid,
             kind: KeyKind::Ed25519 {
@@ -180,11 +180,11 @@ impl JwtKey {
         let kid = kid.into();
         check_kid(&kid)?;
         let verifying = ed25519_dalek::VerifyingKey::from_bytes(&public)
-            .map_err(|_| Error::Config("invalid Ed25519 public key"))?;
+            .map_err(|_| Error::Config(ConfigError::InvalidEd25519Key))?;
         // Checked once here rather than on every verification: a small-order key would accept
         // forged signatures.
         if verifying.is_weak() {
-            return Err(Error::Config("weak (small-order) Ed25519 public key"));
+            return Err(Error::Config(ConfigError::WeakEd25519Key));
         }
         Ok(Self {
             kid,
@@ -207,7 +207,7 @@ impl JwtKey {
             KeyAlgorithm::EdDsa => {
                 let seed: [u8; 32] = material
                     .try_into()
-                    .map_err(|_| Error::Config("Ed25519 seed must be 32 bytes"))?;
+                    .map_err(|_| Error::Config(ConfigError::InvalidEd25519Key))?;
                 Self::ed25519_from_seed(kid, seed)
             }
         }
@@ -259,13 +259,13 @@ impl JwtKey {
                 ..
             } => (Algorithm::EdDSA, encoding),
             KeyKind::Ed25519 { encoding: None, .. } => {
-                return Err(Error::Config("the active key cannot sign"));
+                return Err(Error::Config(ConfigError::ActiveKeyCannotSign));
             }
         };
-        let signer = (DEFAULT_PROVIDER.signer_factory)(&alg, key).map_err(Error::Crypto)?;
+        let signer = (DEFAULT_PROVIDER.signer_factory)(&alg, key).map_err(|e| Error::internal(InternalKind::Crypto, e))?;
         signer
             .try_sign(message)
-            .map_err(|_| Error::Config("signing failed"))
+            .map_err(|_| Error::Internal(InternalError::new(InternalKind::Crypto)))
     }
 
     fn verify_bytes(&self, message: &[u8], signature: &[u8]) -> bool {
@@ -328,7 +328,7 @@ impl KeyRing {
     /// A ring whose only key, `active`, signs.
     pub fn new(active: JwtKey) -> Result<Self, Error> {
         if !active.can_sign() {
-            return Err(Error::Config("the active key must be able to sign"));
+            return Err(Error::Config(ConfigError::ActiveKeyCannotSign));
         }
         Ok(Self {
             keys: vec![active],
@@ -339,7 +339,7 @@ impl KeyRing {
     /// Adds a key that verifies but does not sign (an older key, or another service's public key).
     pub fn add(&mut self, key: JwtKey) -> Result<(), Error> {
         if self.get(key.kid()).is_some() {
-            return Err(Error::Config("a key with this kid is already in the ring"));
+            return Err(Error::Config(ConfigError::DuplicateKid));
         }
         self.keys.push(key);
         Ok(())
@@ -348,7 +348,7 @@ impl KeyRing {
     /// Makes `key` the signer; the previous signer keeps verifying.
     pub fn rotate(&mut self, key: JwtKey) -> Result<(), Error> {
         if !key.can_sign() {
-            return Err(Error::Config("the active key must be able to sign"));
+            return Err(Error::Config(ConfigError::ActiveKeyCannotSign));
         }
         self.add(key)?;
         self.active = self.keys.len() - 1;
@@ -361,7 +361,7 @@ impl KeyRing {
             return Ok(false);
         };
         if i == self.active {
-            return Err(Error::Config("cannot remove the active key; rotate first"));
+            return Err(Error::Config(ConfigError::RemoveActiveKey));
         }
         self.keys.remove(i);
         if i < self.active {
@@ -419,8 +419,8 @@ impl KeyRing {
             "typ": ACCESS_TOKEN_TYP,
             "kid": key.kid,
         });
-        let header = serde_json::to_vec(&header).map_err(|_| Error::Config("header encoding"))?;
-        let payload = serde_json::to_vec(claims).map_err(|_| Error::Config("claims encoding"))?;
+        let header = serde_json::to_vec(&header).map_err(|_| Error::Internal(InternalError::new(InternalKind::Crypto)))?;
+        let payload = serde_json::to_vec(claims).map_err(|_| Error::Internal(InternalError::new(InternalKind::Crypto)))?;
         let mut token = String::with_capacity(64 + header.len() * 2 + payload.len() * 2);
         URL_SAFE_NO_PAD.encode_string(header, &mut token);
         token.push('.');

@@ -1,7 +1,7 @@
 //! Embedded migrations and the runner that applies them at start-up.
 
 use super::SqlPool;
-use crate::error::{Error, StoreError};
+use crate::error::{ConfigError, Error, StoreError};
 
 /// One dialect's schema, as an ordered list of scripts: script `i` brings the schema to version
 /// `i + 1`.
@@ -89,9 +89,7 @@ pub(super) async fn run(pool: &SqlPool) -> Result<(), Error> {
     .await);
     match outcome.map_err(StoreError::from)? {
         Migrated::UpToDate => Ok(()),
-        Migrated::SchemaTooNew => Err(Error::Config(
-            "the database schema is newer than this build of assimetria-auth",
-        )),
+        Migrated::SchemaTooNew => Err(Error::Config(ConfigError::SchemaTooNew)),
     }
 }
 

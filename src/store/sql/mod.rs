@@ -101,7 +101,7 @@
 //! [`StoreError::Corrupt`]: crate::error::StoreError::Corrupt
 //! [`RevocationStore::append_revocations`]: super::RevocationStore::append_revocations
 
-use crate::error::{Error, StoreError};
+use crate::error::{ConfigError, Error, StoreError};
 
 #[cfg(feature = "postgres")]
 use sqlx::PgPool;
@@ -230,16 +230,14 @@ impl SqlStore {
                 return Self::from_sqlite_pool(pool).await;
             }
             #[cfg(not(feature = "sqlite"))]
-            return Err(Error::Config(
-                "sqlite: URLs need the crate's `sqlite` feature, which this build lacks",
-            ));
+            return Err(Error::Config(ConfigError::UnsupportedDatabaseUrl));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             #[cfg(feature = "postgres")]
             {
                 let options: sqlx::postgres::PgConnectOptions = url
                     .parse()
-                    .map_err(|_| Error::Config("invalid PostgreSQL connection URL"))?;
+                    .map_err(|_| Error::Config(ConfigError::InvalidDatabaseUrl))?;
                 let pool = sqlx::postgres::PgPoolOptions::new()
                     .connect_with(options)
                     .await
@@ -247,13 +245,9 @@ impl SqlStore {
                 return Self::from_postgres_pool(pool).await;
             }
             #[cfg(not(feature = "postgres"))]
-            return Err(Error::Config(
-                "postgres:// URLs need the crate's `postgres` feature, which this build lacks",
-            ));
+            return Err(Error::Config(ConfigError::UnsupportedDatabaseUrl));
         }
-        Err(Error::Config(
-            "unsupported database URL: expected sqlite:… or postgres://…",
-        ))
+        Err(Error::Config(ConfigError::UnsupportedDatabaseUrl))
     }
 
     /// The connection settings [`connect`](Self::connect) uses for an SQLite URL: the file is
@@ -269,7 +263,7 @@ impl SqlStore {
         use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
         let options: SqliteConnectOptions = url
             .parse()
-            .map_err(|_| Error::Config("invalid SQLite connection URL"))?;
+            .map_err(|_| Error::Config(ConfigError::InvalidDatabaseUrl))?;
         Ok(options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

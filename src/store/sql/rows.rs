@@ -5,7 +5,7 @@ use std::str::FromStr;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::api_key::Environment;
-use crate::error::StoreError;
+use crate::error::{CorruptData, StoreError};
 use crate::rbac::Role;
 use crate::secret::TokenHash;
 use crate::store::{
@@ -60,19 +60,19 @@ where
 fn hash(bytes: Vec<u8>) -> StoreResult<TokenHash> {
     <[u8; 32]>::try_from(bytes)
         .map(TokenHash)
-        .map_err(|_| StoreError::Corrupt("token hash is not 32 bytes"))
+        .map_err(|_| StoreError::Corrupt(CorruptData::TokenHash))
 }
 
 fn role(text: &str) -> StoreResult<Role> {
-    Role::from_str(text).map_err(|_| StoreError::Corrupt("unknown role"))
+    Role::from_str(text).map_err(|_| StoreError::Corrupt(CorruptData::Role))
 }
 
 fn environment(text: &str) -> StoreResult<Environment> {
-    Environment::from_str(text).map_err(|_| StoreError::Corrupt("unknown API key environment"))
+    Environment::from_str(text).map_err(|_| StoreError::Corrupt(CorruptData::Environment))
 }
 
 fn algorithm(text: &str) -> StoreResult<KeyAlgorithm> {
-    KeyAlgorithm::from_name(text).ok_or(StoreError::Corrupt("unknown signing key algorithm"))
+    KeyAlgorithm::from_name(text).ok_or(StoreError::Corrupt(CorruptData::KeyAlgorithm))
 }
 
 /// Columns of `auth_users`, in the order [`user`] reads them.

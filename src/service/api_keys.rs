@@ -1,0 +1,193 @@
+//! API keys: creation, listing, revocation, and the API-key path of authentication.
+
+use serde::Serialize;
+
+use crate::api_key::{Environment, ParsedKey};
+use crate::audit::AuditEvent;
+use crate::error::{Error, ValidationError};
+use crate::principal::{Principal, PrincipalKind};
+use crate::rbac::{Permission, Role};
+use crate::secret::ApiKeySecret;
+use crate::store::{ApiKeyRecord, NewApiKey};
+
+use super::AuthService;
+
+/// Longest API-key name.
+const MAX_KEY_NAME_LEN: usize = 100;
+/// An API key's `last_used_at` is written at most this often.
+const TOUCH_INTERVAL: i64 = 60;
+
+/// An API key's public description (no secret): the wire's `api_key` object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeyInfo {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Display prefix (`osk_live_AbCd`).
+    pub prefix: String,
+    /// `live` or `test`.
+    pub environment: Environment,
+    /// The key's role.
+    pub role: Role,
+    /// RFC 3339 creation time.
+    pub created_at: Option<String>,
+    /// RFC 3339 time of last use, if any.
+    pub last_used_at: Option<String>,
+    /// RFC 3339 revocation time, if revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+impl From<&ApiKeyRecord> for ApiKeyInfo {
+    fn from(k: &ApiKeyRecord) -> Self {
+        Self {
+            id: k.id,
+            name: k.name.clone(),
+            prefix: k.prefix.clone(),
+            environment: k.environment,
+            role: k.role,
+            created_at: crate::clock::rfc3339(k.created_at),
+            last_used_at: k.last_used_at.and_then(crate::clock::rfc3339),
+            revoked_at: k.revoked_at.and_then(crate::clock::rfc3339),
+        }
+    }
+}
+
+/// A newly created API key: the plaintext, shown once, and its description.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct CreatedApiKey {
+    /// The plaintext key. It is not stored anywhere; lose it and mint another.
+    pub key: ApiKeySecret,
+    /// The key's description.
+    pub info: ApiKeyInfo,
+}
+
+impl AuthService {
+    /// The API-key path: the key passed its offline checks; look up its hash, then its creator's
+    /// current role (a key acts with at most that role).
+    pub(super) async fn authenticate_api_key(
+        &self,
+        key: ParsedKey<'_>,
+    ) -> Result<Principal, Error> {
+        let store = &self.inner.store;
+        let record = store
+            .api_key_by_hash(&key.hash())
+            .await?
+            .ok_or(Error::InvalidApiKey)?;
+        if record.revoked_at.is_some() || record.environment != key.environment() {
+            return Err(Error::InvalidApiKey);
+        }
+        // Demoting (or removing) the creator demotes (or disables) the keys they made.
+        let creator = store
+            .user_by_id(record.created_by)
+            .await?
+            .ok_or(Error::InvalidApiKey)?;
+        let role = if record.role.is_at_most(creator.role) {
+            record.role
+        } else {
+            creator.role
+        };
+        let now = self.now();
+        if record
+            .last_used_at
+            .is_none_or(|t| now - t >= TOUCH_INTERVAL)
+        {
+            store.touch_api_key(record.id, now).await?;
+        }
+        Ok(Principal {
+            subject: format!("apikey:{}", record.id),
+            user_id: record.created_by,
+            org: record.org,
+            role,
+            kind: PrincipalKind::ApiKey {
+                id: record.id,
+                environment: record.environment,
+            },
+        })
+    }
+
+    /// Creates an API key (needs [`Permission::ApiKeysManage`], a user session, and a role no
+    /// higher than the creator's; default role: viewer). The plaintext is in the result only.
+    pub async fn create_api_key(
+        &self,
+        creator: &Principal,
+        name: &str,
+        environment: Environment,
+        role: Option<Role>,
+    ) -> Result<CreatedApiKey, Error> {
+        self.require(creator, Permission::ApiKeysManage)?;
+        if !matches!(creator.kind, PrincipalKind::User { .. }) {
+            return Err(ValidationError::KeyCreatedByKey.into());
+        }
+        let name = name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_KEY_NAME_LEN
+            || name.chars().any(char::is_control)
+        {
+            return Err(ValidationError::InvalidKeyName.into());
+        }
+        let role = role.unwrap_or(Role::Viewer);
+        if !role.is_at_most(creator.role) {
+            return Err(ValidationError::KeyRoleAboveCreator.into());
+        }
+        let minted = self.inner.api_keys.mint(environment)?;
+        let record = self
+            .inner
+            .store
+            .create_api_key(NewApiKey {
+                name: name.to_owned(),
+                hash: minted.hash,
+                prefix: minted.display_prefix,
+                environment,
+                role,
+                org: creator.org.clone(),
+                created_by: creator.user_id,
+                created_at: self.now(),
+            })
+            .await?;
+        self.audit(AuditEvent::ApiKeyCreated {
+            key_id: record.id,
+            environment,
+            role,
+            by: creator.user_id,
+        });
+        Ok(CreatedApiKey {
+            key: minted.key,
+            info: ApiKeyInfo::from(&record),
+        })
+    }
+
+    /// The organization's keys, without secrets (needs [`Permission::ApiKeysManage`]).
+    pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>, Error> {
+        self.require(principal, Permission::ApiKeysManage)?;
+        let keys = self
+            .inner
+            .store
+            .list_api_keys(principal.org.as_deref())
+            .await?;
+        Ok(keys.iter().map(ApiKeyInfo::from).collect())
+    }
+
+    /// Revokes a key, effective at once (needs [`Permission::ApiKeysManage`]). A key of another
+    /// organization, or an unknown id, is [`Error::NotFound`].
+    pub async fn revoke_api_key(&self, principal: &Principal, id: i64) -> Result<(), Error> {
+        self.require(principal, Permission::ApiKeysManage)?;
+        let key = self
+            .inner
+            .store
+            .api_key_by_id(id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if key.org != principal.org || key.revoked_at.is_some() {
+            return Err(Error::NotFound);
+        }
+        self.inner.store.revoke_api_key(id, self.now()).await?;
+        self.audit(AuditEvent::ApiKeyRevoked {
+            key_id: id,
+            by: principal.user_id,
+        });
+        Ok(())
+    }
+}

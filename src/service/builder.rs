@@ -1,0 +1,170 @@
+//! [`AuthServiceBuilder`]: checks the configuration, sets up the keys, starts the poller.
+
+use std::sync::Arc;
+
+use crate::api_key::ApiKeyFormat;
+use crate::audit::{AuditSink, TracingAudit};
+use crate::clock::{Clock, SystemClock, secs};
+use crate::config::AuthConfig;
+use crate::error::Error;
+use crate::keys::{self, Sealer};
+use crate::mail::{DiscardMailer, Mailer};
+use crate::password::PasswordHasher;
+use crate::rate_limit::{MemoryRateLimiter, RateLimiter};
+use crate::rbac::Policy;
+use crate::refresh::RefreshTokens;
+use crate::revocation::{Revocations, spawn_poller};
+use crate::store::Store;
+use crate::token::{KeyAlgorithm, KeyRing, Validation};
+
+use super::signing::Signing;
+use super::{AuthService, Inner};
+
+/// Builds an [`AuthService`].
+#[must_use]
+pub struct AuthServiceBuilder {
+    config: AuthConfig,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    limiter: Arc<dyn RateLimiter>,
+    audit: Arc<dyn AuditSink>,
+    mailer: Arc<dyn Mailer>,
+    policy: Policy,
+    key_ring: Option<KeyRing>,
+    algorithm: KeyAlgorithm,
+    sync_revocations: bool,
+}
+
+impl AuthService {
+    /// A builder over `store` with `config`; every other part has a default.
+    pub fn builder(config: AuthConfig, store: Arc<dyn Store>) -> AuthServiceBuilder {
+        AuthServiceBuilder {
+            config,
+            store,
+            clock: Arc::new(SystemClock),
+            limiter: Arc::new(MemoryRateLimiter::new()),
+            audit: Arc::new(TracingAudit),
+            mailer: Arc::new(DiscardMailer),
+            policy: Policy::default(),
+            key_ring: None,
+            algorithm: KeyAlgorithm::EdDsa,
+            sync_revocations: true,
+        }
+    }
+}
+
+impl AuthServiceBuilder {
+    /// Sets the clock (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the rate limiter (default: [`MemoryRateLimiter`]).
+    pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// Sets the audit sink (default: [`TracingAudit`]).
+    pub fn audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Sets the mailer (default: [`DiscardMailer`], which drops mail with a warning).
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Sets the permission matrix (default: the seed's).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Uses this key ring instead of the keys kept in the store.
+    pub fn key_ring(mut self, ring: KeyRing) -> Self {
+        self.key_ring = Some(ring);
+        self
+    }
+
+    /// The algorithm of the signing key created when the store holds none (default: EdDSA, whose
+    /// public key other services can verify from the JWKS).
+    pub fn signing_algorithm(mut self, algorithm: KeyAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// Whether to poll the store's revocation log in the background (default: on). Off only for
+    /// hosts that drive [`AuthService::sync_revocations`] themselves.
+    pub fn background_revocation_sync(mut self, on: bool) -> Self {
+        self.sync_revocations = on;
+        self
+    }
+
+    /// Validates the configuration, loads (or creates) the keys, loads the revocation log and
+    /// starts the revocation poller. Must run inside a tokio runtime.
+    pub async fn build(self) -> Result<AuthService, Error> {
+        let config = self.config;
+        config.validate()?;
+        let now = self.clock.now();
+        let store = self.store;
+
+        let sealer = Sealer::new(&config.master_keys)?;
+        if sealer.is_ephemeral() {
+            tracing::warn!(
+                "no master key configured: signing keys are sealed under a key of this process \
+                 only, so a restart or another instance cannot open them; set \
+                 AuthConfig::master_keys for a persistent store"
+            );
+        }
+        let refresh = RefreshTokens::new(
+            &keys::refresh_secret(&*store, &sealer, now).await?,
+            secs(config.refresh_ttl),
+            secs(config.refresh_grace),
+        )?;
+        let signing = Signing::load(
+            &*store,
+            sealer,
+            self.algorithm,
+            self.key_ring,
+            now,
+            &config,
+        )
+        .await?;
+        let token_lifetime = secs(config.access_ttl).saturating_add(secs(config.leeway));
+
+        let inner = Arc::new(Inner {
+            hasher: PasswordHasher::from_config(&config)?,
+            validation: Validation::from_config(&config),
+            api_keys: ApiKeyFormat::new(&config.api_key_prefix)?,
+            revocations: Revocations::new(Arc::clone(&store), token_lifetime),
+            config,
+            store,
+            clock: self.clock,
+            signing,
+            refresh,
+            policy: self.policy,
+            limiter: self.limiter,
+            audit: self.audit,
+            mailer: self.mailer,
+        });
+        let service = AuthService { inner };
+        service.sync_revocations().await?;
+        if self.sync_revocations {
+            spawn_poller(
+                Arc::downgrade(&service.inner),
+                |inner| inner.config.revocation_poll,
+                |inner| async move {
+                    let service = AuthService { inner };
+                    if let Err(e) = service.sync_revocations().await {
+                        tracing::warn!(error = %e, "revocation sync failed; will retry");
+                    }
+                },
+            );
+        }
+        Ok(service)
+    }
+}

@@ -1,0 +1,188 @@
+//! [`AuthService`]: every flow of the seed, composed from the primitives over a [`Store`].
+//!
+//! Framework-agnostic: the axum and actix adapters only translate HTTP to these calls. One file
+//! per family of flows:
+//!
+//! | file | flows |
+//! |---|---|
+//! | `builder.rs` | [`AuthServiceBuilder`]: configuration checks, key setup, the revocation poller |
+//! | `signing.rs` | the key ring: rotation, sync with the store, the JWKS |
+//! | `sessions.rs` | register, login, refresh, logout, and JWT authentication |
+//! | `resets.rs` | forgot-password and reset-password |
+//! | `api_keys.rs` | API-key creation, listing, revocation, and API-key authentication |
+//! | `users.rs` | seeding users, `me`, listing users, role changes |
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::api_key::ApiKeyFormat;
+use crate::audit::{AuditEvent, AuditSink};
+use crate::clock::Clock;
+use crate::config::{AuthConfig, RateLimit};
+use crate::credential::Credential;
+use crate::email::{Email, MAX_EMAIL_LEN};
+use crate::error::Error;
+use crate::mail::Mailer;
+use crate::password::PasswordHasher;
+use crate::principal::Principal;
+use crate::rate_limit::{RateLimiter, client_bucket};
+use crate::rbac::{Permission, Policy};
+use crate::refresh::RefreshTokens;
+use crate::revocation::Revocations;
+use crate::store::Store;
+use crate::token::Validation;
+
+mod api_keys;
+mod builder;
+mod resets;
+mod sessions;
+mod signing;
+mod users;
+
+pub use api_keys::{ApiKeyInfo, CreatedApiKey};
+pub use builder::AuthServiceBuilder;
+pub use sessions::{LoginOutcome, RefreshOutcome};
+pub use users::UserInfo;
+
+struct Inner {
+    config: AuthConfig,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+    signing: signing::Signing,
+    validation: Validation,
+    api_keys: ApiKeyFormat,
+    refresh: RefreshTokens,
+    policy: Policy,
+    revocations: Revocations,
+    limiter: Arc<dyn RateLimiter>,
+    audit: Arc<dyn AuditSink>,
+    mailer: Arc<dyn Mailer>,
+}
+
+/// The authentication service. Cheap to clone; share one per process.
+///
+/// Build it with [`AuthService::builder`].
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("issuer", &self.inner.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl AuthService {
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// The permission matrix.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// How many argon2 computations this service has run: a test hook for "no hash was
+    /// computed" assertions. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn password_computations(&self) -> u64 {
+        self.inner.hasher.computations()
+    }
+
+    /// Authenticates a bearer value or cookie value ([`Credential::parse`] decides which path):
+    /// an API key takes the API-key path (checksum offline, then the store), anything else the
+    /// JWT path (no I/O).
+    pub async fn authenticate(&self, credential: &str) -> Result<Principal, Error> {
+        match Credential::parse(credential, &self.inner.api_keys)? {
+            Credential::Jwt(token) => self.authenticate_jwt(token),
+            Credential::ApiKey(key) => self.authenticate_api_key(key).await,
+        }
+    }
+
+    /// Checks a permission: `Ok` or [`Error::Forbidden`] (the seed's 403).
+    pub fn require(&self, principal: &Principal, permission: Permission) -> Result<(), Error> {
+        if self.inner.policy.allows(principal.role, permission) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(permission))
+        }
+    }
+
+    /// Brings the revocation set and the signing keys up to date with the store (a logout on
+    /// another instance, a key rotated there, a retired key whose window closed). The background
+    /// poller calls it every `revocation_poll`; hosts may call it too.
+    pub async fn sync_revocations(&self) -> Result<(), Error> {
+        // Revocations first, and whatever happens to the keys: a key that fails to load must
+        // never hold back a logout.
+        let revocations = self.inner.revocations.sync(self.now()).await;
+        let keys = self.sync_signing_keys().await;
+        revocations.and(keys)
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    fn audit(&self, event: AuditEvent) {
+        self.inner.audit.record(&event);
+    }
+
+    /// Applies the limits of `action`: the client address first, then (only for requests that
+    /// passed it) the account, so a refused client cannot grow the table with made-up emails.
+    /// `account` is `Some(None)` for a per-account action whose email was not an address: it
+    /// counts under one shared key, like any unknown account.
+    async fn limit(
+        &self,
+        action: &'static str,
+        account: Option<Option<&Email>>,
+        client: Option<IpAddr>,
+        per_account: RateLimit,
+        per_client: RateLimit,
+    ) -> Result<(), Error> {
+        if !self.inner.config.rate_limits.enabled {
+            return Ok(());
+        }
+        let now = self.now();
+        let limiter = &self.inner.limiter;
+        let mut result = Ok(());
+        if let Some(ip) = client {
+            result = limiter
+                .hit(
+                    &format!("{action}:client:{}", client_bucket(ip)),
+                    per_client,
+                    now,
+                )
+                .await;
+        }
+        if let (Ok(()), Some(account)) = (&result, account) {
+            // Bounded key size: a 60 KiB "email" must not become a 60 KiB key.
+            let account = account.map_or("<invalid>", |e| truncate(e.as_str(), MAX_EMAIL_LEN));
+            result = limiter
+                .hit(&format!("{action}:account:{account}"), per_account, now)
+                .await;
+        }
+        result.map_err(|retry_after| {
+            self.audit(AuditEvent::RateLimited { action });
+            Error::RateLimited { retry_after }
+        })
+    }
+}

@@ -1,0 +1,315 @@
+//! Sessions: register, login, refresh, logout, and the JWT path of authentication.
+
+use std::net::IpAddr;
+
+use crate::audit::AuditEvent;
+use crate::clock::secs;
+use crate::email::Email;
+use crate::error::{Error, StoreError, TokenError, ValidationError};
+use crate::principal::{Principal, PrincipalKind};
+use crate::refresh::Rotation;
+use crate::secret::{AccessToken, Password, RefreshToken, random_id};
+use crate::store::{NewUser, Session, User};
+use crate::token::AccessClaims;
+
+use super::AuthService;
+use super::users::UserInfo;
+
+/// What login and register hand out.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct LoginOutcome {
+    /// The access token.
+    pub access_token: AccessToken,
+    /// The refresh token (single-use).
+    pub refresh_token: RefreshToken,
+    /// The user.
+    pub user: UserInfo,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// What a refresh hands out.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RefreshOutcome {
+    /// The new access token.
+    pub access_token: AccessToken,
+    /// The new refresh token.
+    pub refresh_token: RefreshToken,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+impl AuthService {
+    /// Creates an account (email trimmed and lower-cased; the configured default role) and signs
+    /// it in. A taken email is [`Error::EmailTaken`]; a weak password [`Error::Validation`].
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &Password,
+        client: Option<IpAddr>,
+    ) -> Result<LoginOutcome, Error> {
+        let email = Email::parse(email)?;
+        self.inner.hasher.check_policy(password)?;
+        let limits = self.inner.config.rate_limits;
+        // Each registration costs an argon2 hash: bounded per client address.
+        self.limit(
+            "register",
+            None,
+            client,
+            limits.register_per_client,
+            limits.register_per_client,
+        )
+        .await?;
+        if self.inner.store.user_by_email(email.as_str()).await?.is_some() {
+            return Err(Error::EmailTaken);
+        }
+        let user = self
+            .insert_user(email, password, self.inner.config.default_role)
+            .await?;
+        self.audit(AuditEvent::Registered { user_id: user.id });
+        self.start_session(user.id, &user.password_hash).await
+    }
+
+    /// Hashes `password` and stores a new user; a taken email is [`Error::EmailTaken`].
+    pub(super) async fn insert_user(
+        &self,
+        email: Email,
+        password: &Password,
+        role: crate::rbac::Role,
+    ) -> Result<User, Error> {
+        let password_hash = self.inner.hasher.hash(password).await?;
+        self.inner
+            .store
+            .create_user(NewUser {
+                email: email.into_string(),
+                password_hash,
+                role,
+                org: None,
+                created_at: self.now(),
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => Error::EmailTaken,
+                e => Error::Store(e),
+            })
+    }
+
+    /// Signs in. Unknown email and wrong password are one error, after the same argon2 work.
+    /// A hash with outdated parameters is upgraded on success.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &Password,
+        client: Option<IpAddr>,
+    ) -> Result<LoginOutcome, Error> {
+        // An address that cannot be one (NUL, spaces, 300 bytes) is an unknown user: same answer,
+        // same work, and it never reaches the store.
+        let email = Email::parse(email).ok();
+        let limits = self.inner.config.rate_limits;
+        self.limit(
+            "login",
+            Some(email.as_ref()),
+            client,
+            limits.login_per_account,
+            limits.login_per_client,
+        )
+        .await?;
+        let user = self.user_by_email(email.as_ref()).await?;
+        let failed = || AuditEvent::LoginFailed {
+            email: email
+                .as_ref()
+                .map_or_else(|| "<invalid>".into(), |e| e.as_str().to_owned()),
+        };
+        let Some(user) = user else {
+            self.inner.hasher.verify_dummy(password).await?;
+            self.audit(failed());
+            return Err(Error::InvalidCredentials);
+        };
+        if !self
+            .inner
+            .hasher
+            .verify(password, &user.password_hash)
+            .await?
+        {
+            self.audit(failed());
+            return Err(Error::InvalidCredentials);
+        }
+        let mut expected_hash = user.password_hash;
+        if self.inner.hasher.needs_rehash(&expected_hash) {
+            // Best effort: a failure here must not fail a correct login. Compare-and-set over the
+            // hash just verified: a reset that landed meanwhile wins, and `start_session` then
+            // refuses this login because the hash is no longer the one it verified.
+            match self.inner.hasher.hash(password).await {
+                Ok(h) => match self
+                    .inner
+                    .store
+                    .replace_password_hash(user.id, &expected_hash, &h)
+                    .await
+                {
+                    Ok(true) => expected_hash = h,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, user_id = user.id, "password rehash not saved")
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, user_id = user.id, "password rehash skipped"),
+            }
+        }
+        self.start_session(user.id, &expected_hash).await
+    }
+
+    /// The user with `email`; `None` for an unknown one and for text that is not an address.
+    pub(super) async fn user_by_email(&self, email: Option<&Email>) -> Result<Option<User>, Error> {
+        match email {
+            Some(email) => Ok(self.inner.store.user_by_email(email.as_str()).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens a session for a user whose password (`expected_hash`) was just checked.
+    ///
+    /// The session is created *before* the user is read again: a role change or password reset
+    /// that revokes the user's sessions meanwhile either revokes this one, or happened before the
+    /// read, so the token carries the new role, or the login fails because the password changed.
+    async fn start_session(
+        &self,
+        user_id: i64,
+        expected_hash: &str,
+    ) -> Result<LoginOutcome, Error> {
+        let now = self.now();
+        let sid = random_id()?;
+        let (refresh_token, record) = self.inner.refresh.first(&sid, user_id, now)?;
+        self.inner
+            .store
+            .create_session(Session::new(sid.clone(), user_id, now), record)
+            .await?;
+        let user = match self.inner.store.user_by_id(user_id).await? {
+            Some(u) if u.password_hash == expected_hash => u,
+            _ => {
+                self.end_sessions(std::slice::from_ref(&sid)).await?;
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        let access_token = self.sign_access(&user, &sid, now, random_id()?)?;
+        self.audit(AuditEvent::LoginSucceeded {
+            user_id: user.id,
+            session_id: sid,
+        });
+        Ok(LoginOutcome {
+            access_token,
+            refresh_token,
+            user: UserInfo::from(&user),
+            expires_in: secs(self.inner.config.access_ttl),
+        })
+    }
+
+    fn sign_access(
+        &self,
+        user: &User,
+        sid: &str,
+        iat: i64,
+        jti: String,
+    ) -> Result<AccessToken, Error> {
+        let c = &self.inner.config;
+        let claims = AccessClaims {
+            sub: user.id.to_string(),
+            sid: sid.to_owned(),
+            role: user.role,
+            org: user.org.clone(),
+            iss: c.issuer.clone(),
+            aud: c.audience.clone(),
+            iat,
+            nbf: iat,
+            exp: iat.saturating_add(secs(c.access_ttl)),
+            jti,
+        };
+        self.key_ring().sign(&claims)
+    }
+
+    /// Rotates a refresh token: the seed's `POST /api/auth/refresh`. Single use; a retry inside
+    /// the grace window gets the same pair; a spent token presented later revokes its whole
+    /// session ([`Error::RefreshTokenReused`]).
+    pub async fn refresh(&self, token: &RefreshToken) -> Result<RefreshOutcome, Error> {
+        let now = self.now();
+        let successor = match self
+            .inner
+            .refresh
+            .rotate(&*self.inner.store, token, now)
+            .await?
+        {
+            Rotation::Rotated(successor) => successor,
+            Rotation::Reused(r) => {
+                self.end_sessions(std::slice::from_ref(&r.session_id))
+                    .await?;
+                self.audit(AuditEvent::RefreshReuseDetected {
+                    user_id: r.user_id,
+                    session_id: r.session_id,
+                });
+                return Err(Error::RefreshTokenReused);
+            }
+        };
+        let user = self
+            .inner
+            .store
+            .user_by_id(successor.user_id)
+            .await?
+            .ok_or(Error::InvalidRefreshToken)?;
+        let access_token = self.sign_access(
+            &user,
+            &successor.session_id,
+            successor.issued_at,
+            successor.jti,
+        )?;
+        self.audit(AuditEvent::Refreshed {
+            user_id: user.id,
+            session_id: successor.session_id,
+        });
+        Ok(RefreshOutcome {
+            access_token,
+            refresh_token: successor.token,
+            expires_in: successor
+                .issued_at
+                .saturating_add(secs(self.inner.config.access_ttl))
+                - now,
+        })
+    }
+
+    /// Ends sessions in the store and refuses their access tokens everywhere.
+    pub(super) async fn end_sessions(&self, ids: &[String]) -> Result<(), Error> {
+        self.inner.revocations.end_sessions(ids, self.now()).await
+    }
+
+    /// Ends the principal's session: its refresh family, and its access tokens at once.
+    pub async fn logout(&self, principal: &Principal) -> Result<(), Error> {
+        let Some(session) = principal.session() else {
+            return Err(ValidationError::NoSessionForApiKey.into());
+        };
+        self.end_sessions(&[session.to_owned()]).await?;
+        self.audit(AuditEvent::LoggedOut {
+            user_id: principal.user_id,
+            session_id: session.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// The JWT path alone: signature, claims, and the in-process revocation set. No I/O.
+    pub fn authenticate_jwt(&self, token: &str) -> Result<Principal, Error> {
+        let now = self.now();
+        let claims = self.key_ring().verify(token, &self.inner.validation, now)?;
+        if self.inner.revocations.is_revoked(&claims.sid, now) {
+            return Err(Error::InvalidToken(TokenError::Revoked));
+        }
+        let user_id = claims.sub.parse().map_err(|_| TokenError::Malformed)?;
+        Ok(Principal {
+            subject: claims.sub,
+            user_id,
+            org: claims.org,
+            role: claims.role,
+            kind: PrincipalKind::User {
+                session: claims.sid,
+            },
+        })
+    }
+}

@@ -1,0 +1,109 @@
+//! Users and roles: seeding a user, `me`, the organization's users, role changes.
+
+use serde::Serialize;
+
+use crate::audit::AuditEvent;
+use crate::email::Email;
+use crate::error::{Error, TokenError};
+use crate::principal::Principal;
+use crate::rbac::{Permission, Role};
+use crate::secret::Password;
+use crate::store::{User, UserChange};
+
+use super::AuthService;
+
+/// A user as the wire shows it: `{"id", "email", "role"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserInfo {
+    /// Id.
+    pub id: i64,
+    /// Email.
+    pub email: String,
+    /// Role.
+    pub role: Role,
+}
+
+impl From<&User> for UserInfo {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            role: u.role,
+        }
+    }
+}
+
+impl AuthService {
+    /// Creates a user with a given role without signing in: for hosts seeding an admin.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: &Password,
+        role: Role,
+    ) -> Result<User, Error> {
+        self.insert_user(Email::parse(email)?, password, role).await
+    }
+
+    /// The user behind a principal (for an API key: its creator).
+    pub async fn me(&self, principal: &Principal) -> Result<UserInfo, Error> {
+        let user = self
+            .inner
+            .store
+            .user_by_id(principal.user_id)
+            .await?
+            .ok_or(Error::InvalidToken(TokenError::Revoked))?;
+        let mut info = UserInfo::from(&user);
+        // An API key acts with its own role, which may be lower than its creator's.
+        info.role = principal.role;
+        Ok(info)
+    }
+
+    /// The users of the principal's organization (needs [`Permission::UsersManage`]).
+    pub async fn list_users(&self, principal: &Principal) -> Result<Vec<UserInfo>, Error> {
+        self.require(principal, Permission::UsersManage)?;
+        let users = self.inner.store.list_users().await?;
+        Ok(users
+            .iter()
+            .filter(|u| u.org == principal.org)
+            .map(UserInfo::from)
+            .collect())
+    }
+
+    /// Changes a user's role (needs [`Permission::UsersManage`]) and revokes their sessions, so no
+    /// token carrying the old role survives.
+    pub async fn set_role(
+        &self,
+        admin: &Principal,
+        user_id: i64,
+        role: Role,
+    ) -> Result<UserInfo, Error> {
+        self.require(admin, Permission::UsersManage)?;
+        let user = self
+            .inner
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if user.org != admin.org {
+            return Err(Error::NotFound);
+        }
+        // The role and the end of the user's sessions commit together: a crash between them
+        // cannot leave tokens of the old role alive.
+        if !self
+            .inner
+            .revocations
+            .change_user(user_id, UserChange::Role(role), self.now())
+            .await?
+        {
+            return Err(Error::NotFound);
+        }
+        self.audit(AuditEvent::RoleChanged {
+            user_id,
+            role,
+            by: admin.user_id,
+        });
+        let mut info = UserInfo::from(&user);
+        info.role = role;
+        Ok(info)
+    }
+}
