@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use assimetria_auth::api_key::{ApiKeyFormat, Environment};
 use assimetria_auth::rbac::Role;
-use assimetria_auth::secret::TokenHash;
+use assimetria_auth::store::TokenHash;
 use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing, Validation};
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -117,7 +117,7 @@ fn api_keys(c: &mut Criterion) {
 fn service_authenticate(c: &mut Criterion) {
     use std::sync::Arc;
 
-    use assimetria_auth::secret::Password;
+    use assimetria_auth::Password;
     use assimetria_auth::store::memory::MemoryStore;
     use assimetria_auth::{AuthConfig, AuthService};
 

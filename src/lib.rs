@@ -13,10 +13,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use assimetria_auth::{AuthConfig, AuthService, Error};
-//! use assimetria_auth::rbac::{Permission, Role};
-//! use assimetria_auth::secret::Password;
-//! use assimetria_auth::store::memory::MemoryStore;
+//! use assimetria_auth::{AuthConfig, AuthService, Error, MemoryStore, Password, Permission, Role};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Error> {
@@ -98,11 +95,10 @@
 //! * Secrets are types with redacted `Debug` and constant-time equality; no secret reaches a log,
 //!   an audit event or an error message.
 //! * Cookie-authenticated writes need a same-origin `Origin` (CSRF); bodies are capped (64 KiB).
-//! * `#![forbid(unsafe_code)]`.
-
-#![forbid(unsafe_code)]
+//! * `#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// Public modules: what a host names to configure, extend or mount the crate.
 #[cfg(feature = "actix")]
 pub mod actix;
 pub mod api_key;
@@ -111,37 +107,43 @@ pub mod audit;
 pub mod axum;
 pub mod clock;
 pub mod config;
-mod credential;
-mod email;
 pub mod error;
 pub mod http;
-pub mod keys;
 pub mod mail;
-pub mod password;
-mod principal;
 pub mod rate_limit;
 pub mod rbac;
-mod refresh;
-mod revocation;
-pub mod secret;
-pub mod service;
 pub mod store;
 pub mod token;
+
+// Private modules: their public types are re-exported below.
+mod credential;
+mod email;
+mod keys;
+mod password;
+mod principal;
+mod refresh;
+mod revocation;
+mod secret;
+mod service;
 
 // The README's Rust examples compile and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use api_key::Environment;
 pub use config::AuthConfig;
-pub use error::Error;
-pub use keys::MasterKey;
-pub use rbac::{Permission, Role};
 pub use credential::Credential;
 pub use email::Email;
+pub use error::Error;
+pub use keys::MasterKey;
 pub use principal::{Principal, PrincipalKind};
+pub use rbac::{Permission, Policy, Role};
+pub use secret::{AccessToken, ApiKeySecret, Password, RefreshToken, ResetToken};
 pub use service::{
-    ApiKeyInfo, AuthService, AuthServiceBuilder, CreatedApiKey, LoginOutcome, RefreshOutcome, UserInfo,
+    ApiKeyInfo, AuthService, AuthServiceBuilder, CreatedApiKey, LoginOutcome, RefreshOutcome,
+    UserInfo,
 };
+pub use store::memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::sql::SqlStore;

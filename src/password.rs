@@ -35,7 +35,7 @@ const DUMMY_SALT: &[u8; 16] = b"assimetria-dummy";
 /// Hashes and verifies passwords. Cheap to clone (shares its workers and limits); the workers
 /// stop when the last clone is dropped.
 #[derive(Debug, Clone)]
-pub struct PasswordHasher {
+pub(crate) struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
@@ -173,7 +173,7 @@ fn spawn_workers(
 impl PasswordHasher {
     /// A hasher with the given costs, policy and limits: `concurrency` worker threads (each
     /// keeping `memory_kib` of argon2 memory once used) and `queue` more waiting jobs.
-    pub fn new(
+    pub(crate) fn new(
         params: Argon2Params,
         policy: PasswordPolicy,
         concurrency: usize,
@@ -202,7 +202,7 @@ impl PasswordHasher {
     }
 
     /// A hasher configured from an [`AuthConfig`](crate::AuthConfig).
-    pub fn from_config(config: &crate::AuthConfig) -> Result<Self, Error> {
+    pub(crate) fn from_config(config: &crate::AuthConfig) -> Result<Self, Error> {
         Self::new(
             config.argon2,
             config.password_policy,
@@ -212,7 +212,7 @@ impl PasswordHasher {
     }
 
     /// Checks a new password against the policy: [`Error::Validation`] if it is too short or too long.
-    pub fn check_policy(&self, password: &Password) -> Result<(), Error> {
+    pub(crate) fn check_policy(&self, password: &Password) -> Result<(), Error> {
         let p = password.expose();
         if p.len() > self.inner.policy.max_bytes {
             return Err(Error::Validation(ValidationError::PasswordTooLong));
@@ -226,7 +226,7 @@ impl PasswordHasher {
     }
 
     /// Hashes a new password (after [`check_policy`](Self::check_policy)) to a PHC string.
-    pub async fn hash(&self, password: &Password) -> Result<String, Error> {
+    pub(crate) async fn hash(&self, password: &Password) -> Result<String, Error> {
         self.check_policy(password)?;
         let salt = random_bytes::<16>()?;
         let pw = password.expose().as_bytes().to_vec();
@@ -257,7 +257,7 @@ impl PasswordHasher {
 
     /// Verifies `password` against a stored PHC string. `Ok(false)` for a wrong password or a
     /// hash that does not parse; a password over the policy's maximum is refused without hashing.
-    pub async fn verify(&self, password: &Password, phc: &str) -> Result<bool, Error> {
+    pub(crate) async fn verify(&self, password: &Password, phc: &str) -> Result<bool, Error> {
         if password.expose().len() > self.inner.policy.max_bytes {
             // Same work as a real check, so length alone tells nothing... but bounded.
             self.verify_dummy(&Password::new("")).await?;
@@ -287,7 +287,7 @@ impl PasswordHasher {
 
     /// Does the work of one verification and always fails: for logins of unknown users and
     /// forgot-password requests for unknown emails.
-    pub async fn verify_dummy(&self, password: &Password) -> Result<(), Error> {
+    pub(crate) async fn verify_dummy(&self, password: &Password) -> Result<(), Error> {
         let len = password.expose().len().min(self.inner.policy.max_bytes);
         let pw = password.expose().as_bytes()[..len].to_vec();
         let params = self.inner.params.clone();
@@ -306,7 +306,7 @@ impl PasswordHasher {
     }
 
     /// Whether `phc` was made with other parameters (or another algorithm) than the configured ones.
-    pub fn needs_rehash(&self, phc: &str) -> bool {
+    pub(crate) fn needs_rehash(&self, phc: &str) -> bool {
         let Ok(parsed) = PasswordHash::new(phc) else {
             return true;
         };
@@ -326,18 +326,20 @@ impl PasswordHasher {
     }
 
     /// How many argon2 computations this hasher has run (hash, verify and dummy alike).
-    pub fn computations(&self) -> u64 {
+    pub(crate) fn computations(&self) -> u64 {
         self.inner.stats.computations.load(Ordering::SeqCst)
     }
 
     /// The most computations that ever ran at once.
-    pub fn peak_concurrency(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn peak_concurrency(&self) -> usize {
         self.inner.stats.peak.load(Ordering::SeqCst)
     }
 
     /// How many times a worker allocated its argon2 memory: at most once per worker for the
     /// configured cost, however many passwords it hashes.
-    pub fn memory_allocations(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn memory_allocations(&self) -> u64 {
         self.inner.stats.allocations.load(Ordering::SeqCst)
     }
 

@@ -89,15 +89,25 @@ secret_type!(
 );
 
 /// Longest opaque token (refresh or reset) accepted for hashing; longer input is refused at once.
-pub const MAX_OPAQUE_TOKEN_LEN: usize = 128;
+pub(crate) const MAX_OPAQUE_TOKEN_LEN: usize = 128;
 
 /// SHA-256 of a high-entropy bearer secret: the only form in which refresh tokens, reset tokens
 /// and API keys are stored. A fast hash is right here: the inputs carry ≥ 160 bits of entropy, so
 /// there is nothing to brute-force.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenHash(pub [u8; 32]);
+pub struct TokenHash([u8; 32]);
 
 impl TokenHash {
+    /// A hash a store read back (its 32 bytes).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 32 bytes a store keeps.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Hashes `plaintext`.
     pub fn of(plaintext: &str) -> Self {
         Self(Sha256::digest(plaintext.as_bytes()).into())
@@ -137,7 +147,7 @@ impl fmt::Debug for TokenHash {
 }
 
 /// `N` bytes from the operating system's random generator.
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     let mut buf = [0u8; N];
     SysRng.try_fill_bytes(&mut buf).map_err(|e| Error::internal(InternalKind::Random, e))?;
     Ok(buf)

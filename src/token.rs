@@ -32,6 +32,7 @@ use sha2::Sha256;
 use crate::error::{ConfigError, Error, InternalError, InternalKind, TokenError};
 use crate::rbac::Role;
 use crate::secret::{AccessToken, random_bytes};
+pub use crate::keys::ed25519_thumbprint;
 
 /// The `typ` header of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";

@@ -29,7 +29,7 @@ use std::sync::OnceLock;
 
 use assimetria_auth::http::HttpApi;
 use assimetria_auth::rbac::Role;
-use assimetria_auth::service::Principal;
+use assimetria_auth::Principal;
 use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing};
 use libfuzzer_sys::fuzz_target;
 use tokio::runtime::Runtime;

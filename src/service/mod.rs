@@ -108,6 +108,13 @@ impl AuthService {
         self.inner.hasher.computations()
     }
 
+    /// Whether a stored PHC hash already has this service's argon2 parameters (so a login would
+    /// not re-hash it): a test hook. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn password_hash_is_current(&self, phc: &str) -> bool {
+        !self.inner.hasher.needs_rehash(phc)
+    }
+
     /// Authenticates a bearer value or cookie value ([`Credential::parse`] decides which path):
     /// an API key takes the API-key path (checksum offline, then the store), anything else the
     /// JWT path (no I/O).

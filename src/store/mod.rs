@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use crate::api_key::Environment;
 use crate::error::StoreError;
 use crate::rbac::Role;
-use crate::secret::TokenHash;
+pub use crate::secret::TokenHash;
 use crate::token::KeyAlgorithm;
 
 pub mod memory;

@@ -64,7 +64,7 @@ macro_rules! execute {
 
 /// The bytes a token hash is stored as.
 fn bytes(hash: &TokenHash) -> &[u8] {
-    &hash.0
+    hash.as_bytes()
 }
 
 // ---------------------------------------------------------------------------------------------

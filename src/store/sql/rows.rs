@@ -59,7 +59,7 @@ where
 
 fn hash(bytes: Vec<u8>) -> StoreResult<TokenHash> {
     <[u8; 32]>::try_from(bytes)
-        .map(TokenHash)
+        .map(TokenHash::from_bytes)
         .map_err(|_| StoreError::Corrupt(CorruptData::TokenHash))
 }
 
