@@ -31,13 +31,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use assimetria_auth::Password;
+use assimetria_auth::Principal;
 use assimetria_auth::api_key::Environment;
 use assimetria_auth::axum::{LimitedBody, Require, permission};
 use assimetria_auth::http::{HttpApi, Reply};
 use assimetria_auth::mail::{Mail, Mailer};
 use assimetria_auth::rbac::Role;
-use assimetria_auth::Password;
-use assimetria_auth::Principal;
 use assimetria_auth::store::sql::SqlStore;
 use assimetria_auth::{AuthConfig, AuthService, Error, MasterKey};
 use async_trait::async_trait;

@@ -255,7 +255,7 @@ pub struct AuthConfig {
     /// from the store.
     pub revocation_poll: Duration,
     /// Key-encryption keys for the signing keys and server secrets kept in the store: the first
-    /// seals, every one opens (see [`crate::keys`]). Empty (the default): a random key of this
+    /// seals, every one opens (see [`MasterKey`]). Empty (the default): a random key of this
     /// process only, which suits the memory store; a persistent store needs one.
     pub master_keys: Vec<MasterKey>,
     /// Networks of the reverse proxies in front of the service. Only a connection from one of

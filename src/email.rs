@@ -82,9 +82,21 @@ mod tests {
     fn refuses_what_cannot_be_an_address() {
         let long = format!("{}@example.com", "a".repeat(250));
         for bad in [
-            "", "   ", "no-at", "@example.com", "a@", "a@b@c", "a b@c", "a\0@b", &long,
+            "",
+            "   ",
+            "no-at",
+            "@example.com",
+            "a@",
+            "a@b@c",
+            "a b@c",
+            "a\0@b",
+            &long,
         ] {
-            assert_eq!(Email::parse(bad), Err(ValidationError::InvalidEmail), "{bad:?}");
+            assert_eq!(
+                Email::parse(bad),
+                Err(ValidationError::InvalidEmail),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -237,7 +237,9 @@ pub enum ConfigError {
     #[error("refresh derivation key must be at least 32 bytes")]
     WeakRefreshKey,
     /// A database URL this build cannot open (the feature is off, or the scheme is unknown).
-    #[error("unsupported database URL: expected sqlite:… or postgres://… with its cargo feature on")]
+    #[error(
+        "unsupported database URL: expected sqlite:… or postgres://… with its cargo feature on"
+    )]
     UnsupportedDatabaseUrl,
     /// A database URL that does not parse.
     #[error("invalid database connection URL")]

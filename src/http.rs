@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::api_key::Environment;
 use crate::error::Error;
+use crate::principal::Principal;
 use crate::rbac::{Permission, Role};
 use crate::secret::{Password, RefreshToken, ResetToken};
-use crate::principal::Principal;
 use crate::service::{AuthService, UserInfo};
 
 mod forwarded;

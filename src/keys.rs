@@ -46,6 +46,29 @@ const HEADER_LEN: usize = MAGIC.len() + ID_LEN + NONCE_LEN;
 
 /// A 256-bit key-encryption key the host keeps outside the store (an environment variable, a
 /// secrets manager, a file readable only by the service). `Debug` shows only its id.
+///
+/// A store holds the service's signing keys (Ed25519 seeds, HS256 secrets) and its server secrets
+/// (the refresh-successor derivation key). Whoever reads those rows in plain form could mint an
+/// access token for any user and role. So the service **seals** every such value before it
+/// reaches the store, with XChaCha20-Poly1305 (an AEAD) under a master key the host supplies
+/// ([`AuthConfig::master_keys`](crate::AuthConfig::master_keys)), and opens it only in memory:
+///
+/// * **Several master keys, one sealing**: the first key seals, every key opens. To rotate the
+///   master key, put the new one first and keep the old one after it; at start-up the service
+///   re-seals every row under the first key (compare-and-set, so concurrent instances agree), after
+///   which the old key can be dropped.
+/// * **Bound to its row**: the associated data names the purpose and the row's `kid` (or the
+///   secret's name) and algorithm, so a sealed value copied into another row does not open.
+/// * **Upgrading**: rows written before sealing existed are recognised (they lack the sealed
+///   header) and sealed at the first start that has a master key.
+/// * **No master key configured**: the service seals under a random per-process key and logs a
+///   warning. That suits [`MemoryStore`](crate::store::memory::MemoryStore) and tests; a
+///   persistent store written that way cannot be opened by a restart or another instance (the
+///   service then refuses to start with [`Error::Config`], never silently replacing keys).
+///
+/// Sealed layout: `"AASEAL01"` ‖ master-key id (8 bytes) ‖ nonce (24 bytes) ‖ ciphertext ‖ tag.
+/// The master-key id is the first 8 bytes of a SHA-256 of the key: it tells which key opens a
+/// row, and says nothing about the key.
 #[derive(Clone)]
 pub struct MasterKey {
     id: [u8; ID_LEN],
@@ -255,9 +278,7 @@ impl Sealer {
                     aad: &aad,
                 },
             )
-            .map_err(|_| {
-                Error::Config(ConfigError::TamperedSealedKey)
-            })?;
+            .map_err(|_| Error::Config(ConfigError::TamperedSealedKey))?;
         Ok(Opened {
             plaintext: Zeroizing::new(plaintext),
             needs_reseal: index != 0,

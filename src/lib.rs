@@ -46,16 +46,42 @@
 //! `axum::Require` guards your own handlers (with `actix`, `actix::configure` and
 //! `actix::Require` do the same for actix-web); `examples/server.rs` is a complete server.
 //!
+//! ## Where each concern lives
+//!
+//! The front door is the root: [`AuthService`] (built with [`AuthService::builder`]) and the
+//! types its flows take and return. Public modules are the ones a host names to configure,
+//! extend or mount the crate; the rest are private, their user-facing types re-exported here.
+//!
+//! | module | concern |
+//! |---|---|
+//! | root | [`AuthService`], [`AuthServiceBuilder`], [`Principal`], [`Credential`], [`Email`], the secret types ([`Password`], [`AccessToken`], [`RefreshToken`], [`ResetToken`], [`ApiKeySecret`]), the flows' outcomes, [`MasterKey`] |
+//! | [`config`] | [`AuthConfig`] and its parts: lifetimes, argon2 costs, cookie, rate limits, trusted proxies |
+//! | [`error`] | [`Error`] (one status and wire code per variant) and its typed details |
+//! | [`rbac`] | [`Role`], [`Permission`], [`Policy`] and the permission markers of `Require<P>` |
+//! | [`store`] | the storage traits, [`MemoryStore`], `SqlStore` (SQLite, PostgreSQL), and with `test-util` the conformance suite a host's own store runs |
+//! | [`token`] | signing keys and the key ring: JWT signing and verification, the JWKS |
+//! | [`api_key`] | the `osk_live_…` / `osk_test_…` key format, checked offline |
+//! | [`http`] | the seed's HTTP API, framework-free: one endpoint table, replies in the seed's shapes |
+//! | `axum`, `actix` | the adapters: route mounting and extractors (features `axum`, `actix`) |
+//! | [`audit`], [`mail`], [`clock`], [`rate_limit`] | the parts a host may replace: audit sink, mailer, clock, rate limiter |
+//!
+//! Inside, private: `service` (one file per family of flows), `principal`, `credential`
+//! (classifying a presented value), `revocation` (the revocation set, its log and poller),
+//! `refresh` (rotation rules), `password` (argon2id workers), `keys` (sealing under the master
+//! key), `secret`, `email`.
+//!
 //! ## The request's way through the crate
 //!
 //! ```text
 //! Authorization: Bearer …  |  Cookie: assimetria_jwt=…
-//!    -> http::extract_credential (no allocation; `osk_` prefix => API key, else JWT)
-//!    -> API key: checksum (offline) -> SHA-256 -> one store lookup -> revoked?
+//!    -> http: finds the value (bearer header, else cookie); CSRF rule for cookie writes
+//!    -> Credential::parse (no allocation; `osk_` prefix => API key, else JWT)
+//!    -> API key: checksum (offline) -> SHA-256 -> the key by its hash -> revoked?
+//!                -> the creator's current role caps the key's role
 //!       JWT:     kid selects the key, the key pins the algorithm -> signature
 //!                -> typ/iss/aud/exp/nbf -> session revoked? (in-process set, no I/O)
 //!    -> Principal { subject, org, role, kind: User{session} | ApiKey{id, environment} }
-//!    -> Policy::check(role, Permission) -> Allow | Deny (403)
+//!    -> Policy: role holds the Permission? -> Ok | Error::Forbidden (403)
 //! ```
 //!
 //! ## Features
@@ -66,6 +92,7 @@
 //! | `postgres` | no | `store::sql::SqlStore` on PostgreSQL (`SqlStore::connect("postgres://…")`) |
 //! | `axum` | no | `axum`: extractors and the seed's routes for axum 0.8 |
 //! | `actix` | no | `actix`: the same for actix-web 4 |
+//! | `test-util` | no | `store::conformance` and `store_conformance_tests!`: the store test suite, for hosts writing their own store |
 //!
 //! Features only add; none changes what another does.
 //!
@@ -83,7 +110,7 @@
 //! * argon2id runs on `hash_concurrency` dedicated workers that reuse their memory, behind a
 //!   bounded queue: a login flood cannot grow memory past `hash_concurrency × m_cost`.
 //! * Signing keys and server secrets are sealed (XChaCha20-Poly1305) under the host's master keys
-//!   before they reach the store: a copy of the database mints no token ([`keys`]).
+//!   before they reach the store: a copy of the database mints no token ([`MasterKey`]).
 //! * A password-hash upgrade at login is compare-and-set over the verified hash, and a role
 //!   change or reset ends the user's sessions in the same transaction, so no race restores an old
 //!   password or role.

@@ -10,7 +10,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-
 /// A user's (or an API key's) role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -251,7 +251,10 @@ mod tests {
         let Rotation::Rotated(b) = r.rotate(store, &first, 15).await.unwrap() else {
             panic!("a retry inside the grace window must replay");
         };
-        assert_eq!((&a.token, &a.jti, a.issued_at), (&b.token, &b.jti, b.issued_at));
+        assert_eq!(
+            (&a.token, &a.jti, a.issued_at),
+            (&b.token, &b.jti, b.issued_at)
+        );
         assert!(matches!(
             r.rotate(store, &first, 16).await.unwrap(),
             Rotation::Reused(_)

@@ -149,7 +149,9 @@ impl fmt::Debug for TokenHash {
 /// `N` bytes from the operating system's random generator.
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     let mut buf = [0u8; N];
-    SysRng.try_fill_bytes(&mut buf).map_err(|e| Error::internal(InternalKind::Random, e))?;
+    SysRng
+        .try_fill_bytes(&mut buf)
+        .map_err(|e| Error::internal(InternalKind::Random, e))?;
     Ok(buf)
 }
 

@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::{ConfigError, Error, InternalError, InternalKind, TokenError};
+pub use crate::keys::ed25519_thumbprint;
 use crate::rbac::Role;
 use crate::secret::{AccessToken, random_bytes};
-pub use crate::keys::ed25519_thumbprint;
 
 /// The `typ` header of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -137,7 +137,8 @@ impl JwtKey {
         }
         let mac = Hmac::<Sha256>::new_from_slice(secret)
             .map_err(|_| Error::Config(ConfigError::WeakHs256Secret))?;
-        let encoding = EncodingKey::from_secret(secret).map_err(|e| Error::internal(InternalKind::Crypto, e))?;
+        let encoding = EncodingKey::from_secret(secret)
+            .map_err(|e| Error::internal(InternalKind::Crypto, e))?;
         Ok(Self {
             kid,
             kind: KeyKind::Hs256 {
@@ -263,7 +264,8 @@ impl JwtKey {
                 return Err(Error::Config(ConfigError::ActiveKeyCannotSign));
             }
         };
-        let signer = (DEFAULT_PROVIDER.signer_factory)(&alg, key).map_err(|e| Error::internal(InternalKind::Crypto, e))?;
+        let signer = (DEFAULT_PROVIDER.signer_factory)(&alg, key)
+            .map_err(|e| Error::internal(InternalKind::Crypto, e))?;
         signer
             .try_sign(message)
             .map_err(|_| Error::Internal(InternalError::new(InternalKind::Crypto)))
@@ -420,8 +422,10 @@ impl KeyRing {
             "typ": ACCESS_TOKEN_TYP,
             "kid": key.kid,
         });
-        let header = serde_json::to_vec(&header).map_err(|_| Error::Internal(InternalError::new(InternalKind::Crypto)))?;
-        let payload = serde_json::to_vec(claims).map_err(|_| Error::Internal(InternalError::new(InternalKind::Crypto)))?;
+        let header = serde_json::to_vec(&header)
+            .map_err(|_| Error::Internal(InternalError::new(InternalKind::Crypto)))?;
+        let payload = serde_json::to_vec(claims)
+            .map_err(|_| Error::Internal(InternalError::new(InternalKind::Crypto)))?;
         let mut token = String::with_capacity(64 + header.len() * 2 + payload.len() * 2);
         URL_SAFE_NO_PAD.encode_string(header, &mut token);
         token.push('.');

@@ -125,15 +125,8 @@ impl AuthServiceBuilder {
             secs(config.refresh_ttl),
             secs(config.refresh_grace),
         )?;
-        let signing = Signing::load(
-            &*store,
-            sealer,
-            self.algorithm,
-            self.key_ring,
-            now,
-            &config,
-        )
-        .await?;
+        let signing =
+            Signing::load(&*store, sealer, self.algorithm, self.key_ring, now, &config).await?;
         let token_lifetime = secs(config.access_ttl).saturating_add(secs(config.leeway));
 
         let inner = Arc::new(Inner {

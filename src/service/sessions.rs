@@ -62,7 +62,13 @@ impl AuthService {
             limits.register_per_client,
         )
         .await?;
-        if self.inner.store.user_by_email(email.as_str()).await?.is_some() {
+        if self
+            .inner
+            .store
+            .user_by_email(email.as_str())
+            .await?
+            .is_some()
+        {
             return Err(Error::EmailTaken);
         }
         let user = self

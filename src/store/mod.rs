@@ -367,7 +367,7 @@ pub trait RevocationStore: Send + Sync {
 }
 
 /// A signing key as persisted. `material` is the key sealed under the host's master key (see
-/// [`crate::keys`]): the store never holds usable key material.
+/// [`MasterKey`](crate::MasterKey)): the store never holds usable key material.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
     /// The key id.
