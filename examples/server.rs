@@ -77,8 +77,8 @@ impl Mailer for OutboxMailer {
                     file.write_all(format!("{line}\n").as_bytes())
                 })
                 .await
-                .map_err(Error::Task)?
-                .map_err(|e| Error::Mail(Box::new(e)))?;
+                .map_err(Error::mail)?
+                .map_err(Error::mail)?;
             }
             None => println!("outbox: {line}"),
         }

@@ -453,6 +453,12 @@ impl Error {
         }
     }
 
+    /// A mailer's failure, for host-written [`Mailer`](crate::mail::Mailer)s: `source` (the mail
+    /// client's own error) is kept for logs; the client sees a generic 500.
+    pub fn mail(source: impl Into<BoxError>) -> Self {
+        Self::internal(InternalKind::Mail, source)
+    }
+
     /// An internal failure of `kind` caused by `source`.
     pub(crate) fn internal(kind: InternalKind, source: impl Into<BoxError>) -> Self {
         Error::Internal(InternalError::with_source(kind, source))

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::api_key::ApiKeyFormat;
 use crate::audit::{AuditEvent, AuditSink};
 use crate::clock::Clock;
-use crate::config::{AuthConfig, RateLimit};
+use crate::config::{AuthConfig, RateLimit, RateLimits};
 use crate::credential::Credential;
 use crate::email::{Email, MAX_EMAIL_LEN};
 use crate::error::Error;
@@ -29,7 +29,7 @@ use crate::rate_limit::{RateLimiter, client_bucket};
 use crate::rbac::{Permission, Policy};
 use crate::refresh::RefreshTokens;
 use crate::revocation::Revocations;
-use crate::store::Store;
+use crate::store::{Store, User};
 use crate::token::Validation;
 
 mod api_keys;
@@ -154,42 +154,84 @@ impl AuthService {
     }
 
     /// Applies the limits of `action`: the client address first, then (only for requests that
-    /// passed it) the account, so a refused client cannot grow the table with made-up emails.
-    /// `account` is `Some(None)` for a per-account action whose email was not an address: it
-    /// counts under one shared key, like any unknown account.
+    /// passed it, and for actions counted per account) the account, so a refused client cannot
+    /// grow the table with made-up emails. An email that is not an address counts under one
+    /// shared key, like any unknown account.
     async fn limit(
         &self,
-        action: &'static str,
-        account: Option<Option<&Email>>,
+        action: Limited,
+        email: Option<&Email>,
         client: Option<IpAddr>,
-        per_account: RateLimit,
-        per_client: RateLimit,
     ) -> Result<(), Error> {
-        if !self.inner.config.rate_limits.enabled {
+        let limits = &self.inner.config.rate_limits;
+        if !limits.enabled {
             return Ok(());
         }
+        let (per_account, per_client) = action.limits(limits);
         let now = self.now();
         let limiter = &self.inner.limiter;
+        let name = action.name();
         let mut result = Ok(());
         if let Some(ip) = client {
-            result = limiter
-                .hit(
-                    &format!("{action}:client:{}", client_bucket(ip)),
-                    per_client,
-                    now,
-                )
-                .await;
+            let key = format!("{name}:client:{}", client_bucket(ip));
+            result = limiter.hit(&key, per_client, now).await;
         }
-        if let (Ok(()), Some(account)) = (&result, account) {
+        if let (Ok(()), Some(per_account)) = (&result, per_account) {
             // Bounded key size: a 60 KiB "email" must not become a 60 KiB key.
-            let account = account.map_or("<invalid>", |e| truncate(e.as_str(), MAX_EMAIL_LEN));
-            result = limiter
-                .hit(&format!("{action}:account:{account}"), per_account, now)
-                .await;
+            let account = email.map_or("<invalid>", |e| truncate(e.as_str(), MAX_EMAIL_LEN));
+            let key = format!("{name}:account:{account}");
+            result = limiter.hit(&key, per_account, now).await;
         }
         result.map_err(|retry_after| {
-            self.audit(AuditEvent::RateLimited { action });
+            self.audit(AuditEvent::RateLimited { action: name });
             Error::RateLimited { retry_after }
         })
+    }
+
+    /// The prelude of every flow that names an account by email (login, forgot-password): the
+    /// text becomes an [`Email`] (or `None` if it cannot be one: same answer, same work, and it
+    /// never reaches the store), the limits apply, then the user is looked up.
+    async fn account_attempt(
+        &self,
+        action: Limited,
+        email: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(Option<Email>, Option<User>), Error> {
+        let email = Email::parse(email).ok();
+        self.limit(action, email.as_ref(), client).await?;
+        let user = match &email {
+            Some(email) => self.inner.store.user_by_email(email.as_str()).await?,
+            None => None,
+        };
+        Ok((email, user))
+    }
+}
+
+/// The rate-limited actions.
+#[derive(Debug, Clone, Copy)]
+enum Limited {
+    Login,
+    ForgotPassword,
+    Register,
+}
+
+impl Limited {
+    /// The name in limiter keys and audit events.
+    fn name(self) -> &'static str {
+        match self {
+            Limited::Login => "login",
+            Limited::ForgotPassword => "forgot_password",
+            Limited::Register => "register",
+        }
+    }
+
+    /// The per-account limit (none for registration: the account does not exist yet) and the
+    /// per-client one.
+    fn limits(self, l: &RateLimits) -> (Option<RateLimit>, RateLimit) {
+        match self {
+            Limited::Login => (Some(l.login_per_account), l.login_per_client),
+            Limited::ForgotPassword => (Some(l.forgot_per_account), l.forgot_per_client),
+            Limited::Register => (None, l.register_per_client),
+        }
     }
 }

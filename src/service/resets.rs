@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use crate::audit::AuditEvent;
 use crate::clock::secs;
-use crate::email::Email;
 use crate::error::Error;
 use crate::mail::Mail;
 use crate::secret::{MAX_OPAQUE_TOKEN_LEN, Password, ResetToken, TokenHash, random_token};
 use crate::store::UserChange;
 
-use super::AuthService;
+use super::{AuthService, Limited};
 
 impl AuthService {
     /// Starts a password reset. The answer, and the work done before it, are the same whether or
@@ -19,18 +18,10 @@ impl AuthService {
     /// stores the reset token's hash and hands the token to the mailer, so neither a database
     /// write nor the mail server shows in the answer's timing.
     pub async fn forgot_password(&self, email: &str, client: Option<IpAddr>) -> Result<(), Error> {
-        let email = Email::parse(email).ok();
-        let limits = self.inner.config.rate_limits;
-        self.limit(
-            "forgot_password",
-            Some(email.as_ref()),
-            client,
-            limits.forgot_per_account,
-            limits.forgot_per_client,
-        )
-        .await?;
+        let (_, user) = self
+            .account_attempt(Limited::ForgotPassword, email, client)
+            .await?;
         let token = ResetToken::new(random_token()?);
-        let user = self.user_by_email(email.as_ref()).await?;
         let expires_at = self.now().saturating_add(secs(self.inner.config.reset_ttl));
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {

@@ -12,8 +12,8 @@ use crate::secret::{AccessToken, Password, RefreshToken, random_id};
 use crate::store::{NewUser, Session, User};
 use crate::token::AccessClaims;
 
-use super::AuthService;
 use super::users::UserInfo;
+use super::{AuthService, Limited};
 
 /// What login and register hand out.
 #[derive(Debug)]
@@ -52,16 +52,8 @@ impl AuthService {
     ) -> Result<LoginOutcome, Error> {
         let email = Email::parse(email)?;
         self.inner.hasher.check_policy(password)?;
-        let limits = self.inner.config.rate_limits;
         // Each registration costs an argon2 hash: bounded per client address.
-        self.limit(
-            "register",
-            None,
-            client,
-            limits.register_per_client,
-            limits.register_per_client,
-        )
-        .await?;
+        self.limit(Limited::Register, None, client).await?;
         if self
             .inner
             .store
@@ -110,19 +102,7 @@ impl AuthService {
         password: &Password,
         client: Option<IpAddr>,
     ) -> Result<LoginOutcome, Error> {
-        // An address that cannot be one (NUL, spaces, 300 bytes) is an unknown user: same answer,
-        // same work, and it never reaches the store.
-        let email = Email::parse(email).ok();
-        let limits = self.inner.config.rate_limits;
-        self.limit(
-            "login",
-            Some(email.as_ref()),
-            client,
-            limits.login_per_account,
-            limits.login_per_client,
-        )
-        .await?;
-        let user = self.user_by_email(email.as_ref()).await?;
+        let (email, user) = self.account_attempt(Limited::Login, email, client).await?;
         let failed = || AuditEvent::LoginFailed {
             email: email
                 .as_ref()
@@ -164,14 +144,6 @@ impl AuthService {
             }
         }
         self.start_session(user.id, &expected_hash).await
-    }
-
-    /// The user with `email`; `None` for an unknown one and for text that is not an address.
-    pub(super) async fn user_by_email(&self, email: Option<&Email>) -> Result<Option<User>, Error> {
-        match email {
-            Some(email) => Ok(self.inner.store.user_by_email(email.as_str()).await?),
-            None => Ok(None),
-        }
     }
 
     /// Opens a session for a user whose password (`expected_hash`) was just checked.
