@@ -3,11 +3,11 @@
 //!
 //! Each case runs on the memory store (two services sharing one object), on one SQLite file opened
 //! twice (two pools, as two processes would) and on one PostgreSQL schema opened twice (from
-//! `TEST_DATABASE_URL`; see `tests/support/mod.rs` for what happens without it). The test names
+//! `TEST_DATABASE_URL`; see `tests/stores/mod.rs` for what happens without it). The test names
 //! are `<store>::<case>`.
 
 #[macro_use]
-mod support;
+mod stores;
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use assimetria_auth::secret::{Password, RefreshToken};
 use assimetria_auth::service::Principal;
 use assimetria_auth::{AuthConfig, AuthService, Error, MasterKey};
 
-use support::Db;
+use stores::Db;
 
 /// How long another instance may take to refuse a revoked credential.
 const PROPAGATION_DEADLINE: Duration = Duration::from_secs(1);

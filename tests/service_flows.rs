@@ -1,6 +1,6 @@
 //! Every AuthService flow and rule, on the in-memory store with a manual clock.
 
-mod common;
+mod harness;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use assimetria_auth::secret::{RefreshToken, ResetToken};
 use assimetria_auth::service::PrincipalKind;
 use assimetria_auth::store::memory::MemoryStore;
 use assimetria_auth::{AuthConfig, Error};
-use common::*;
+use harness::*;
 
 fn revoked(r: Result<assimetria_auth::service::Principal, Error>) -> bool {
     matches!(r, Err(Error::InvalidToken(TokenError::Revoked)))

@@ -1,13 +1,13 @@
 //! One conformance suite for every store: each case below is an async function over
 //! `Arc<dyn Store>` and runs unchanged against [`MemoryStore`], `SqlStore` on an SQLite file (in a
 //! temporary directory) and `SqlStore` on PostgreSQL (a schema of the test's own, from
-//! `TEST_DATABASE_URL`; see `tests/support/mod.rs` for what happens without it).
+//! `TEST_DATABASE_URL`; see `tests/stores/mod.rs` for what happens without it).
 //!
 //! The test names are `<store>::<case>`, e.g. `sqlite::consume_refresh_race`.
 //!
 //! [`MemoryStore`]: assimetria_auth::store::memory::MemoryStore
 
-mod support;
+mod stores;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -1313,7 +1313,7 @@ async fn hostile_input_round_trips_or_fails_cleanly(store: Arc<dyn Store>) {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_cases {
     use super::*;
-    use crate::support::{Db, execute};
+    use crate::stores::{Db, execute};
     use assimetria_auth::store::sql::SqlStore;
 
     /// Unknown enum values read back as `Corrupt`, never as a default.
@@ -1395,7 +1395,7 @@ mod sql_cases {
 
     /// `SqlStore::connect` with the schema in the URL's `options` parameter.
     #[cfg(feature = "postgres")]
-    pub(crate) fn pg_url_with_schema(pg: &crate::support::PgDb) -> String {
+    pub(crate) fn pg_url_with_schema(pg: &crate::stores::PgDb) -> String {
         let sep = if pg.url().contains('?') { '&' } else { '?' };
         format!("{}{sep}options=-csearch_path%3D{}", pg.url(), pg.schema())
     }
@@ -1418,7 +1418,7 @@ mod sql_cases {
 macro_rules! suite {
     (stores: [$($case:ident),* $(,)?], sql: [$($sql_case:ident),* $(,)?] $(,)?) => {
         mod memory {
-            use crate::support::Db;
+            use crate::stores::Db;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
@@ -1430,7 +1430,7 @@ macro_rules! suite {
 
         #[cfg(feature = "sqlite")]
         mod sqlite {
-            use crate::support::Db;
+            use crate::stores::Db;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
@@ -1449,7 +1449,7 @@ macro_rules! suite {
 
         #[cfg(feature = "postgres")]
         mod postgres {
-            use crate::support::Db;
+            use crate::stores::Db;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
@@ -1470,7 +1470,7 @@ macro_rules! suite {
         mod postgres {
             #[test]
             fn not_compiled() {
-                crate::support::postgres_not_compiled();
+                crate::stores::postgres_not_compiled();
             }
         }
     };

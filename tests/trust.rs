@@ -2,11 +2,11 @@
 //! mint a token, and signing keys that rotate across restarts.
 //!
 //! The race cases run on every store (memory, an SQLite file, a PostgreSQL schema from
-//! `TEST_DATABASE_URL`; see `tests/support/mod.rs`); the at-rest cases read a real SQLite file.
+//! `TEST_DATABASE_URL`; see `tests/stores/mod.rs`); the at-rest cases read a real SQLite file.
 
-mod common;
+mod harness;
 #[macro_use]
-mod support;
+mod stores;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +20,8 @@ use assimetria_auth::store::NewUser;
 use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing};
 use assimetria_auth::{AuthConfig, MasterKey};
 
-use common::{T0, harness, harness_with, pw};
-use support::Db;
+use harness::{T0, harness, harness_with, pw};
+use stores::Db;
 
 const OLD: &str = "the old password";
 const NEW: &str = "the new password";

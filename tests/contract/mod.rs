@@ -19,7 +19,7 @@ use assimetria_auth::{AuthConfig, AuthService};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{RecordingMailer, T0};
+use crate::harness::{RecordingMailer, T0};
 
 pub const PASSWORD: &str = "correct horse battery";
 

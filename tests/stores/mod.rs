@@ -240,12 +240,12 @@ pub(crate) fn not_run(message: &str) {
 
 /// Runs each named case, an `async fn(Db)`, once per store: `memory::<case>`, `sqlite::<case>`
 /// (a fresh file) and `postgres::<case>` (a fresh schema; see [`Db::postgres`] for what happens
-/// without `TEST_DATABASE_URL`). Declare `#[macro_use] mod support;` to use it.
+/// without `TEST_DATABASE_URL`). Declare `#[macro_use] mod stores;` to use it.
 #[allow(unused_macros)] // each test binary uses a different part of this module
 macro_rules! per_store {
     ($($case:ident),* $(,)?) => {
         mod memory {
-            use crate::support::Db;
+            use crate::stores::Db;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
@@ -256,7 +256,7 @@ macro_rules! per_store {
 
         #[cfg(feature = "sqlite")]
         mod sqlite {
-            use crate::support::Db;
+            use crate::stores::Db;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
@@ -267,7 +267,7 @@ macro_rules! per_store {
 
         #[cfg(feature = "postgres")]
         mod postgres {
-            use crate::support::Db;
+            use crate::stores::Db;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
@@ -281,7 +281,7 @@ macro_rules! per_store {
         mod postgres {
             #[test]
             fn not_compiled() {
-                crate::support::postgres_not_compiled();
+                crate::stores::postgres_not_compiled();
             }
         }
     };

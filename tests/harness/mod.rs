@@ -1,4 +1,5 @@
-//! Shared test helpers: a manual clock, a recording mailer and audit sink, a service builder.
+//! The service harness: an `AuthService` on a manual clock with a recording mailer and audit
+//! sink, and helpers to create users on it.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::{Arc, Mutex};
