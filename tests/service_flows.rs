@@ -62,7 +62,7 @@ async fn register_normalizes_and_signs_in() {
         Err(Error::Validation(_))
     ));
     // Nothing was created by the refused attempts.
-    assert_eq!(h.store.list_users().await.unwrap().len(), 1);
+    assert_eq!(h.store.list_users(None).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -15,8 +15,8 @@ use assimetria_auth::config::{Argon2Params, PasswordPolicy};
 use assimetria_auth::error::Error;
 use assimetria_auth::password::PasswordHasher;
 use assimetria_auth::rbac::Role;
-use assimetria_auth::secret::{RefreshToken, ResetToken};
-use assimetria_auth::store::NewUser;
+use assimetria_auth::secret::{RefreshToken, ResetToken, TokenHash};
+use assimetria_auth::store::{NewUser, RefreshRecord};
 use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing};
 use assimetria_auth::{AuthConfig, MasterKey};
 
@@ -116,7 +116,6 @@ async fn role_change_and_revocation_commit_together(db: Db) {
     let h = harness_with(config(), db.store().await).await;
     let (admin, _) = h.user("admin@example.com", Role::Admin).await;
     let (member, member_token) = h.user("member@example.com", Role::Member).await;
-    let cursor = h.store.last_revocation_cursor().await.unwrap();
     h.service
         .set_role(&admin, member.user_id, Role::Viewer)
         .await
@@ -125,17 +124,14 @@ async fn role_change_and_revocation_commit_together(db: Db) {
         assimetria_auth::PrincipalKind::User { session } => session.clone(),
         other => panic!("{other:?}"),
     };
-    let log = h.store.revocations_since(cursor, T0, 100).await.unwrap();
+    let stored = h.store.user_by_id(member.user_id).await.unwrap().unwrap();
+    assert_eq!(stored.role, Role::Viewer);
+    let log = h.store.revocations_since(0, T0, 100).await.unwrap();
     assert!(log.iter().any(|r| r.session_id == session), "{log:?}");
-    assert!(
-        h.store
-            .session(&session)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at
-            .is_some()
-    );
+    // The store holds no live session for the user: another session of theirs cannot be
+    // extended (the store adds a refresh token only to a live session).
+    let probe = RefreshRecord::new(TokenHash::of("probe"), session, member.user_id, T0, T0 + 9);
+    assert!(!h.store.insert_refresh(probe).await.unwrap());
     // A fresh instance over the same store refuses the old-role token from the log alone.
     let other = harness_with(config(), Arc::clone(&h.store)).await;
     assert!(other.service.authenticate(&member_token).await.is_err());

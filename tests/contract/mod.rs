@@ -412,7 +412,7 @@ pub async fn oversized_body_is_413(s: &Server) {
     // Just over the 64 KiB default limit is refused too; nothing was created.
     let (status, _) = raw_big_post(s.addr, "/api/auth/register", 64 * 1024 + 1, false).await;
     assert_eq!(status, 413);
-    assert!(s.service.store().list_users().await.unwrap().is_empty());
+    assert!(s.service.store().list_users(None).await.unwrap().is_empty());
 }
 
 pub async fn refresh_contract(s: &Server) {

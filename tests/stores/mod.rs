@@ -73,6 +73,18 @@ impl Db {
     }
 }
 
+/// A conformance-suite fixture (`store_conformance_tests!`) on a fresh PostgreSQL schema, dropped
+/// after the case; `None` without `TEST_DATABASE_URL` (see [`Db::postgres`]). The schema and the
+/// "did not run" notice are named after the test, which the test harness runs on a thread named
+/// after it.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres_fixture() -> Option<(Arc<dyn Store>, Db)> {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("conformance case");
+    let db = Db::postgres(test.rsplit("::").next().unwrap_or(test)).await?;
+    Some((db.store().await, db))
+}
+
 /// An SQLite database file in its own temporary directory (removed on drop).
 #[cfg(feature = "sqlite")]
 pub(crate) struct SqliteDb {
