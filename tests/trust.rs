@@ -16,11 +16,11 @@ use assimetria_auth::error::Error;
 use assimetria_auth::password::PasswordHasher;
 use assimetria_auth::rbac::Role;
 use assimetria_auth::secret::{RefreshToken, ResetToken, TokenHash};
-use assimetria_auth::store::{NewUser, RefreshRecord};
+use assimetria_auth::store::{Consumed, NewUser};
 use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing};
 use assimetria_auth::{AuthConfig, MasterKey};
 
-use harness::{T0, harness, harness_with, pw};
+use harness::{PASSWORD, T0, harness, harness_with, pw};
 use stores::Db;
 
 const OLD: &str = "the old password";
@@ -114,27 +114,29 @@ async fn login_upgrade_never_undoes_a_reset(db: Db) {
 /// other instance refuses the old-role tokens without this process's help).
 async fn role_change_and_revocation_commit_together(db: Db) {
     let h = harness_with(config(), db.store().await).await;
-    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
-    let (member, member_token) = h.user("member@example.com", Role::Member).await;
+    let admin = h.user("admin@example.com", Role::Admin).await.principal;
+    let member = h.user("member@example.com", Role::Member).await;
     h.service
-        .set_role(&admin, member.user_id, Role::Viewer)
+        .set_role(&admin, member.user.id, Role::Viewer)
         .await
         .unwrap();
-    let session = match &member.kind {
+    let stored = h.store.user_by_id(member.user.id).await.unwrap().unwrap();
+    assert_eq!(stored.role, Role::Viewer);
+    let session = match &member.principal.kind {
         assimetria_auth::PrincipalKind::User { session } => session.clone(),
         other => panic!("{other:?}"),
     };
-    let stored = h.store.user_by_id(member.user_id).await.unwrap().unwrap();
-    assert_eq!(stored.role, Role::Viewer);
     let log = h.store.revocations_since(0, T0, 100).await.unwrap();
     assert!(log.iter().any(|r| r.session_id == session), "{log:?}");
-    // The store holds no live session for the user: another session of theirs cannot be
-    // extended (the store adds a refresh token only to a live session).
-    let probe = RefreshRecord::new(TokenHash::of("probe"), session, member.user_id, T0, T0 + 9);
-    assert!(!h.store.insert_refresh(probe).await.unwrap());
+    // The session is over in the store: its refresh token spends no more.
+    let refresh = TokenHash::of(member.refresh_token.expose());
+    assert_eq!(
+        h.store.consume_refresh(&refresh, T0).await.unwrap(),
+        Consumed::Invalid
+    );
     // A fresh instance over the same store refuses the old-role token from the log alone.
     let other = harness_with(config(), Arc::clone(&h.store)).await;
-    assert!(other.service.authenticate(&member_token).await.is_err());
+    assert!(other.service.authenticate(member.access()).await.is_err());
 }
 
 per_store! {
@@ -148,7 +150,7 @@ per_store! {
 #[tokio::test]
 async fn rotation_retires_the_old_key_after_its_last_token() {
     let h = harness(config()).await;
-    let (_, old_token) = h.user("ada@example.com", Role::Member).await;
+    let old_token = h.user("ada@example.com", Role::Member).await.access_token;
     let old_kid = h.service.key_ring().active().kid().to_owned();
     let new_kid = h.service.rotate_signing_key().await.unwrap();
     assert_ne!(old_kid, new_kid);
@@ -166,7 +168,7 @@ async fn rotation_retires_the_old_key_after_its_last_token() {
         old_kid,
         assimetria_auth::keys::ed25519_thumbprint(&old_public)
     );
-    h.service.authenticate(&old_token).await.unwrap();
+    h.service.authenticate(old_token.expose()).await.unwrap();
     assert_eq!(h.service.jwks()["keys"].as_array().unwrap().len(), 2);
 
     // Just before the old key's last token expires (24 h + leeway + one poll): still there.
@@ -323,10 +325,10 @@ mod at_rest {
         let db = Db::sqlite();
         let sql = db.sql_store().await;
         let h = harness_with(config(), Arc::new(sql.clone())).await;
-        let (admin, _) = h.user("admin@example.com", Role::Admin).await;
+        let admin = h.user("admin@example.com", Role::Admin).await.principal;
         let login = h
             .service
-            .login("admin@example.com", &pw("correct horse battery"), None)
+            .login("admin@example.com", &pw(PASSWORD), None)
             .await
             .unwrap();
         h.service.refresh(&login.refresh_token).await.unwrap();
