@@ -92,7 +92,7 @@
 //! | `postgres` | no | `store::sql::SqlStore` on PostgreSQL (`SqlStore::connect("postgres://…")`) |
 //! | `axum` | no | `axum`: extractors and the seed's routes for axum 0.8 |
 //! | `actix` | no | `actix`: the same for actix-web 4 |
-//! | `test-util` | no | `store::conformance` and `store_conformance_tests!`: the store test suite, for hosts writing their own store |
+//! | `test-util` | no | `store::conformance` and `store_conformance_tests!`: the store conformance suite, for the tests of a store you write |
 //!
 //! Features only add; none changes what another does.
 //!

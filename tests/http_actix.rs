@@ -2,7 +2,7 @@
 //! adapter passes.
 #![cfg(feature = "actix")]
 
-mod common;
+mod harness;
 #[macro_use]
 mod contract;
 

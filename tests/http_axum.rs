@@ -1,7 +1,7 @@
 //! The HTTP contract suite against the axum adapter, over real TCP.
 #![cfg(feature = "axum")]
 
-mod common;
+mod harness;
 #[macro_use]
 mod contract;
 

@@ -3,22 +3,23 @@
 //!
 //! Each case runs on the memory store (two services sharing one object), on one SQLite file opened
 //! twice (two pools, as two processes would) and on one PostgreSQL schema opened twice (from
-//! `TEST_DATABASE_URL`; see `tests/support/mod.rs` for what happens without it). The test names
+//! `TEST_DATABASE_URL`; see `tests/stores/mod.rs` for what happens without it). The test names
 //! are `<store>::<case>`.
 
+mod harness;
 #[macro_use]
-mod support;
+mod stores;
 
 use std::time::{Duration, Instant};
 
 use assimetria_auth::api_key::Environment;
 use assimetria_auth::error::TokenError;
 use assimetria_auth::rbac::Role;
-use assimetria_auth::secret::{Password, RefreshToken};
-use assimetria_auth::service::Principal;
 use assimetria_auth::{AuthConfig, AuthService, Error, MasterKey};
+use assimetria_auth::{Password, RefreshToken};
 
-use support::Db;
+use harness::{PASSWORD, signed_in};
+use stores::Db;
 
 /// How long another instance may take to refuse a revoked credential.
 const PROPAGATION_DEADLINE: Duration = Duration::from_secs(1);
@@ -26,8 +27,6 @@ const PROPAGATION_DEADLINE: Duration = Duration::from_secs(1);
 const TRIALS: usize = 50;
 /// Concurrent refreshes per race.
 const CONTENDERS: usize = 64;
-
-const PASSWORD: &str = "correct horse battery staple";
 
 /// The deployment's master key: every instance is given it.
 fn master_key() -> MasterKey {
@@ -49,30 +48,6 @@ async fn instance_with_keys(db: &Db, master_keys: Vec<MasterKey>) -> Result<Auth
         .build()
         .expect("valid config");
     AuthService::builder(config, db.store().await).build().await
-}
-
-/// Creates a user with `role` on `service` and signs them in; returns the principal and the
-/// login's tokens (access, refresh).
-async fn signed_in(
-    service: &AuthService,
-    email: &str,
-    role: Role,
-) -> (Principal, String, RefreshToken) {
-    let password = Password::new(PASSWORD);
-    service
-        .create_user(email, &password, role)
-        .await
-        .expect("create user");
-    let login = service.login(email, &password, None).await.expect("log in");
-    let principal = service
-        .authenticate(login.access_token.expose())
-        .await
-        .expect("fresh token authenticates");
-    (
-        principal,
-        login.access_token.expose().to_owned(),
-        login.refresh_token,
-    )
 }
 
 /// Polls `service` until it refuses `credential`; fails if it still accepts it after the
@@ -102,24 +77,24 @@ async fn instances_accept_each_others_tokens(db: Db) {
     let b = instance(&db).await;
     assert_eq!(a.jwks(), b.jwks(), "one signing key for the deployment");
 
-    let (on_a, access_a, refresh_a) = signed_in(&a, "ada@example.com", Role::Admin).await;
+    let ada = signed_in(&a, "ada@example.com", Role::Admin).await;
     assert_eq!(
-        b.authenticate(&access_a)
+        b.authenticate(ada.access())
             .await
             .expect("B accepts A's token"),
-        on_a
+        ada.principal
     );
 
     // A refresh token from A rotates on B, and the new access token works on A.
     let rotated = b
-        .refresh(&refresh_a)
+        .refresh(&ada.refresh_token)
         .await
         .expect("B rotates A's refresh token");
     let p = a
         .authenticate(rotated.access_token.expose())
         .await
         .expect("A accepts B's token");
-    assert_eq!(p.user_id, on_a.user_id);
+    assert_eq!(p.user_id, ada.user.id);
 
     let login_b = b
         .login("ada@example.com", &Password::new(PASSWORD), None)
@@ -135,7 +110,9 @@ async fn instances_accept_each_others_tokens(db: Db) {
 async fn key_rotation_propagates(db: Db) {
     let a = instance(&db).await;
     let b = instance(&db).await;
-    let (_, old_token, _) = signed_in(&a, "ada@example.com", Role::Member).await;
+    let old_token = signed_in(&a, "ada@example.com", Role::Member)
+        .await
+        .access_token;
     let kid = a.rotate_signing_key().await.expect("rotate");
     let login = a
         .login("ada@example.com", &Password::new(PASSWORD), None)
@@ -162,7 +139,7 @@ async fn key_rotation_propagates(db: Db) {
     }
     for service in [&a, &b] {
         service
-            .authenticate(&old_token)
+            .authenticate(old_token.expose())
             .await
             .expect("the old key still verifies");
         let jwks = service.jwks();
@@ -183,7 +160,9 @@ async fn key_rotation_propagates(db: Db) {
 /// clear refusal to start, never a silent new signing key.
 async fn master_key_rotation(db: Db) {
     let a = instance(&db).await;
-    let (_, token, _) = signed_in(&a, "ada@example.com", Role::Member).await;
+    let token = signed_in(&a, "ada@example.com", Role::Member)
+        .await
+        .access_token;
     let wrong = instance_with_keys(&db, vec![MasterKey::from_bytes([7; 32])]).await;
     assert!(matches!(wrong, Err(Error::Config(_))), "{wrong:?}");
     let none = instance_with_keys(&db, vec![]).await;
@@ -193,9 +172,13 @@ async fn master_key_rotation(db: Db) {
     let b = instance_with_keys(&db, vec![new.clone(), master_key()])
         .await
         .expect("old and new keys open the store");
-    b.authenticate(&token).await.expect("same signing key");
+    b.authenticate(token.expose())
+        .await
+        .expect("same signing key");
     let c = instance_with_keys(&db, vec![new]).await.expect("re-sealed");
-    c.authenticate(&token).await.expect("same signing key");
+    c.authenticate(token.expose())
+        .await
+        .expect("same signing key");
     let old_only = instance_with_keys(&db, vec![master_key()]).await;
     assert!(matches!(old_only, Err(Error::Config(_))), "{old_only:?}");
 }
@@ -204,12 +187,17 @@ async fn master_key_rotation(db: Db) {
 async fn logout_propagates(db: Db) {
     let a = instance(&db).await;
     let b = instance(&db).await;
-    let (principal, access, _) = signed_in(&a, "ada@example.com", Role::Member).await;
-    b.authenticate(&access).await.expect("B accepts the token");
+    let ada = signed_in(&a, "ada@example.com", Role::Member).await;
+    b.authenticate(ada.access())
+        .await
+        .expect("B accepts the token");
 
-    a.logout(&principal).await.expect("logout");
-    assert!(a.authenticate(&access).await.is_err(), "A refuses at once");
-    let refusal = refused_within_deadline(&b, &access).await;
+    a.logout(&ada.principal).await.expect("logout");
+    assert!(
+        a.authenticate(ada.access()).await.is_err(),
+        "A refuses at once"
+    );
+    let refusal = refused_within_deadline(&b, ada.access()).await;
     assert!(
         matches!(refusal, Error::InvalidToken(TokenError::Revoked)),
         "{refusal:?}"
@@ -220,7 +208,9 @@ async fn logout_propagates(db: Db) {
 async fn api_key_revocation_propagates(db: Db) {
     let a = instance(&db).await;
     let b = instance(&db).await;
-    let (admin, _, _) = signed_in(&a, "admin@example.com", Role::Admin).await;
+    let admin = signed_in(&a, "admin@example.com", Role::Admin)
+        .await
+        .principal;
     let created = a
         .create_api_key(&admin, "ci", Environment::Live, Some(Role::Member))
         .await
@@ -241,17 +231,19 @@ async fn api_key_revocation_propagates(db: Db) {
 async fn role_change_propagates(db: Db) {
     let a = instance(&db).await;
     let b = instance(&db).await;
-    let (admin, _, _) = signed_in(&a, "admin@example.com", Role::Admin).await;
-    let (member, member_access, _) = signed_in(&b, "mia@example.com", Role::Member).await;
+    let admin = signed_in(&a, "admin@example.com", Role::Admin)
+        .await
+        .principal;
+    let member = signed_in(&b, "mia@example.com", Role::Member).await;
     assert_eq!(
-        b.authenticate(&member_access).await.unwrap().role,
+        b.authenticate(member.access()).await.unwrap().role,
         Role::Member
     );
 
-    a.set_role(&admin, member.user_id, Role::Viewer)
+    a.set_role(&admin, member.user.id, Role::Viewer)
         .await
         .expect("set role");
-    let refusal = refused_within_deadline(&b, &member_access).await;
+    let refusal = refused_within_deadline(&b, member.access()).await;
     assert!(
         matches!(refusal, Error::InvalidToken(TokenError::Revoked)),
         "{refusal:?}"
@@ -268,7 +260,9 @@ async fn role_change_propagates(db: Db) {
 /// 64 concurrent refreshes of one token, spread over `services`, all succeed with one identical
 /// pair; repeated on the successive tokens, `TRIALS` times.
 async fn refresh_race(services: &[AuthService]) {
-    let (_, _, mut token) = signed_in(&services[0], "ada@example.com", Role::Member).await;
+    let mut token = signed_in(&services[0], "ada@example.com", Role::Member)
+        .await
+        .refresh_token;
     for trial in 0..TRIALS {
         let tasks: Vec<_> = (0..CONTENDERS)
             .map(|i| {

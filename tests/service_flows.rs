@@ -1,22 +1,22 @@
 //! Every AuthService flow and rule, on the in-memory store with a manual clock.
 
-mod common;
+mod harness;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use assimetria_auth::PrincipalKind;
 use assimetria_auth::api_key::Environment;
 use assimetria_auth::audit::AuditEvent;
 use assimetria_auth::config::{Argon2Params, RateLimit, RateLimits};
 use assimetria_auth::error::TokenError;
 use assimetria_auth::rbac::{Permission, Role};
-use assimetria_auth::secret::{RefreshToken, ResetToken};
-use assimetria_auth::service::PrincipalKind;
 use assimetria_auth::store::memory::MemoryStore;
 use assimetria_auth::{AuthConfig, Error};
-use common::*;
+use assimetria_auth::{RefreshToken, ResetToken};
+use harness::*;
 
-fn revoked(r: Result<assimetria_auth::service::Principal, Error>) -> bool {
+fn revoked(r: Result<assimetria_auth::Principal, Error>) -> bool {
     matches!(r, Err(Error::InvalidToken(TokenError::Revoked)))
 }
 
@@ -25,7 +25,7 @@ async fn register_normalizes_and_signs_in() {
     let h = default_harness().await;
     let out = h
         .service
-        .register("  Alice@Example.COM ", &pw("correct horse"), None)
+        .register("  Alice@Example.COM ", &pw(PASSWORD), None)
         .await
         .unwrap();
     assert_eq!(out.user.email, "alice@example.com");
@@ -62,7 +62,7 @@ async fn register_normalizes_and_signs_in() {
         Err(Error::Validation(_))
     ));
     // Nothing was created by the refused attempts.
-    assert_eq!(h.store.list_users().await.unwrap().len(), 1);
+    assert_eq!(h.store.list_users(None).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -75,38 +75,28 @@ async fn default_role_is_configurable() {
             .unwrap(),
     )
     .await;
-    let out = h
-        .service
-        .register("m@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
-    assert_eq!(out.user.role, Role::Member);
+    assert_eq!(h.sign_up("m@example.com").await.user.role, Role::Member);
 }
 
 #[tokio::test]
 async fn unknown_email_and_wrong_password_look_the_same() {
-    let h = default_harness().await;
-    h.service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
-    let hasher = h.service.hasher();
+    let (h, _) = registered_user().await;
 
-    let before = hasher.computations();
+    let before = h.service.password_computations();
     let unknown = h
         .service
-        .login("nobody@example.com", &pw("correct horse"), None)
+        .login("nobody@example.com", &pw(PASSWORD), None)
         .await
         .unwrap_err();
-    let unknown_work = hasher.computations() - before;
+    let unknown_work = h.service.password_computations() - before;
 
-    let before = hasher.computations();
+    let before = h.service.password_computations();
     let wrong = h
         .service
-        .login("a@example.com", &pw("wrong password"), None)
+        .login(EMAIL, &pw("wrong password"), None)
         .await
         .unwrap_err();
-    let wrong_work = hasher.computations() - before;
+    let wrong_work = h.service.password_computations() - before;
 
     assert!(matches!(unknown, Error::InvalidCredentials));
     assert!(matches!(wrong, Error::InvalidCredentials));
@@ -120,10 +110,10 @@ async fn unknown_email_and_wrong_password_look_the_same() {
 
     let ok = h
         .service
-        .login("A@example.com", &pw("correct horse"), None)
+        .login("A@example.com", &pw(PASSWORD), None)
         .await
         .unwrap();
-    assert_eq!(ok.user.email, "a@example.com");
+    assert_eq!(ok.user.email, EMAIL);
 }
 
 #[tokio::test]
@@ -134,12 +124,9 @@ async fn outdated_hash_is_upgraded_at_login() {
         store.clone(),
     )
     .await;
-    old.service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    old.sign_up(EMAIL).await;
     let before = store
-        .user_by_email("a@example.com")
+        .user_by_email(EMAIL)
         .await
         .unwrap()
         .unwrap()
@@ -160,34 +147,23 @@ async fn outdated_hash_is_upgraded_at_login() {
         store.clone(),
     )
     .await;
-    assert!(new.service.hasher().needs_rehash(&before));
-    new.service
-        .login("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    assert!(!new.service.password_hash_is_current(&before));
+    new.service.login(EMAIL, &pw(PASSWORD), None).await.unwrap();
     let after = store
-        .user_by_email("a@example.com")
+        .user_by_email(EMAIL)
         .await
         .unwrap()
         .unwrap()
         .password_hash;
     assert!(after.contains("m=19456,t=3"), "{after}");
-    assert!(!new.service.hasher().needs_rehash(&after));
+    assert!(new.service.password_hash_is_current(&after));
     // And the password still works.
-    new.service
-        .login("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    new.service.login(EMAIL, &pw(PASSWORD), None).await.unwrap();
 }
 
 #[tokio::test]
 async fn refresh_rotates_and_is_single_use() {
-    let h = default_harness().await;
-    let login = h
-        .service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let (h, login) = registered_user().await;
     h.clock.advance(Duration::from_secs(60));
     let first = h.service.refresh(&login.refresh_token).await.unwrap();
     assert_ne!(first.refresh_token, login.refresh_token);
@@ -214,12 +190,7 @@ async fn refresh_rotates_and_is_single_use() {
 
 #[tokio::test]
 async fn reuse_after_grace_revokes_the_family_and_its_access_tokens() {
-    let h = default_harness().await;
-    let login = h
-        .service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let (h, login) = registered_user().await;
     let next = h.service.refresh(&login.refresh_token).await.unwrap();
     h.clock.advance(Duration::from_secs(11)); // past the 10 s grace window
     assert!(matches!(
@@ -244,11 +215,7 @@ async fn reuse_after_grace_revokes_the_family_and_its_access_tokens() {
             .any(|e| matches!(e, AuditEvent::RefreshReuseDetected { .. }))
     );
     // Another session of the same user is untouched.
-    let other = h
-        .service
-        .login("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let other = h.service.login(EMAIL, &pw(PASSWORD), None).await.unwrap();
     assert!(
         h.service
             .authenticate(other.access_token.expose())
@@ -259,12 +226,7 @@ async fn reuse_after_grace_revokes_the_family_and_its_access_tokens() {
 
 #[tokio::test]
 async fn retry_inside_grace_returns_the_identical_successor() {
-    let h = default_harness().await;
-    let login = h
-        .service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let (h, login) = registered_user().await;
     h.clock.advance(Duration::from_secs(30));
     let a = h.service.refresh(&login.refresh_token).await.unwrap();
     h.clock.advance(Duration::from_secs(10)); // exactly at the edge of the window
@@ -285,11 +247,7 @@ async fn zero_grace_disables_replay() {
             .unwrap(),
     )
     .await;
-    let login = h
-        .service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let login = h.sign_up(EMAIL).await;
     h.service.refresh(&login.refresh_token).await.unwrap();
     assert!(matches!(
         h.service.refresh(&login.refresh_token).await,
@@ -299,12 +257,7 @@ async fn zero_grace_disables_replay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refreshes_never_fork_the_family() {
-    let h = default_harness().await;
-    let login = h
-        .service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let (h, login) = registered_user().await;
     let mut token = login.refresh_token.expose().to_owned();
     for _trial in 0..50 {
         let mut tasks = Vec::new();
@@ -332,12 +285,7 @@ async fn concurrent_refreshes_never_fork_the_family() {
 
 #[tokio::test]
 async fn logout_kills_the_access_token_at_once() {
-    let h = default_harness().await;
-    let login = h
-        .service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let (h, login) = registered_user().await;
     let p = h
         .service
         .authenticate(login.access_token.expose())
@@ -362,12 +310,7 @@ async fn logout_kills_the_access_token_at_once() {
 
 #[tokio::test]
 async fn access_tokens_expire_after_24_hours() {
-    let h = default_harness().await;
-    let login = h
-        .service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let (h, login) = registered_user().await;
     h.clock.advance(Duration::from_secs(86_400 - 1));
     assert!(
         h.service
@@ -384,12 +327,7 @@ async fn access_tokens_expire_after_24_hours() {
 
 #[tokio::test]
 async fn credentials_that_are_not_access_tokens_are_refused() {
-    let h = default_harness().await;
-    let login = h
-        .service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let (h, login) = registered_user().await;
     assert!(matches!(
         h.service.authenticate("").await,
         Err(Error::MissingCredentials)
@@ -412,23 +350,14 @@ async fn credentials_that_are_not_access_tokens_are_refused() {
 
 #[tokio::test]
 async fn password_reset_flow() {
-    let h = default_harness().await;
-    let login = h
-        .service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
-    let second = h
-        .service
-        .login("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let (h, login) = registered_user().await;
+    let second = h.service.login(EMAIL, &pw(PASSWORD), None).await.unwrap();
     h.service
         .forgot_password("A@example.com ", None)
         .await
         .unwrap();
     let (to, token) = h.mailer.wait_for(1).await;
-    assert_eq!(to, "a@example.com");
+    assert_eq!(to, EMAIL);
     assert!(token.len() >= 43, "≥ 256 bits");
 
     // A refused new password leaves the token usable.
@@ -451,14 +380,9 @@ async fn password_reset_flow() {
     ));
     assert!(h.service.refresh(&second.refresh_token).await.is_err());
     // The new password works, the old does not.
-    assert!(
-        h.service
-            .login("a@example.com", &pw("correct horse"), None)
-            .await
-            .is_err()
-    );
+    assert!(h.service.login(EMAIL, &pw(PASSWORD), None).await.is_err());
     h.service
-        .login("a@example.com", &pw("brand new password"), None)
+        .login(EMAIL, &pw("brand new password"), None)
         .await
         .unwrap();
     // Single use.
@@ -478,15 +402,8 @@ async fn password_reset_flow() {
 
 #[tokio::test]
 async fn reset_tokens_expire_after_an_hour() {
-    let h = default_harness().await;
-    h.service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
-    h.service
-        .forgot_password("a@example.com", None)
-        .await
-        .unwrap();
+    let (h, _) = registered_user().await;
+    h.service.forgot_password(EMAIL, None).await.unwrap();
     let (_, token) = h.mailer.wait_for(1).await;
     h.clock.advance(Duration::from_secs(3600));
     assert!(matches!(
@@ -495,33 +412,25 @@ async fn reset_tokens_expire_after_an_hour() {
             .await,
         Err(Error::InvalidResetToken)
     ));
-    h.service
-        .login("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    h.service.login(EMAIL, &pw(PASSWORD), None).await.unwrap();
 }
 
 /// On a current-thread runtime, nothing spawned runs before the call returns: what each path did
 /// by then is exactly what the caller (and a timing attacker) can see.
 #[tokio::test(flavor = "current_thread")]
 async fn forgot_password_for_a_missing_email_looks_the_same() {
-    let h = default_harness().await;
-    h.service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
-    let hasher = h.service.hasher();
+    let (h, _) = registered_user().await;
     let events_before = h.audit.all().len();
 
-    let before = hasher.computations();
-    let existing = h.service.forgot_password("a@example.com", None).await;
-    let existing_work = hasher.computations() - before;
+    let before = h.service.password_computations();
+    let existing = h.service.forgot_password(EMAIL, None).await;
+    let existing_work = h.service.password_computations() - before;
     let existing_events = h.audit.all().len() - events_before;
     let existing_mails = h.mailer.count();
 
-    let before = hasher.computations();
+    let before = h.service.password_computations();
     let missing = h.service.forgot_password("ghost@example.com", None).await;
-    let missing_work = hasher.computations() - before;
+    let missing_work = h.service.password_computations() - before;
     let missing_events = h.audit.all().len() - events_before - existing_events;
 
     assert!(
@@ -537,10 +446,10 @@ async fn forgot_password_for_a_missing_email_looks_the_same() {
     assert_eq!(missing_events, 0);
     // The existing account's token is stored and mailed afterwards, off the request path.
     let (to, token) = h.mailer.wait_for(1).await;
-    assert_eq!(to, "a@example.com");
+    assert_eq!(to, EMAIL);
     assert!(
         h.store
-            .reset_token_user(&assimetria_auth::secret::TokenHash::of(&token), T0)
+            .reset_token_user(&assimetria_auth::store::TokenHash::of(&token), T0)
             .await
             .unwrap()
             .is_some()
@@ -556,32 +465,22 @@ async fn forgot_password_for_a_missing_email_looks_the_same() {
 #[tokio::test]
 async fn a_made_up_reset_token_costs_no_argon2_work() {
     let h = default_harness().await;
-    let before = h.service.hasher().computations();
+    let before = h.service.password_computations();
     assert!(matches!(
         h.service
             .reset_password(&ResetToken::new("made-up-token"), &pw("brand new password"))
             .await,
         Err(Error::InvalidResetToken)
     ));
-    assert_eq!(h.service.hasher().computations(), before);
+    assert_eq!(h.service.password_computations(), before);
 }
 
 #[tokio::test]
 async fn a_reset_ends_every_pending_reset_of_the_user() {
-    let h = default_harness().await;
-    h.service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
-    h.service
-        .forgot_password("a@example.com", None)
-        .await
-        .unwrap();
+    let (h, _) = registered_user().await;
+    h.service.forgot_password(EMAIL, None).await.unwrap();
     let (_, first) = h.mailer.wait_for(1).await;
-    h.service
-        .forgot_password("a@example.com", None)
-        .await
-        .unwrap();
+    h.service.forgot_password(EMAIL, None).await.unwrap();
     let (_, second) = h.mailer.wait_for(2).await;
     h.service
         .reset_password(&ResetToken::new(second), &pw("brand new password"))
@@ -594,7 +493,7 @@ async fn a_reset_ends_every_pending_reset_of_the_user() {
         Err(Error::InvalidResetToken)
     ));
     h.service
-        .login("a@example.com", &pw("brand new password"), None)
+        .login(EMAIL, &pw("brand new password"), None)
         .await
         .unwrap();
 }
@@ -608,12 +507,12 @@ async fn impossible_emails_are_unknown_users_not_errors() {
         &"x".repeat(300),
         "a b@example.com",
     ] {
-        let before = h.service.hasher().computations();
+        let before = h.service.password_computations();
         assert!(matches!(
-            h.service.login(email, &pw("correct horse"), None).await,
+            h.service.login(email, &pw(PASSWORD), None).await,
             Err(Error::InvalidCredentials)
         ));
-        assert_eq!(h.service.hasher().computations(), before + 1, "dummy work");
+        assert_eq!(h.service.password_computations(), before + 1, "dummy work");
         h.service.forgot_password(email, None).await.unwrap();
     }
     // The audit trail records no raw input (a password typed into the email field, a 300-byte
@@ -627,8 +526,8 @@ async fn impossible_emails_are_unknown_users_not_errors() {
 #[tokio::test]
 async fn a_key_never_outranks_its_creator() {
     let h = default_harness().await;
-    let (root, _) = h.user("root@example.com", Role::Admin).await;
-    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
+    let root = h.user("root@example.com", Role::Admin).await.principal;
+    let admin = h.user("admin@example.com", Role::Admin).await.principal;
     let key = h
         .service
         .create_api_key(&admin, "admin key", Environment::Live, Some(Role::Admin))
@@ -650,7 +549,7 @@ async fn a_key_never_outranks_its_creator() {
 #[tokio::test]
 async fn api_key_lifecycle() {
     let h = default_harness().await;
-    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
+    let admin = h.user("admin@example.com", Role::Admin).await.principal;
 
     let created = h
         .service
@@ -710,7 +609,7 @@ async fn api_key_lifecycle() {
 #[tokio::test]
 async fn test_keys_carry_the_test_environment() {
     let h = default_harness().await;
-    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
+    let admin = h.user("admin@example.com", Role::Admin).await.principal;
     let created = h
         .service
         .create_api_key(&admin, "sandbox", Environment::Test, None)
@@ -725,8 +624,8 @@ async fn test_keys_carry_the_test_environment() {
 #[tokio::test]
 async fn api_key_rules() {
     let h = default_harness().await;
-    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
-    let (member, _) = h.user("member@example.com", Role::Member).await;
+    let admin = h.user("admin@example.com", Role::Admin).await.principal;
+    let member = h.user("member@example.com", Role::Member).await.principal;
     assert!(matches!(
         h.service
             .create_api_key(&member, "k", Environment::Live, None)
@@ -781,18 +680,9 @@ async fn a_key_role_cannot_exceed_its_creator() {
     .build()
     .await
     .unwrap();
-    service
-        .create_user("m@example.com", &pw("correct horse"), Role::Member)
+    let member = signed_in(&service, "m@example.com", Role::Member)
         .await
-        .unwrap();
-    let out = service
-        .login("m@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
-    let member = service
-        .authenticate(out.access_token.expose())
-        .await
-        .unwrap();
+        .principal;
     assert!(matches!(
         service
             .create_api_key(&member, "k", Environment::Live, Some(Role::Admin))
@@ -808,25 +698,25 @@ async fn a_key_role_cannot_exceed_its_creator() {
 #[tokio::test]
 async fn role_change_kills_tokens_with_the_old_role() {
     let h = default_harness().await;
-    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
-    let (member, member_token) = h.user("member@example.com", Role::Member).await;
+    let admin = h.user("admin@example.com", Role::Admin).await.principal;
+    let member = h.user("member@example.com", Role::Member).await;
     assert!(matches!(
         h.service
-            .set_role(&member, admin.user_id, Role::Viewer)
+            .set_role(&member.principal, admin.user_id, Role::Viewer)
             .await,
         Err(Error::Forbidden(_))
     ));
 
     let updated = h
         .service
-        .set_role(&admin, member.user_id, Role::Viewer)
+        .set_role(&admin, member.user.id, Role::Viewer)
         .await
         .unwrap();
     assert_eq!(updated.role, Role::Viewer);
-    assert!(revoked(h.service.authenticate(&member_token).await));
+    assert!(revoked(h.service.authenticate(member.access()).await));
     let again = h
         .service
-        .login("member@example.com", &pw("correct horse battery"), None)
+        .login("member@example.com", &pw(PASSWORD), None)
         .await
         .unwrap();
     let p = h
@@ -858,10 +748,10 @@ async fn role_change_kills_tokens_with_the_old_role() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_login_racing_a_role_change_gets_the_new_role() {
     let h = default_harness().await;
-    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
+    let admin = h.user("admin@example.com", Role::Admin).await.principal;
     let member_id = h
         .service
-        .create_user("m@example.com", &pw("correct horse"), Role::Member)
+        .create_user("m@example.com", &pw(PASSWORD), Role::Member)
         .await
         .unwrap()
         .id;
@@ -871,15 +761,12 @@ async fn a_login_racing_a_role_change_gets_the_new_role() {
         } else {
             Role::Member
         };
-        let started = h.service.hasher().computations();
+        let started = h.service.password_computations();
         let service = h.service.clone();
-        let login = tokio::spawn(async move {
-            service
-                .login("m@example.com", &pw("correct horse"), None)
-                .await
-        });
+        let login =
+            tokio::spawn(async move { service.login("m@example.com", &pw(PASSWORD), None).await });
         // Wait until the password check is running, then change the role under it.
-        while h.service.hasher().computations() == started {
+        while h.service.password_computations() == started {
             tokio::task::yield_now().await;
         }
         h.service.set_role(&admin, member_id, role).await.unwrap();
@@ -907,44 +794,21 @@ async fn login_and_forgot_password_are_rate_limited() {
     limits.login_per_account = RateLimit::new(3, Duration::from_secs(60));
     limits.forgot_per_account = RateLimit::new(2, Duration::from_secs(600));
     let h = harness(AuthConfig::builder().rate_limits(limits).build().unwrap()).await;
-    h.service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    h.sign_up(EMAIL).await;
     for _ in 0..3 {
-        let _ = h
-            .service
-            .login("a@example.com", &pw("wrong password"), None)
-            .await;
+        let _ = h.service.login(EMAIL, &pw("wrong password"), None).await;
     }
     h.clock.advance(Duration::from_secs(20));
-    match h
-        .service
-        .login("a@example.com", &pw("correct horse"), None)
-        .await
-    {
+    match h.service.login(EMAIL, &pw(PASSWORD), None).await {
         Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after, Duration::from_secs(40)),
         other => panic!("expected a rate limit, got {other:?}"),
     }
     h.clock.advance(Duration::from_secs(40));
-    h.service
-        .login("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    h.service.login(EMAIL, &pw(PASSWORD), None).await.unwrap();
 
-    h.service
-        .forgot_password("a@example.com", None)
-        .await
-        .unwrap();
-    h.service
-        .forgot_password("a@example.com", None)
-        .await
-        .unwrap();
-    let e = h
-        .service
-        .forgot_password("a@example.com", None)
-        .await
-        .unwrap_err();
+    h.service.forgot_password(EMAIL, None).await.unwrap();
+    h.service.forgot_password(EMAIL, None).await.unwrap();
+    let e = h.service.forgot_password(EMAIL, None).await.unwrap_err();
     assert!(matches!(e, Error::RateLimited { .. }));
     assert_eq!(e.status(), 429);
 }
@@ -1023,10 +887,7 @@ async fn a_refused_client_does_not_spend_the_account_budget() {
     limits.login_per_client = RateLimit::new(1, Duration::from_secs(60));
     limits.login_per_account = RateLimit::new(2, Duration::from_secs(60));
     let h = harness(AuthConfig::builder().rate_limits(limits).build().unwrap()).await;
-    h.service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    h.sign_up(EMAIL).await;
     let attacker = Some("198.51.100.1".parse().unwrap());
     let _ = h
         .service
@@ -1034,18 +895,13 @@ async fn a_refused_client_does_not_spend_the_account_budget() {
         .await;
     for _ in 0..5 {
         assert!(matches!(
-            h.service
-                .login("a@example.com", &pw("guess two"), attacker)
-                .await,
+            h.service.login(EMAIL, &pw("guess two"), attacker).await,
             Err(Error::RateLimited { .. })
         ));
     }
     // The account's own budget is intact for its owner elsewhere.
     let owner = Some("203.0.113.7".parse().unwrap());
-    h.service
-        .login("a@example.com", &pw("correct horse"), owner)
-        .await
-        .unwrap();
+    h.service.login(EMAIL, &pw(PASSWORD), owner).await.unwrap();
 }
 
 #[tokio::test]
@@ -1056,19 +912,19 @@ async fn registration_is_limited_per_client() {
     let ip = Some("198.51.100.2".parse().unwrap());
     for i in 0..2 {
         h.service
-            .register(&format!("u{i}@example.com"), &pw("correct horse"), ip)
+            .register(&format!("u{i}@example.com"), &pw(PASSWORD), ip)
             .await
             .unwrap();
     }
-    let before = h.service.hasher().computations();
+    let before = h.service.password_computations();
     assert!(matches!(
         h.service
-            .register("u9@example.com", &pw("correct horse"), ip)
+            .register("u9@example.com", &pw(PASSWORD), ip)
             .await,
         Err(Error::RateLimited { .. })
     ));
     assert_eq!(
-        h.service.hasher().computations(),
+        h.service.password_computations(),
         before,
         "refused before hashing"
     );
@@ -1076,30 +932,28 @@ async fn registration_is_limited_per_client() {
 
 #[tokio::test]
 async fn no_audit_event_or_debug_output_contains_a_secret() {
+    // Registered by hand: the `LoginOutcome` itself is among what must not leak.
     let h = default_harness().await;
     let password = "correct horse secret";
     let login = h
         .service
-        .register("a@example.com", &pw(password), None)
+        .register(EMAIL, &pw(password), None)
         .await
         .unwrap();
     let refreshed = h.service.refresh(&login.refresh_token).await.unwrap();
-    let _ = h
-        .service
-        .login("a@example.com", &pw("wrong secret pw"), None)
-        .await;
-    h.service
-        .forgot_password("a@example.com", None)
-        .await
-        .unwrap();
+    let _ = h.service.login(EMAIL, &pw("wrong secret pw"), None).await;
+    h.service.forgot_password(EMAIL, None).await.unwrap();
     let (_, reset) = h.mailer.wait_for(1).await;
-    let (admin, admin_token) = h.user("admin@example.com", Role::Admin).await;
+    let admin = h.user("admin@example.com", Role::Admin).await;
     let key = h
         .service
-        .create_api_key(&admin, "k", Environment::Live, None)
+        .create_api_key(&admin.principal, "k", Environment::Live, None)
         .await
         .unwrap();
-    h.service.revoke_api_key(&admin, key.info.id).await.unwrap();
+    h.service
+        .revoke_api_key(&admin.principal, key.info.id)
+        .await
+        .unwrap();
     h.clock.advance(Duration::from_secs(60));
     let _ = h.service.refresh(&login.refresh_token).await; // reuse
 
@@ -1111,7 +965,7 @@ async fn no_audit_event_or_debug_output_contains_a_secret() {
         refreshed.access_token.expose().to_owned(),
         refreshed.refresh_token.expose().to_owned(),
         reset.clone(),
-        admin_token,
+        admin.access().to_owned(),
         key.key.expose()[9..].to_owned(),
     ];
     let mut texts: Vec<String> = h.audit.all().iter().map(|e| format!("{e:?}")).collect();
@@ -1131,7 +985,7 @@ async fn no_audit_event_or_debug_output_contains_a_secret() {
 #[tokio::test]
 async fn me_returns_the_user() {
     let h = default_harness().await;
-    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
+    let admin = h.user("admin@example.com", Role::Admin).await.principal;
     let me = h.service.me(&admin).await.unwrap();
     assert_eq!(me.email, "admin@example.com");
     assert_eq!(me.role, Role::Admin);
@@ -1151,12 +1005,7 @@ async fn me_returns_the_user() {
 #[tokio::test]
 async fn key_rotation_keeps_sessions() {
     use assimetria_auth::token::JwtKey;
-    let h = default_harness().await;
-    let login = h
-        .service
-        .register("a@example.com", &pw("correct horse"), None)
-        .await
-        .unwrap();
+    let (h, login) = registered_user().await;
     let mut ring = (*h.service.key_ring()).clone();
     ring.rotate(JwtKey::generate_ed25519("key-2").unwrap())
         .unwrap();

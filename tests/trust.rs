@@ -2,26 +2,26 @@
 //! mint a token, and signing keys that rotate across restarts.
 //!
 //! The race cases run on every store (memory, an SQLite file, a PostgreSQL schema from
-//! `TEST_DATABASE_URL`; see `tests/support/mod.rs`); the at-rest cases read a real SQLite file.
+//! `TEST_DATABASE_URL`; see `tests/stores/mod.rs`); the at-rest cases read a real SQLite file.
 
-mod common;
+mod harness;
 #[macro_use]
-mod support;
+mod stores;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use assimetria_auth::config::{Argon2Params, PasswordPolicy};
+use assimetria_auth::config::Argon2Params;
 use assimetria_auth::error::Error;
-use assimetria_auth::password::PasswordHasher;
 use assimetria_auth::rbac::Role;
-use assimetria_auth::secret::{RefreshToken, ResetToken};
-use assimetria_auth::store::NewUser;
+use assimetria_auth::store::TokenHash;
+use assimetria_auth::store::{Consumed, NewUser};
 use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing};
 use assimetria_auth::{AuthConfig, MasterKey};
+use assimetria_auth::{RefreshToken, ResetToken};
 
-use common::{T0, harness, harness_with, pw};
-use support::Db;
+use harness::{PASSWORD, T0, harness, harness_with, pw};
+use stores::Db;
 
 const OLD: &str = "the old password";
 const NEW: &str = "the new password";
@@ -34,6 +34,23 @@ const OUTDATED: Argon2Params = Argon2Params {
     iterations: 3,
     parallelism: 1,
 };
+
+/// An argon2id hash of `password` with the [`OUTDATED`] costs, as another system (or an older
+/// configuration) wrote it: made with the `argon2` crate directly.
+fn outdated_hash(password: &str, salt: usize) -> String {
+    use argon2::password_hash::PasswordHasher as _;
+    let params = argon2::Params::new(
+        OUTDATED.memory_kib,
+        OUTDATED.iterations,
+        OUTDATED.parallelism,
+        None,
+    )
+    .unwrap();
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_with_salt(password.as_bytes(), format!("salt{salt:012}").as_bytes())
+        .unwrap()
+        .to_string()
+}
 
 fn config() -> AuthConfig {
     AuthConfig::builder()
@@ -51,13 +68,12 @@ fn config() -> AuthConfig {
 /// not, and if the racing login got tokens, they are dead.
 async fn login_upgrade_never_undoes_a_reset(db: Db) {
     let h = harness_with(config(), db.store().await).await;
-    let outdated = PasswordHasher::new(OUTDATED, PasswordPolicy::default(), 1, 4).unwrap();
     for trial in 0..TRIALS {
         let email = format!("user{trial}@example.com");
         h.store
             .create_user(NewUser {
                 email: email.clone(),
-                password_hash: outdated.hash(&pw(OLD)).await.unwrap(),
+                password_hash: outdated_hash(OLD, trial),
                 role: Role::Member,
                 org: None,
                 created_at: T0,
@@ -114,31 +130,29 @@ async fn login_upgrade_never_undoes_a_reset(db: Db) {
 /// other instance refuses the old-role tokens without this process's help).
 async fn role_change_and_revocation_commit_together(db: Db) {
     let h = harness_with(config(), db.store().await).await;
-    let (admin, _) = h.user("admin@example.com", Role::Admin).await;
-    let (member, member_token) = h.user("member@example.com", Role::Member).await;
-    let cursor = h.store.last_revocation_cursor().await.unwrap();
+    let admin = h.user("admin@example.com", Role::Admin).await.principal;
+    let member = h.user("member@example.com", Role::Member).await;
     h.service
-        .set_role(&admin, member.user_id, Role::Viewer)
+        .set_role(&admin, member.user.id, Role::Viewer)
         .await
         .unwrap();
-    let session = match &member.kind {
+    let stored = h.store.user_by_id(member.user.id).await.unwrap().unwrap();
+    assert_eq!(stored.role, Role::Viewer);
+    let session = match &member.principal.kind {
         assimetria_auth::PrincipalKind::User { session } => session.clone(),
         other => panic!("{other:?}"),
     };
-    let log = h.store.revocations_since(cursor, T0, 100).await.unwrap();
+    let log = h.store.revocations_since(0, T0, 100).await.unwrap();
     assert!(log.iter().any(|r| r.session_id == session), "{log:?}");
-    assert!(
-        h.store
-            .session(&session)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at
-            .is_some()
+    // The session is over in the store: its refresh token spends no more.
+    let refresh = TokenHash::of(member.refresh_token.expose());
+    assert_eq!(
+        h.store.consume_refresh(&refresh, T0).await.unwrap(),
+        Consumed::Invalid
     );
     // A fresh instance over the same store refuses the old-role token from the log alone.
     let other = harness_with(config(), Arc::clone(&h.store)).await;
-    assert!(other.service.authenticate(&member_token).await.is_err());
+    assert!(other.service.authenticate(member.access()).await.is_err());
 }
 
 per_store! {
@@ -152,7 +166,7 @@ per_store! {
 #[tokio::test]
 async fn rotation_retires_the_old_key_after_its_last_token() {
     let h = harness(config()).await;
-    let (_, old_token) = h.user("ada@example.com", Role::Member).await;
+    let old_token = h.user("ada@example.com", Role::Member).await.access_token;
     let old_kid = h.service.key_ring().active().kid().to_owned();
     let new_kid = h.service.rotate_signing_key().await.unwrap();
     assert_ne!(old_kid, new_kid);
@@ -163,14 +177,14 @@ async fn rotation_retires_the_old_key_after_its_last_token() {
         .active()
         .ed25519_public_bytes()
         .unwrap();
-    assert_eq!(new_kid, assimetria_auth::keys::ed25519_thumbprint(&public));
+    assert_eq!(new_kid, assimetria_auth::token::ed25519_thumbprint(&public));
     let ring = h.service.key_ring();
     let old_public = ring.get(&old_kid).unwrap().ed25519_public_bytes().unwrap();
     assert_eq!(
         old_kid,
-        assimetria_auth::keys::ed25519_thumbprint(&old_public)
+        assimetria_auth::token::ed25519_thumbprint(&old_public)
     );
-    h.service.authenticate(&old_token).await.unwrap();
+    h.service.authenticate(old_token.expose()).await.unwrap();
     assert_eq!(h.service.jwks()["keys"].as_array().unwrap().len(), 2);
 
     // Just before the old key's last token expires (24 h + leeway + one poll): still there.
@@ -327,10 +341,10 @@ mod at_rest {
         let db = Db::sqlite();
         let sql = db.sql_store().await;
         let h = harness_with(config(), Arc::new(sql.clone())).await;
-        let (admin, _) = h.user("admin@example.com", Role::Admin).await;
+        let admin = h.user("admin@example.com", Role::Admin).await.principal;
         let login = h
             .service
-            .login("admin@example.com", &pw("correct horse battery"), None)
+            .login("admin@example.com", &pw(PASSWORD), None)
             .await
             .unwrap();
         h.service.refresh(&login.refresh_token).await.unwrap();

@@ -61,12 +61,12 @@ impl AuthService {
     /// The users of the principal's organization (needs [`Permission::UsersManage`]).
     pub async fn list_users(&self, principal: &Principal) -> Result<Vec<UserInfo>, Error> {
         self.require(principal, Permission::UsersManage)?;
-        let users = self.inner.store.list_users().await?;
-        Ok(users
-            .iter()
-            .filter(|u| u.org == principal.org)
-            .map(UserInfo::from)
-            .collect())
+        let users = self
+            .inner
+            .store
+            .list_users(principal.org.as_deref())
+            .await?;
+        Ok(users.iter().map(UserInfo::from).collect())
     }
 
     /// Changes a user's role (needs [`Permission::UsersManage`]) and revokes their sessions, so no

@@ -90,8 +90,14 @@ impl UserStore for MemoryStore {
         Ok(self.lock().users.iter().find(|u| u.id == id).cloned())
     }
 
-    async fn list_users(&self) -> StoreResult<Vec<User>> {
-        Ok(self.lock().users.clone())
+    async fn list_users(&self, org: Option<&str>) -> StoreResult<Vec<User>> {
+        Ok(self
+            .lock()
+            .users
+            .iter()
+            .filter(|u| u.org.as_deref() == org)
+            .cloned()
+            .collect())
     }
 
     async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> StoreResult<bool> {
@@ -139,10 +145,6 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    async fn session(&self, id: &str) -> StoreResult<Option<Session>> {
-        Ok(self.lock().sessions.get(id).cloned())
-    }
-
     async fn consume_refresh(&self, hash: &TokenHash, now: i64) -> StoreResult<Consumed> {
         let mut s = self.lock();
         let State {
@@ -186,10 +188,6 @@ impl SessionStore for MemoryStore {
             }
             _ => false,
         })
-    }
-
-    async fn revoke_user_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<String>> {
-        Ok(self.lock().revoke_user_sessions(user_id, now))
     }
 }
 
@@ -306,10 +304,6 @@ impl RevocationStore for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
-    }
-
-    async fn last_revocation_cursor(&self) -> StoreResult<i64> {
-        Ok(self.lock().revocations.last().map_or(0, |r| r.cursor))
     }
 }
 

@@ -3,7 +3,8 @@
 //! [`Store`] is the union of six traits, one per kind of record. Hosts hold a store as
 //! `Arc<dyn Store>`; [`memory::MemoryStore`] keeps everything in the process, and the `sqlite` and
 //! `postgres` features add [`sql::SqlStore`] on an embedded SQLite file or a PostgreSQL server.
-//! One conformance suite (`tests/store_conformance.rs`) runs unchanged against every store.
+//! One conformance suite runs unchanged against every store; with the `test-util` feature it is
+//! exported as `conformance`, so that a store written by a host can run it too.
 //!
 //! # Why `async-trait`
 //!
@@ -36,6 +37,8 @@ use crate::rbac::Role;
 pub use crate::secret::TokenHash;
 use crate::token::KeyAlgorithm;
 
+#[cfg(feature = "test-util")]
+pub mod conformance;
 pub mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
@@ -99,8 +102,9 @@ pub trait UserStore: Send + Sync {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// The user with this id.
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
-    /// Every user, by id.
-    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// The users of an organization (`None`: users without one), by id. Organization names match
+    /// exactly.
+    async fn list_users(&self, org: Option<&str>) -> StoreResult<Vec<User>>;
     /// **Compare-and-set** of the password hash: writes `new` only if the stored hash is still
     /// exactly `expected` (`UPDATE … WHERE id = ? AND password_hash = ?`), in one atomic step.
     /// `false` (nothing written) if the user is unknown or its hash changed meanwhile.
@@ -216,8 +220,6 @@ pub enum Consumed {
 pub trait SessionStore: Send + Sync {
     /// Creates a session with its first refresh token.
     async fn create_session(&self, session: Session, first: RefreshRecord) -> StoreResult<()>;
-    /// The session with this id.
-    async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
     /// Spends a refresh token at `now`. **Atomic**: of concurrent calls for one token, across
     /// processes sharing the database, exactly one returns [`Consumed::Spent`]; the others see
     /// [`Consumed::AlreadySpent`] with the winner's `spent_at`. A token past `expires_at`, or of a
@@ -229,8 +231,6 @@ pub trait SessionStore: Send + Sync {
     async fn insert_refresh(&self, record: RefreshRecord) -> StoreResult<bool>;
     /// Ends a session: its refresh tokens stop working. `false` if it was unknown or already ended.
     async fn revoke_session(&self, id: &str, now: i64) -> StoreResult<bool>;
-    /// Ends every live session of a user; returns their ids.
-    async fn revoke_user_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<String>>;
 }
 
 /// An API key, as stored (never its plaintext).
@@ -362,8 +362,6 @@ pub trait RevocationStore: Send + Sync {
         now: i64,
         limit: i64,
     ) -> StoreResult<Vec<Revocation>>;
-    /// The highest cursor in the log (0 when empty).
-    async fn last_revocation_cursor(&self) -> StoreResult<i64>;
 }
 
 /// A signing key as persisted. `material` is the key sealed under the host's master key (see

@@ -9,17 +9,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use assimetria_auth::Password;
 use assimetria_auth::clock::ManualClock;
 use assimetria_auth::config::{ForwardedHeader, RateLimit, RateLimits};
 use assimetria_auth::http::HttpApi;
 use assimetria_auth::rbac::Role;
-use assimetria_auth::secret::Password;
 use assimetria_auth::store::Store;
 use assimetria_auth::{AuthConfig, AuthService};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{RecordingMailer, T0};
+use crate::harness::{RecordingMailer, T0};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -412,7 +412,7 @@ pub async fn oversized_body_is_413(s: &Server) {
     // Just over the 64 KiB default limit is refused too; nothing was created.
     let (status, _) = raw_big_post(s.addr, "/api/auth/register", 64 * 1024 + 1, false).await;
     assert_eq!(status, 413);
-    assert!(s.service.store().list_users().await.unwrap().is_empty());
+    assert!(s.service.store().list_users(None).await.unwrap().is_empty());
 }
 
 pub async fn refresh_contract(s: &Server) {

@@ -9,9 +9,9 @@
 //! | `SqlStore` on **SQLite** | one machine: any number of processes on one host sharing one database file |
 //! | `SqlStore` on **PostgreSQL** | several machines: every instance of the service connects to one database |
 //!
-//! All three keep the same contracts (`tests/store_conformance.rs` runs one suite against each),
-//! so a deployment can start on a SQLite file and move to PostgreSQL without code changes beyond
-//! the connection string.
+//! All three keep the same contracts (one conformance suite, `store::conformance` with the
+//! `test-util` feature, runs against each), so a deployment can start on a SQLite file and move
+//! to PostgreSQL without code changes beyond the connection string.
 //!
 //! # Connecting
 //!

@@ -78,7 +78,13 @@ const USER_BY_EMAIL: &str = concat!(
     " FROM auth_users WHERE email = $1"
 );
 const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM auth_users WHERE id = $1");
-const LIST_USERS: &str = concat!("SELECT ", user_columns!(), " FROM auth_users ORDER BY id");
+/// `org = $1` is never true for NULL, so `None` (bound as NULL) is matched on its own: the same
+/// test as `IS NOT DISTINCT FROM`, in a form both SQLite and PostgreSQL accept.
+const LIST_USERS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM auth_users WHERE (org = $1 OR (org IS NULL AND $1 IS NULL)) ORDER BY id"
+);
 /// Compare-and-set: only over the hash that was verified.
 const REPLACE_PASSWORD_HASH: &str =
     "UPDATE auth_users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
@@ -112,8 +118,8 @@ impl UserStore for SqlStore {
         fetch_optional!(self, USER_BY_ID, [id], rows::user)
     }
 
-    async fn list_users(&self) -> StoreResult<Vec<User>> {
-        fetch_all!(self, LIST_USERS, [], rows::user)
+    async fn list_users(&self, org: Option<&str>) -> StoreResult<Vec<User>> {
+        fetch_all!(self, LIST_USERS, [org], rows::user)
     }
 
     async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> StoreResult<bool> {
@@ -172,11 +178,6 @@ const INSERT_SESSION: &str =
     "INSERT INTO auth_sessions (id, user_id, created_at, revoked_at) VALUES ($1, $2, $3, $4)";
 const INSERT_FIRST_REFRESH: &str = "INSERT INTO auth_refresh_tokens \
      (hash, session_id, user_id, issued_at, expires_at, spent_at) VALUES ($1, $2, $3, $4, $5, $6)";
-const SESSION_BY_ID: &str = concat!(
-    "SELECT ",
-    session_columns!(),
-    " FROM auth_sessions WHERE id = $1"
-);
 /// The spend: one statement, so the database's row lock picks the one winner. Only an unspent,
 /// unexpired token of a live session matches.
 const SPEND_REFRESH: &str = concat!(
@@ -238,10 +239,6 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn session(&self, id: &str) -> StoreResult<Option<Session>> {
-        fetch_optional!(self, SESSION_BY_ID, [id], rows::session)
-    }
-
     async fn consume_refresh(&self, hash: &TokenHash, now: i64) -> StoreResult<Consumed> {
         with_pool!(&self.pool, p => {
             for _ in 0..CONSUME_ATTEMPTS {
@@ -296,12 +293,6 @@ impl SessionStore for SqlStore {
 
     async fn revoke_session(&self, id: &str, now: i64) -> StoreResult<bool> {
         Ok(execute!(self, REVOKE_SESSION, [id, now]) == 1)
-    }
-
-    async fn revoke_user_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<String>> {
-        let mut ids: Vec<String> = scalar!(self, REVOKE_USER_SESSIONS, [user_id, now], fetch_all);
-        ids.sort();
-        Ok(ids)
     }
 }
 
@@ -441,7 +432,6 @@ const INSERT_REVOCATION: &str =
     "INSERT INTO auth_revocations (session_id, refused_until) VALUES ($1, $2)";
 const REVOCATIONS_SINCE: &str = "SELECT id, session_id, refused_until FROM auth_revocations \
      WHERE id > $1 AND refused_until > $2 ORDER BY id LIMIT $3";
-const LAST_REVOCATION: &str = "SELECT COALESCE(MAX(id), 0) FROM auth_revocations";
 
 #[async_trait]
 impl RevocationStore for SqlStore {
@@ -477,10 +467,6 @@ impl RevocationStore for SqlStore {
             [cursor, now, limit],
             rows::revocation
         )
-    }
-
-    async fn last_revocation_cursor(&self) -> StoreResult<i64> {
-        Ok(scalar!(self, LAST_REVOCATION, [], fetch_one))
     }
 }
 

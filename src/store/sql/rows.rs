@@ -8,9 +8,7 @@ use crate::api_key::Environment;
 use crate::error::{CorruptData, StoreError};
 use crate::rbac::Role;
 use crate::secret::TokenHash;
-use crate::store::{
-    ApiKeyRecord, RefreshRecord, Revocation, Session, StoreResult, StoredKey, User,
-};
+use crate::store::{ApiKeyRecord, RefreshRecord, Revocation, StoreResult, StoredKey, User};
 use crate::token::KeyAlgorithm;
 
 /// Typed column access by name, for any row whose database decodes the crate's four column types
@@ -82,13 +80,6 @@ macro_rules! user_columns {
     };
 }
 
-/// Columns of `auth_sessions`.
-macro_rules! session_columns {
-    () => {
-        "id, user_id, created_at, revoked_at"
-    };
-}
-
 /// Columns of `auth_refresh_tokens`.
 macro_rules! refresh_columns {
     () => {
@@ -119,15 +110,6 @@ pub(super) fn user(r: &impl SqlRow) -> StoreResult<User> {
         role: role(&r.text("role")?)?,
         org: r.opt_text("org")?,
         created_at: r.int("created_at")?,
-    })
-}
-
-pub(super) fn session(r: &impl SqlRow) -> StoreResult<Session> {
-    Ok(Session {
-        id: r.text("id")?,
-        user_id: r.int("user_id")?,
-        created_at: r.int("created_at")?,
-        revoked_at: r.opt_int("revoked_at")?,
     })
 }
 

@@ -1,4 +1,6 @@
-//! Shared test helpers: a manual clock, a recording mailer and audit sink, a service builder.
+//! The service harness: an `AuthService` on a manual clock with a recording mailer and audit
+//! sink (`Harness`), and signed-in users to test with (`registered_user`, `Harness::sign_up`,
+//! `Harness::user`, `signed_in`).
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::{Arc, Mutex};
@@ -8,14 +10,20 @@ use assimetria_auth::audit::{AuditEvent, AuditSink};
 use assimetria_auth::clock::ManualClock;
 use assimetria_auth::mail::{Mail, Mailer};
 use assimetria_auth::rbac::Role;
-use assimetria_auth::secret::Password;
-use assimetria_auth::service::Principal;
 use assimetria_auth::store::Store;
 use assimetria_auth::store::memory::MemoryStore;
+use assimetria_auth::{AccessToken, Password, RefreshToken};
 use assimetria_auth::{AuthConfig, AuthService, Error, MasterKey};
+use assimetria_auth::{LoginOutcome, Principal, UserInfo};
 use async_trait::async_trait;
 
 pub const T0: i64 = 1_800_000_000;
+
+/// The password of every user the helpers below create.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The email [`registered_user`] signs up.
+pub const EMAIL: &str = "a@example.com";
 
 /// Records every mail (with its token, as a real mail would carry it).
 #[derive(Debug, Default)]
@@ -118,19 +126,74 @@ pub fn pw(s: &str) -> Password {
     Password::new(s)
 }
 
+/// A user who has just signed in, with everything a test goes on with.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The user, as the login showed it.
+    pub user: UserInfo,
+    /// Who the access token authenticates as.
+    pub principal: Principal,
+    /// The login's access token.
+    pub access_token: AccessToken,
+    /// The login's refresh token.
+    pub refresh_token: RefreshToken,
+}
+
+impl SignedIn {
+    async fn from_login(service: &AuthService, login: LoginOutcome) -> SignedIn {
+        let principal = service
+            .authenticate(login.access_token.expose())
+            .await
+            .expect("a fresh access token authenticates");
+        SignedIn {
+            user: login.user,
+            principal,
+            access_token: login.access_token,
+            refresh_token: login.refresh_token,
+        }
+    }
+
+    /// The access token's text.
+    pub fn access(&self) -> &str {
+        self.access_token.expose()
+    }
+}
+
+/// Creates a user with `role` and [`PASSWORD`] on `service` (as a host seeding accounts does) and
+/// signs them in.
+pub async fn signed_in(service: &AuthService, email: &str, role: Role) -> SignedIn {
+    service
+        .create_user(email, &pw(PASSWORD), role)
+        .await
+        .expect("create user");
+    let login = service
+        .login(email, &pw(PASSWORD), None)
+        .await
+        .expect("log in");
+    SignedIn::from_login(service, login).await
+}
+
+/// The default harness with [`EMAIL`] registered (password [`PASSWORD`]) and signed in.
+pub async fn registered_user() -> (Harness, SignedIn) {
+    let h = default_harness().await;
+    let user = h.sign_up(EMAIL).await;
+    (h, user)
+}
+
 impl Harness {
-    /// Creates a user with `role` and returns its principal from a fresh login.
-    pub async fn user(&self, email: &str, role: Role) -> (Principal, String) {
-        self.service
-            .create_user(email, &pw("correct horse battery"), role)
-            .await
-            .unwrap();
-        let out = self
+    /// Registers `email` with [`PASSWORD`] (the configured default role), as a visitor does:
+    /// `register` signs them in.
+    pub async fn sign_up(&self, email: &str) -> SignedIn {
+        let login = self
             .service
-            .login(email, &pw("correct horse battery"), None)
+            .register(email, &pw(PASSWORD), None)
             .await
-            .unwrap();
-        let token = out.access_token.expose().to_owned();
-        (self.service.authenticate(&token).await.unwrap(), token)
+            .expect("register");
+        SignedIn::from_login(&self.service, login).await
+    }
+
+    /// Creates a user with `role` and signs them in (see [`signed_in`]).
+    pub async fn user(&self, email: &str, role: Role) -> SignedIn {
+        signed_in(&self.service, email, role).await
     }
 }

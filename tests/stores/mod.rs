@@ -73,6 +73,18 @@ impl Db {
     }
 }
 
+/// A conformance-suite fixture (`store_conformance_tests!`) on a fresh PostgreSQL schema, dropped
+/// after the case; `None` without `TEST_DATABASE_URL` (see [`Db::postgres`]). The schema and the
+/// "did not run" notice are named after the test, which the test harness runs on a thread named
+/// after it.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres_fixture() -> Option<(Arc<dyn Store>, Db)> {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("conformance case");
+    let db = Db::postgres(test.rsplit("::").next().unwrap_or(test)).await?;
+    Some((db.store().await, db))
+}
+
 /// An SQLite database file in its own temporary directory (removed on drop).
 #[cfg(feature = "sqlite")]
 pub(crate) struct SqliteDb {
@@ -240,12 +252,12 @@ pub(crate) fn not_run(message: &str) {
 
 /// Runs each named case, an `async fn(Db)`, once per store: `memory::<case>`, `sqlite::<case>`
 /// (a fresh file) and `postgres::<case>` (a fresh schema; see [`Db::postgres`] for what happens
-/// without `TEST_DATABASE_URL`). Declare `#[macro_use] mod support;` to use it.
+/// without `TEST_DATABASE_URL`). Declare `#[macro_use] mod stores;` to use it.
 #[allow(unused_macros)] // each test binary uses a different part of this module
 macro_rules! per_store {
     ($($case:ident),* $(,)?) => {
         mod memory {
-            use crate::support::Db;
+            use crate::stores::Db;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
@@ -256,7 +268,7 @@ macro_rules! per_store {
 
         #[cfg(feature = "sqlite")]
         mod sqlite {
-            use crate::support::Db;
+            use crate::stores::Db;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
@@ -267,7 +279,7 @@ macro_rules! per_store {
 
         #[cfg(feature = "postgres")]
         mod postgres {
-            use crate::support::Db;
+            use crate::stores::Db;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
@@ -281,7 +293,7 @@ macro_rules! per_store {
         mod postgres {
             #[test]
             fn not_compiled() {
-                crate::support::postgres_not_compiled();
+                crate::stores::postgres_not_compiled();
             }
         }
     };

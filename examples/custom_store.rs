@@ -1,0 +1,402 @@
+//! A store written by a host, from scratch, and the one macro call that proves it keeps every
+//! contract the service relies on.
+//!
+//! `TinyStore` keeps everything in plain collections behind one `std::sync::Mutex`. Each method
+//! takes the lock once and never holds it across an `.await`, so every call is one atomic step:
+//! that is how it keeps the compare-and-set and "one transaction" promises the storage traits
+//! document (a database-backed store keeps them with conditional `UPDATE`s and transactions).
+//!
+//! Run the conformance suite against it (the feature brings in
+//! `assimetria_auth::store_conformance_tests!`):
+//!
+//! ```text
+//! cargo test --example custom_store --features test-util
+//! ```
+//!
+//! and the example itself, which plugs the store into an `AuthService`:
+//!
+//! ```text
+//! cargo run --example custom_store --features test-util
+//! ```
+//!
+//! A store of your own needs, besides this crate: `async-trait` (the traits are
+//! `#[async_trait]`), and for its tests tokio with `macros` and `rt-multi-thread`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use assimetria_auth::error::StoreError;
+use assimetria_auth::store::{
+    ApiKeyRecord, ApiKeyStore, Consumed, NewApiKey, NewUser, RefreshRecord, ResetTokenStore,
+    Revocation, RevocationStore, Session, SessionStore, SigningKeyStore, StoreResult, StoredKey,
+    TokenHash, User, UserChange, UserStore,
+};
+use assimetria_auth::{AuthConfig, AuthService, MasterKey, Password};
+use async_trait::async_trait;
+
+/// Every table of the store.
+#[derive(Default)]
+struct Tables {
+    users: Vec<User>,
+    sessions: HashMap<String, Session>,
+    refresh_tokens: HashMap<TokenHash, RefreshRecord>,
+    api_keys: Vec<ApiKeyRecord>,
+    /// Reset token hash -> (user id, expiry, spent).
+    reset_tokens: HashMap<TokenHash, (i64, i64, bool)>,
+    revocations: Vec<Revocation>,
+    signing_keys: Vec<StoredKey>,
+    secrets: HashMap<String, Vec<u8>>,
+}
+
+impl Tables {
+    fn session_is_live(&self, id: &str) -> bool {
+        self.sessions
+            .get(id)
+            .is_some_and(|s| s.revoked_at.is_none())
+    }
+
+    fn log_revocations(&mut self, session_ids: &[String], until: i64) {
+        for id in session_ids {
+            let cursor = self.revocations.last().map_or(1, |r| r.cursor + 1);
+            let session_id = id.clone();
+            self.revocations.push(Revocation {
+                cursor,
+                session_id,
+                until,
+            });
+        }
+    }
+}
+
+/// A host's own store.
+#[derive(Default)]
+struct TinyStore(Mutex<Tables>);
+
+impl TinyStore {
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        // Every critical section leaves the tables whole, so a poisoned lock is still usable.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl UserStore for TinyStore {
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        let mut t = self.tables();
+        if t.users.iter().any(|u| u.email == user.email) {
+            return Err(StoreError::Conflict);
+        }
+        let user = user.into_user(t.users.len() as i64 + 1);
+        t.users.push(user.clone());
+        Ok(user)
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        Ok(first(&self.tables().users, |u| u.email == email))
+    }
+
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+        Ok(first(&self.tables().users, |u| u.id == id))
+    }
+
+    async fn list_users(&self, org: Option<&str>) -> StoreResult<Vec<User>> {
+        Ok(all(&self.tables().users, |u| u.org.as_deref() == org))
+    }
+
+    async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> StoreResult<bool> {
+        // Compare-and-set: the check and the write under one lock.
+        let mut t = self.tables();
+        let Some(user) = t.users.iter_mut().find(|u| u.id == id) else {
+            return Ok(false);
+        };
+        if user.password_hash != expected {
+            return Ok(false);
+        }
+        user.password_hash = new.to_owned();
+        Ok(true)
+    }
+
+    async fn update_user_ending_sessions(
+        &self,
+        id: i64,
+        change: UserChange,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
+        // The change, the ended sessions and their log entries: all under one lock.
+        let mut t = self.tables();
+        let Some(user) = t.users.iter_mut().find(|u| u.id == id) else {
+            return Ok(None);
+        };
+        match change {
+            UserChange::Role(role) => user.role = role,
+            UserChange::PasswordHash(hash) => user.password_hash = hash,
+            // `UserChange` may grow: refuse what this store was not written for.
+            _ => return Err(StoreError::Backend("unsupported user change".into())),
+        }
+        let mut ended = Vec::new();
+        for session in t.sessions.values_mut() {
+            if session.user_id == id && session.revoked_at.is_none() {
+                session.revoked_at = Some(now);
+                ended.push(session.id.clone());
+            }
+        }
+        ended.sort();
+        t.log_revocations(&ended, refused_until);
+        Ok(Some(ended))
+    }
+}
+
+#[async_trait]
+impl SessionStore for TinyStore {
+    async fn create_session(&self, session: Session, first: RefreshRecord) -> StoreResult<()> {
+        let mut t = self.tables();
+        if t.sessions.contains_key(&session.id) || t.refresh_tokens.contains_key(&first.hash) {
+            return Err(StoreError::Conflict);
+        }
+        t.refresh_tokens.insert(first.hash, first);
+        t.sessions.insert(session.id.clone(), session);
+        Ok(())
+    }
+
+    async fn consume_refresh(&self, hash: &TokenHash, now: i64) -> StoreResult<Consumed> {
+        let mut t = self.tables();
+        let Some(record) = t.refresh_tokens.get(hash) else {
+            return Ok(Consumed::Invalid);
+        };
+        if record.expires_at <= now || !t.session_is_live(&record.session_id) {
+            return Ok(Consumed::Invalid);
+        }
+        let record = t.refresh_tokens.get_mut(hash).expect("looked up above");
+        if record.spent_at.is_some() {
+            return Ok(Consumed::AlreadySpent(record.clone()));
+        }
+        record.spent_at = Some(now);
+        Ok(Consumed::Spent(record.clone()))
+    }
+
+    async fn insert_refresh(&self, record: RefreshRecord) -> StoreResult<bool> {
+        let mut t = self.tables();
+        if !t.session_is_live(&record.session_id) {
+            return Ok(false);
+        }
+        t.refresh_tokens.entry(record.hash).or_insert(record);
+        Ok(true)
+    }
+
+    async fn revoke_session(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let mut t = self.tables();
+        match t.sessions.get_mut(id) {
+            Some(session) if session.revoked_at.is_none() => {
+                session.revoked_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for TinyStore {
+    async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyRecord> {
+        let mut t = self.tables();
+        if t.api_keys.iter().any(|k| k.hash == key.hash) {
+            return Err(StoreError::Conflict);
+        }
+        let record = key.into_record(t.api_keys.len() as i64 + 1);
+        t.api_keys.push(record.clone());
+        Ok(record)
+    }
+
+    async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>> {
+        Ok(first(&self.tables().api_keys, |k| k.hash == *hash))
+    }
+
+    async fn list_api_keys(&self, org: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {
+        Ok(all(&self.tables().api_keys, |k| k.org.as_deref() == org))
+    }
+
+    async fn api_key_by_id(&self, id: i64) -> StoreResult<Option<ApiKeyRecord>> {
+        Ok(first(&self.tables().api_keys, |k| k.id == id))
+    }
+
+    async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool> {
+        let mut t = self.tables();
+        match t.api_keys.iter_mut().find(|k| k.id == id) {
+            Some(key) if key.revoked_at.is_none() => {
+                key.revoked_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn touch_api_key(&self, id: i64, now: i64) -> StoreResult<()> {
+        if let Some(key) = self.tables().api_keys.iter_mut().find(|k| k.id == id) {
+            key.last_used_at = Some(now);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ResetTokenStore for TinyStore {
+    async fn create_reset_token(
+        &self,
+        hash: &TokenHash,
+        user: i64,
+        expires: i64,
+    ) -> StoreResult<()> {
+        self.tables()
+            .reset_tokens
+            .insert(*hash, (user, expires, false));
+        Ok(())
+    }
+
+    async fn reset_token_user(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
+        Ok(match self.tables().reset_tokens.get(hash) {
+            Some(&(user, expires, false)) if expires > now => Some(user),
+            _ => None,
+        })
+    }
+
+    async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
+        // Spending one token spends every pending token of its user, in the same step.
+        let mut t = self.tables();
+        let user = match t.reset_tokens.get(hash) {
+            Some(&(user, expires, false)) if expires > now => user,
+            _ => return Ok(None),
+        };
+        for (owner, _, spent) in t.reset_tokens.values_mut() {
+            *spent |= *owner == user;
+        }
+        Ok(Some(user))
+    }
+}
+
+#[async_trait]
+impl RevocationStore for TinyStore {
+    async fn append_revocations(&self, session_ids: &[String], until: i64) -> StoreResult<()> {
+        self.tables().log_revocations(session_ids, until);
+        Ok(())
+    }
+
+    async fn revocations_since(
+        &self,
+        cursor: i64,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Revocation>> {
+        let t = self.tables();
+        let in_force = t
+            .revocations
+            .iter()
+            .filter(|r| r.cursor > cursor && r.until > now);
+        Ok(in_force.take(limit.max(0) as usize).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl SigningKeyStore for TinyStore {
+    async fn insert_signing_key(&self, key: StoredKey) -> StoreResult<Vec<StoredKey>> {
+        let mut t = self.tables();
+        if t.signing_keys.iter().all(|k| k.kid != key.kid) {
+            t.signing_keys.push(key);
+        }
+        Ok(t.signing_keys.clone())
+    }
+
+    async fn insert_first_signing_key(&self, key: StoredKey) -> StoreResult<Vec<StoredKey>> {
+        let mut t = self.tables();
+        if t.signing_keys.is_empty() {
+            t.signing_keys.push(key);
+        }
+        Ok(t.signing_keys.clone())
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        Ok(self.tables().signing_keys.clone())
+    }
+
+    async fn reseal_signing_key(&self, kid: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        let mut t = self.tables();
+        let key = t.signing_keys.iter_mut().find(|k| k.kid == kid);
+        Ok(compare_and_set(key.map(|k| &mut k.material), old, new))
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool> {
+        let mut t = self.tables();
+        let before = t.signing_keys.len();
+        t.signing_keys.retain(|k| k.kid != kid);
+        Ok(t.signing_keys.len() < before)
+    }
+
+    async fn insert_secret(&self, name: &str, material: &[u8], _now: i64) -> StoreResult<Vec<u8>> {
+        let mut t = self.tables();
+        let stored = t
+            .secrets
+            .entry(name.to_owned())
+            .or_insert_with(|| material.to_vec());
+        Ok(stored.clone())
+    }
+
+    async fn reseal_secret(&self, name: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+        Ok(compare_and_set(
+            self.tables().secrets.get_mut(name),
+            old,
+            new,
+        ))
+    }
+}
+
+/// The first row that matches, copied out of the lock.
+fn first<T: Clone>(rows: &[T], matches: impl Fn(&T) -> bool) -> Option<T> {
+    rows.iter().find(|row| matches(row)).cloned()
+}
+
+/// Every row that matches, in order, copied out of the lock.
+fn all<T: Clone>(rows: &[T], matches: impl Fn(&T) -> bool) -> Vec<T> {
+    rows.iter().filter(|row| matches(row)).cloned().collect()
+}
+
+/// Replaces `slot` with `new` only if it holds `expected`.
+fn compare_and_set(slot: Option<&mut Vec<u8>>, expected: &[u8], new: &[u8]) -> bool {
+    match slot {
+        Some(material) if material.as_slice() == expected => {
+            *material = new.to_vec();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The store in use: an `AuthService` on it, and a user who signs up.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), assimetria_auth::Error> {
+    let config = AuthConfig::builder()
+        .master_key(MasterKey::from_bytes([7; 32]))
+        .build()?;
+    let auth = AuthService::builder(config, Arc::new(TinyStore::default()))
+        .build()
+        .await?;
+    let password = Password::new("correct horse battery");
+    let login = auth.register("ada@example.com", &password, None).await?;
+    let principal = auth.authenticate(login.access_token.expose()).await?;
+    println!("signed up user {} on TinyStore", principal.user_id);
+    Ok(())
+}
+
+/// The whole conformance suite, one test per case: `cargo test --example custom_store
+/// --features test-util`.
+#[cfg(test)]
+mod conformance {
+    use std::sync::Arc;
+
+    use assimetria_auth::store::Store;
+
+    assimetria_auth::store_conformance_tests!(|| async {
+        Arc::new(super::TinyStore::default()) as Arc<dyn Store>
+    });
+}

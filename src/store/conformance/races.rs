@@ -1,0 +1,268 @@
+//! Races: many tasks at once on one record, 50 times over. Each contract here is an
+//! atomicity promise — exactly one winner, compare-and-set, no entry skipped — that sequential
+//! calls cannot show. Run on a multi-threaded runtime, as the macro does.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{CONTENDERS, T0, TRIALS, at_once, hash, new_user, session, stored_key, user};
+use crate::error::StoreError;
+use crate::store::{Consumed, Store, UserChange};
+
+/// 16 concurrent creations with one email: one succeeds, the others are
+/// [`StoreError::Conflict`].
+pub async fn users_concurrent_duplicate_email(store: Arc<dyn Store>) {
+    let results = at_once(&store, 16, |store, _| async move {
+        store.create_user(new_user("race@example.com")).await
+    })
+    .await;
+    let mut created = 0;
+    for result in results {
+        match result {
+            Ok(_) => created += 1,
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(store.list_users(Some("acme")).await.unwrap().len(), 1);
+}
+
+/// A login's hash upgrade (compare-and-set over the hash it verified) racing a reset (an
+/// unconditional write): whatever the order, the reset's hash is what stays.
+pub async fn users_upgrade_never_undoes_a_reset(store: Arc<dyn Store>) {
+    for trial in 0..TRIALS {
+        let id = user(&store, &format!("race{trial}@example.com")).await;
+        let verified = store.user_by_id(id).await.unwrap().unwrap().password_hash;
+        let reset = format!("$argon2id$reset-{trial}");
+        let upgrade = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .replace_password_hash(id, &verified, "$argon2id$upgraded-old-password")
+                    .await
+                    .unwrap()
+            })
+        };
+        let reset_task = {
+            let store = Arc::clone(&store);
+            let reset = reset.clone();
+            tokio::spawn(async move {
+                store
+                    .update_user_ending_sessions(id, UserChange::PasswordHash(reset), T0, T0 + 9)
+                    .await
+                    .unwrap()
+            })
+        };
+        upgrade.await.unwrap();
+        assert!(reset_task.await.unwrap().is_some());
+        assert_eq!(
+            store.user_by_id(id).await.unwrap().unwrap().password_hash,
+            reset,
+            "trial {trial}: the upgrade overwrote the reset"
+        );
+    }
+}
+
+/// 64 concurrent spends of one reset token: exactly one gets the user.
+pub async fn reset_token_race(store: Arc<dyn Store>) {
+    let uid = user(&store, "ada@example.com").await;
+    for trial in 0..TRIALS {
+        let token = hash(&format!("reset {trial}"));
+        store
+            .create_reset_token(&token, uid, T0 + 100)
+            .await
+            .unwrap();
+        let spent = at_once(&store, CONTENDERS, |store, _| async move {
+            store.consume_reset_token(&token, T0).await.unwrap()
+        })
+        .await;
+        let winners: Vec<i64> = spent.into_iter().flatten().collect();
+        assert_eq!(winners, [uid], "trial {trial}: exactly one winner");
+    }
+}
+
+/// Different reset tokens of one user spent at once: the spend ends the user's other tokens in
+/// the same step, so exactly one of them succeeds.
+pub async fn reset_tokens_of_one_user_race(store: Arc<dyn Store>) {
+    let uid = user(&store, "ada@example.com").await;
+    for trial in 0..TRIALS {
+        let tokens: Vec<_> = (0..8)
+            .map(|i| hash(&format!("reset {trial} {i}")))
+            .collect();
+        for t in &tokens {
+            store.create_reset_token(t, uid, T0 + 100).await.unwrap();
+        }
+        let spent = at_once(&store, tokens.len(), |store, i| {
+            let token = tokens[i];
+            async move { store.consume_reset_token(&token, T0).await.unwrap() }
+        })
+        .await;
+        let winners = spent.iter().flatten().count();
+        assert_eq!(
+            winners, 1,
+            "trial {trial}: {winners} different tokens all reset"
+        );
+    }
+}
+
+/// 64 concurrent spends of one refresh token, at different `now`s: exactly one
+/// [`Consumed::Spent`]; every other caller sees [`Consumed::AlreadySpent`] with the winner's
+/// `spent_at`.
+pub async fn consume_refresh_race(store: Arc<dyn Store>) {
+    let uid = user(&store, "ada@example.com").await;
+    for trial in 0..TRIALS {
+        let sid = format!("race-{trial}");
+        let token = format!("race-token-{trial}");
+        session(&store, &sid, uid, &token).await;
+        let h = hash(&token);
+        let outcomes = at_once(&store, CONTENDERS, |store, i| async move {
+            // Different "now"s: AlreadySpent must still carry the winner's time.
+            let now = T0 + 1 + (i as i64 % 5);
+            store.consume_refresh(&h, now).await.unwrap()
+        })
+        .await;
+        let winners: Vec<_> = outcomes
+            .iter()
+            .filter(|c| matches!(c, Consumed::Spent(_)))
+            .collect();
+        assert_eq!(winners.len(), 1, "trial {trial}: exactly one Spent");
+        let winner_time = match winners[0] {
+            Consumed::Spent(r) => r.spent_at,
+            _ => None,
+        };
+        assert!(winner_time.is_some());
+        for c in &outcomes {
+            match c {
+                Consumed::Spent(_) => {}
+                Consumed::AlreadySpent(r) => {
+                    assert_eq!(
+                        r.spent_at, winner_time,
+                        "trial {trial}: the winner's spent_at"
+                    )
+                }
+                Consumed::Invalid => panic!("trial {trial}: a loser saw Invalid"),
+            }
+        }
+    }
+}
+
+/// 32 concurrent appends of two entries each: 64 entries with distinct, increasing cursors, and
+/// paging by cursor sees each once.
+pub async fn revocation_log_concurrent_appends(store: Arc<dyn Store>) {
+    at_once(&store, 32, |store, i| async move {
+        let ids = [format!("s{i}a"), format!("s{i}b")];
+        store.append_revocations(&ids, T0 + 100).await.unwrap();
+    })
+    .await;
+    let all = store.revocations_since(0, T0, 1000).await.unwrap();
+    assert_eq!(all.len(), 64);
+    assert!(all.windows(2).all(|w| w[0].cursor < w[1].cursor));
+    let distinct: HashSet<_> = all.iter().map(|r| r.session_id.clone()).collect();
+    assert_eq!(distinct.len(), 64);
+    // Paging by cursor sees every entry exactly once.
+    let (mut cursor, mut seen) = (0, Vec::new());
+    loop {
+        let page = store.revocations_since(cursor, T0, 5).await.unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = last.cursor;
+        seen.extend(page);
+    }
+    assert_eq!(seen, all);
+}
+
+/// A poller following the log by cursor while writers append concurrently sees every entry: no
+/// id becomes visible before a smaller one that is still being written.
+pub async fn revocation_poller_never_skips(store: Arc<dyn Store>) {
+    const WRITERS: usize = 8;
+    const APPENDS: usize = 40;
+    let done = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
+        tokio::spawn(async move {
+            let (mut cursor, mut seen) = (0, Vec::new());
+            loop {
+                // Read the flag first: a poll after the writers finished sees everything.
+                let finished = done.load(Ordering::SeqCst);
+                let page = store.revocations_since(cursor, T0, 1000).await.unwrap();
+                if let Some(last) = page.last() {
+                    cursor = last.cursor;
+                }
+                seen.extend(page.into_iter().map(|r| r.session_id));
+                if finished {
+                    return seen;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for i in 0..APPENDS {
+                    store
+                        .append_revocations(&[format!("w{w}-{i}")], T0 + 100)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let seen = poller.await.unwrap();
+    assert_eq!(
+        seen.len(),
+        WRITERS * APPENDS,
+        "the poller saw every entry once"
+    );
+    let distinct: HashSet<_> = seen.iter().collect();
+    assert_eq!(distinct.len(), WRITERS * APPENDS);
+}
+
+/// 16 concurrent inserts of one kid with different material: one is kept, and every caller is
+/// handed the same keys.
+pub async fn signing_keys_concurrent_insert_agree(store: Arc<dyn Store>) {
+    let results = at_once(&store, 16, |store, i| async move {
+        let key = stored_key("key-1", &[i as u8; 32], T0);
+        store.insert_signing_key(key).await.unwrap()
+    })
+    .await;
+    let stored = store.signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(
+        results.iter().all(|r| *r == stored),
+        "every caller sees the one winner"
+    );
+}
+
+/// 16 instances starting at once on an empty store, each proposing its own first key: one is
+/// kept and every caller is handed it; once a key exists a "first" key is not added, a plain
+/// insert is.
+pub async fn signing_keys_first_insert_agree(store: Arc<dyn Store>) {
+    // Every instance proposes a different first key (its own thumbprint); one is kept.
+    let results = at_once(&store, 16, |store, i| async move {
+        let key = stored_key(&format!("kid-{i}"), &[i as u8; 32], T0);
+        store.insert_first_signing_key(key).await.unwrap()
+    })
+    .await;
+    let stored = store.signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(results.iter().all(|r| *r == stored));
+    // Once a key exists, a "first" key is not added; a rotation (plain insert) is.
+    let again = store
+        .insert_first_signing_key(stored_key("late", &[1; 32], T0))
+        .await
+        .unwrap();
+    assert_eq!(again, stored);
+    let rotated = store
+        .insert_signing_key(stored_key("next", &[2; 32], T0 + 1))
+        .await
+        .unwrap();
+    assert_eq!(rotated.len(), 2);
+    assert_eq!(rotated[1].kid, "next");
+}

@@ -1,0 +1,280 @@
+//! Users: creation, lookup, listing by organization, the password-hash compare-and-set, and a
+//! change that ends the user's sessions in one transaction.
+
+use std::sync::Arc;
+
+use super::{T0, is_live, new_user, session, user};
+use crate::error::StoreError;
+use crate::rbac::Role;
+use crate::store::{Consumed, NewUser, Store, UserChange};
+
+/// Users get increasing ids and read back exactly as created, by email (exact match) and by id.
+pub async fn users_create_and_look_up(store: Arc<dyn Store>) {
+    assert!(store.list_users(Some("acme")).await.unwrap().is_empty());
+    assert!(store.list_users(None).await.unwrap().is_empty());
+    let a = store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .unwrap();
+    let mut b_new = new_user("bob@example.com");
+    b_new.role = Role::Admin;
+    b_new.org = None;
+    b_new.created_at = T0 + 5;
+    let b = store.create_user(b_new).await.unwrap();
+    assert!(b.id > a.id, "ids are assigned in increasing order");
+    assert_eq!(a.email, "ada@example.com");
+    assert_eq!(a.role, Role::Member);
+    assert_eq!(a.org.as_deref(), Some("acme"));
+    assert_eq!(a.created_at, T0);
+    assert_eq!(
+        (b.role, b.org.as_deref(), b.created_at),
+        (Role::Admin, None, T0 + 5)
+    );
+
+    assert_eq!(
+        store.user_by_email("ada@example.com").await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.user_by_id(b.id).await.unwrap(), Some(b.clone()));
+    assert_eq!(
+        store.user_by_email("nobody@example.com").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.user_by_email("ADA@example.com").await.unwrap(),
+        None,
+        "exact match"
+    );
+    assert_eq!(store.user_by_id(b.id + 1000).await.unwrap(), None);
+    assert_eq!(store.list_users(Some("acme")).await.unwrap(), vec![a]);
+    assert_eq!(store.list_users(None).await.unwrap(), vec![b]);
+}
+
+/// A taken email is [`StoreError::Conflict`] and changes nothing; the store stays usable.
+pub async fn users_duplicate_email_is_conflict(store: Arc<dyn Store>) {
+    let first = store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .unwrap();
+    let mut again = new_user("ada@example.com");
+    again.role = Role::Admin;
+    again.password_hash = "other".into();
+    let err = store.create_user(again).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "got {err:?}");
+    assert_eq!(
+        store.list_users(Some("acme")).await.unwrap(),
+        vec![first.clone()],
+        "changes nothing"
+    );
+    assert_eq!(
+        store.user_by_email("ada@example.com").await.unwrap(),
+        Some(first)
+    );
+    // The store is still usable after the failed insert.
+    store
+        .create_user(new_user("bob@example.com"))
+        .await
+        .unwrap();
+}
+
+/// [`replace_password_hash`](crate::store::UserStore::replace_password_hash) writes only over
+/// the expected hash, once; for an unknown user it writes nothing.
+pub async fn users_compare_and_set_password_hash(store: Arc<dyn Store>) {
+    let id = user(&store, "ada@example.com").await;
+    let other = user(&store, "bob@example.com").await;
+    let original = store.user_by_id(id).await.unwrap().unwrap().password_hash;
+    // Over a stale hash: nothing is written.
+    assert!(
+        !store
+            .replace_password_hash(id, "$argon2id$stale", "$argon2id$upgrade")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user_by_id(id).await.unwrap().unwrap().password_hash,
+        original
+    );
+    // Over the current hash: written, once.
+    assert!(
+        store
+            .replace_password_hash(id, &original, "$argon2id$upgrade")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_password_hash(id, &original, "$argon2id$again")
+            .await
+            .unwrap(),
+        "the expected hash is gone"
+    );
+    assert_eq!(
+        store.user_by_id(id).await.unwrap().unwrap().password_hash,
+        "$argon2id$upgrade"
+    );
+    let before = store.list_users(Some("acme")).await.unwrap();
+    assert!(
+        !store
+            .replace_password_hash(other + 1000, &original, "x")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.list_users(Some("acme")).await.unwrap(), before);
+}
+
+/// [`update_user_ending_sessions`](crate::store::UserStore::update_user_ending_sessions)
+/// changes the user, ends the user's sessions (not another user's) and logs them, together; for
+/// an unknown user it is `None` and changes nothing anywhere.
+pub async fn users_update_ending_sessions(store: Arc<dyn Store>) {
+    let id = user(&store, "ada@example.com").await;
+    let other = user(&store, "bob@example.com").await;
+    session(&store, "ada-1", id, "ada-1 first").await;
+    session(&store, "ada-2", id, "ada-2 first").await;
+    session(&store, "bob-1", other, "bob-1 first").await;
+
+    let ended = store
+        .update_user_ending_sessions(id, UserChange::Role(Role::Viewer), T0 + 1, T0 + 500)
+        .await
+        .unwrap();
+    assert_eq!(ended, Some(vec!["ada-1".to_owned(), "ada-2".to_owned()]));
+    assert_eq!(
+        store.user_by_id(id).await.unwrap().unwrap().role,
+        Role::Viewer
+    );
+    for sid in ["ada-1", "ada-2"] {
+        assert!(!is_live(&store, sid, id).await, "{sid} ended");
+    }
+    assert!(is_live(&store, "bob-1", other).await);
+    // The revocation log got both, in the same step.
+    let log: Vec<_> = store
+        .revocations_since(0, T0 + 1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.session_id, r.until))
+        .collect();
+    assert_eq!(
+        log,
+        vec![
+            ("ada-1".to_owned(), T0 + 500),
+            ("ada-2".to_owned(), T0 + 500)
+        ]
+    );
+
+    // A password change with no live session left: nothing to end, the hash changes.
+    let ended = store
+        .update_user_ending_sessions(
+            id,
+            UserChange::PasswordHash("$argon2id$reset".into()),
+            T0 + 2,
+            T0 + 500,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended, Some(vec![]));
+    assert_eq!(
+        store.user_by_id(id).await.unwrap().unwrap().password_hash,
+        "$argon2id$reset"
+    );
+
+    // An unknown user: `None`, and nothing anywhere changes.
+    let users = store.list_users(Some("acme")).await.unwrap();
+    let log = store.revocations_since(0, T0, 100).await.unwrap();
+    assert_eq!(
+        store
+            .update_user_ending_sessions(other + 1000, UserChange::Role(Role::Admin), T0, T0 + 9)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.list_users(Some("acme")).await.unwrap(), users);
+    assert_eq!(store.revocations_since(0, T0, 100).await.unwrap(), log);
+    assert!(is_live(&store, "bob-1", other).await);
+}
+
+/// Ending a user's sessions ends the live ones only: a session ended before is neither returned
+/// nor logged again, another user's session stays live, and a second change ends nothing more.
+pub async fn users_update_ends_only_live_sessions(store: Arc<dyn Store>) {
+    let ada = user(&store, "ada@example.com").await;
+    let bob = user(&store, "bob@example.com").await;
+    for (sid, uid) in [("s-c", ada), ("s-a", ada), ("s-b", ada), ("s-bob", bob)] {
+        session(&store, sid, uid, &format!("r-{sid}")).await;
+    }
+    assert!(store.revoke_session("s-b", T0 + 1).await.unwrap());
+    let ended = store
+        .update_user_ending_sessions(ada, UserChange::Role(Role::Viewer), T0 + 2, T0 + 500)
+        .await
+        .unwrap();
+    assert_eq!(
+        ended,
+        Some(vec!["s-a".to_owned(), "s-c".to_owned()]),
+        "live ones, sorted"
+    );
+    let logged = |store: Arc<dyn Store>| async move {
+        let log = store.revocations_since(0, T0 + 2, 100).await.unwrap();
+        log.into_iter().map(|r| r.session_id).collect::<Vec<_>>()
+    };
+    assert_eq!(logged(Arc::clone(&store)).await, ["s-a", "s-c"]);
+    for sid in ["s-a", "s-b", "s-c"] {
+        assert!(!is_live(&store, sid, ada).await, "{sid} ended");
+    }
+    assert!(is_live(&store, "s-bob", bob).await);
+
+    let again = store
+        .update_user_ending_sessions(ada, UserChange::Role(Role::Member), T0 + 3, T0 + 500)
+        .await
+        .unwrap();
+    assert_eq!(again, Some(vec![]));
+    assert_eq!(
+        logged(Arc::clone(&store)).await,
+        ["s-a", "s-c"],
+        "nothing more logged"
+    );
+    assert!(matches!(
+        store
+            .consume_refresh(&super::hash("r-s-bob"), T0 + 4)
+            .await
+            .unwrap(),
+        Consumed::Spent(_)
+    ));
+}
+
+/// [`list_users`](crate::store::UserStore::list_users) lists one organization's users, by id:
+/// not those of another organization (names match exactly), nor those of none; `None` lists the
+/// users without an organization, and an empty name is an organization like any other.
+pub async fn users_list_by_organization(store: Arc<dyn Store>) {
+    let mut made = Vec::new();
+    for (i, org) in [
+        Some("acme"),
+        None,
+        Some("other"),
+        Some("acme"),
+        Some("ACME"),
+        None,
+        Some(""),
+        Some("acme "),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let created = store
+            .create_user(NewUser {
+                org: org.map(str::to_owned),
+                ..new_user(&format!("user{i}@example.com"))
+            })
+            .await
+            .unwrap();
+        made.push(created);
+    }
+    let list = |org: Option<&'static str>| {
+        let store = Arc::clone(&store);
+        async move { store.list_users(org).await.unwrap() }
+    };
+    assert_eq!(list(Some("acme")).await, [made[0].clone(), made[3].clone()]);
+    assert_eq!(list(None).await, [made[1].clone(), made[5].clone()]);
+    assert_eq!(list(Some("other")).await, [made[2].clone()]);
+    assert_eq!(list(Some("ACME")).await, [made[4].clone()]);
+    assert_eq!(list(Some("")).await, [made[6].clone()]);
+    assert_eq!(list(Some("acme ")).await, [made[7].clone()]);
+    assert!(list(Some("nobody")).await.is_empty());
+}
