@@ -249,7 +249,7 @@ pub struct AuthConfig {
     pub allowed_origins: Vec<String>,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
-    /// Login and forgot-password limits.
+    /// Login, registration and forgot-password limits.
     pub rate_limits: RateLimits,
     /// How often the in-process revocation set (and the signing keys) are brought up to date
     /// from the store.
@@ -386,7 +386,7 @@ impl AuthConfigBuilder {
         allowed_origins: Vec<String>,
         /// Sets the request body limit in bytes.
         body_limit: usize,
-        /// Sets the login / forgot-password limits.
+        /// Sets the login, registration and forgot-password limits.
         rate_limits: RateLimits,
         /// Sets the revocation polling interval.
         revocation_poll: Duration,
@@ -441,7 +441,7 @@ impl AuthConfigBuilder {
         self
     }
 
-    /// Turns login / forgot-password rate limiting on or off.
+    /// Turns login, registration and forgot-password rate limiting on or off.
     #[must_use]
     pub fn rate_limiting(mut self, enabled: bool) -> Self {
         self.0.rate_limits.enabled = enabled;
