@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use assimetria_auth::api_key::Environment;
 use assimetria_auth::axum::{LimitedBody, Require, permission};
-use assimetria_auth::http::{HttpApi, Reply};
+use assimetria_auth::http::{HttpApi, HttpError, Reply};
 use assimetria_auth::mail::{Mail, Mailer};
 use assimetria_auth::rbac::Role;
 use assimetria_auth::secret::Password;
@@ -139,12 +139,7 @@ fn add_item(
     let fields: Value = match serde_json::from_slice(&body.bytes) {
         Ok(Value::Object(o)) => Value::Object(o),
         Ok(_) => return Reply::error(&Error::Validation("the body must be a JSON object"), true),
-        Err(_) => {
-            return Reply::error(
-                &Error::MalformedRequest("the body is not valid JSON".into()),
-                true,
-            );
-        }
+        Err(e) => return Reply::from(HttpError::InvalidJson(e)),
     };
     let mut items = data.items.lock().unwrap_or_else(|e| e.into_inner());
     let list = items.entry((resource, env)).or_default();
