@@ -167,7 +167,7 @@ impl From<BodyError> for HttpError {
 }
 
 /// A request body read up to [`HttpApi::body_limit`], with what the endpoints need besides the
-/// bytes ([`HttpApi::limited_body`] reads one; each adapter has an extractor for it).
+/// bytes ([`HttpApi::limited_body`] reads one; `axum::LimitedBody` extracts one in a handler).
 #[derive(Debug)]
 pub struct LimitedBody<B> {
     /// The `Content-Type` header.
