@@ -35,7 +35,7 @@ use assimetria_auth::Password;
 use assimetria_auth::Principal;
 use assimetria_auth::api_key::Environment;
 use assimetria_auth::axum::{LimitedBody, Require, permission};
-use assimetria_auth::http::{HttpApi, Reply};
+use assimetria_auth::http::{HttpApi, HttpError, Reply};
 use assimetria_auth::mail::{Mail, Mailer};
 use assimetria_auth::rbac::Role;
 use assimetria_auth::store::sql::SqlStore;
@@ -138,13 +138,8 @@ fn add_item(
 ) -> Reply {
     let fields: Value = match serde_json::from_slice(&body.bytes) {
         Ok(Value::Object(o)) => Value::Object(o),
-        Ok(_) => return Reply::error(&Error::Validation("the body must be a JSON object"), true),
-        Err(_) => {
-            return Reply::error(
-                &Error::MalformedRequest("the body is not valid JSON".into()),
-                true,
-            );
-        }
+        Ok(_) => return Reply::invalid("the body must be a JSON object"),
+        Err(_) => return Reply::from(HttpError::InvalidJson),
     };
     let mut items = data.items.lock().unwrap_or_else(|e| e.into_inner());
     let list = items.entry((resource, env)).or_default();
@@ -210,7 +205,7 @@ async fn put_settings(
             *s.data.settings.lock().unwrap_or_else(|e| e.into_inner()) = v.clone();
             Reply::json(200, &json!({"success": true, "settings": v}))
         }
-        _ => Reply::error(&Error::Validation("settings must be a JSON object"), true),
+        _ => Reply::invalid("settings must be a JSON object"),
     }
 }
 

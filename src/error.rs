@@ -364,18 +364,9 @@ pub enum Error {
     /// The request is well-formed but a value breaks a rule (password policy, email shape). `422`.
     #[error("{0}")]
     Validation(#[from] ValidationError),
-    /// The request could not be parsed. `400`.
-    #[error("malformed request: {0}")]
-    MalformedRequest(Cow<'static, str>),
-    /// The request body is larger than the configured limit. `413`.
-    #[error("request body too large")]
-    PayloadTooLarge,
     /// No such resource. `404`.
     #[error("not found")]
     NotFound,
-    /// The route exists but not for this method. `405`.
-    #[error("method not allowed")]
-    MethodNotAllowed,
     /// Too many attempts; try again after the given time. `429` with `Retry-After`.
     #[error("too many requests")]
     RateLimited {
@@ -406,12 +397,10 @@ impl Error {
             | Error::InvalidRefreshToken
             | Error::RefreshTokenReused
             | Error::InvalidApiKey => 401,
-            Error::InvalidResetToken | Error::MalformedRequest(_) => 400,
+            Error::InvalidResetToken => 400,
             Error::Forbidden(_) | Error::CrossOrigin => 403,
             Error::NotFound => 404,
-            Error::MethodNotAllowed => 405,
             Error::EmailTaken => 409,
-            Error::PayloadTooLarge => 413,
             Error::Validation(_) => 422,
             Error::RateLimited { .. } => 429,
             Error::Overloaded => 503,
@@ -433,10 +422,7 @@ impl Error {
             Error::CrossOrigin => "cross_origin",
             Error::EmailTaken => "email_taken",
             Error::Validation(_) => "validation_error",
-            Error::MalformedRequest(_) => "bad_request",
-            Error::PayloadTooLarge => "payload_too_large",
             Error::NotFound => "not_found",
-            Error::MethodNotAllowed => "method_not_allowed",
             Error::RateLimited { .. } => "rate_limited",
             Error::Overloaded => "overloaded",
             Error::Config(_) | Error::Internal(_) | Error::Store(_) => "internal_error",
@@ -502,7 +488,6 @@ mod tests {
         );
         assert_eq!(Error::Forbidden(Permission::TasksWrite).status(), 403);
         assert_eq!(Error::EmailTaken.status(), 409);
-        assert_eq!(Error::PayloadTooLarge.status(), 413);
         assert_eq!(Error::from(ValidationError::InvalidEmail).status(), 422);
         assert_eq!(
             Error::RateLimited {

@@ -1,5 +1,5 @@
-//! The JSON body parsers behind the public `HttpApi` endpoints that take `(content_type, body)`
-//! and do no argon2 work on input the fuzzer can produce:
+//! The JSON body parsers behind the endpoints `HttpApi::handle` serves with a body, on the ones
+//! that do no argon2 work on input the fuzzer can produce:
 //!
 //! * `refresh` and `forgot_password` (no argon2 at all; the store holds no user);
 //! * `reset_password` (a made-up reset token is refused before any hashing);
@@ -25,11 +25,11 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use std::future::ready;
 use std::sync::OnceLock;
 
-use assimetria_auth::http::HttpApi;
+use assimetria_auth::http::{BodyError, Endpoint, HttpApi, RequestHead};
 use assimetria_auth::rbac::Role;
-use assimetria_auth::Principal;
 use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing};
 use libfuzzer_sys::fuzz_target;
 use tokio::runtime::Runtime;
@@ -37,8 +37,9 @@ use tokio::runtime::Runtime;
 struct Fixture {
     rt: Runtime,
     api: HttpApi,
-    viewer: Principal,
-    admin: Principal,
+    /// `Authorization` values of a viewer and an admin.
+    viewer: String,
+    admin: String,
 }
 
 fn fixture() -> &'static Fixture {
@@ -48,8 +49,8 @@ fn fixture() -> &'static Fixture {
         let key = JwtKey::hs256("fuzz-http", &[0x5a; 32]).expect("key");
         let ring = KeyRing::new(key).expect("ring");
         let service = common::service(&rt, Some(ring.clone()));
-        // Principals come from tokens the service itself accepts: `Principal` is non-exhaustive.
-        let principal = |sub: &str, role: Role| {
+        // Bearer tokens the service itself accepts.
+        let bearer = |sub: &str, role: Role| {
             let config = service.config();
             let claims = AccessClaims {
                 sub: sub.into(),
@@ -64,10 +65,11 @@ fn fixture() -> &'static Fixture {
                 jti: format!("fuzz-{sub}"),
             };
             let token = ring.sign(&claims).expect("sign");
-            service.authenticate_jwt(token.expose()).expect("own token")
+            service.authenticate_jwt(token.expose()).expect("own token");
+            format!("Bearer {}", token.expose())
         };
-        let viewer = principal("1000", Role::Viewer);
-        let admin = principal("1001", Role::Admin);
+        let viewer = bearer("1000", Role::Viewer);
+        let admin = bearer("1001", Role::Admin);
         Fixture {
             api: HttpApi::new(service),
             rt,
@@ -78,7 +80,7 @@ fn fixture() -> &'static Fixture {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Endpoint {
+enum Case {
     Refresh,
     ResetPassword,
     ForgotPassword,
@@ -87,9 +89,9 @@ enum Endpoint {
     SetRoleAsAdmin,
 }
 
-impl Endpoint {
+impl Case {
     fn from_byte(b: u8) -> Self {
-        use Endpoint::*;
+        use Case::*;
         match b {
             b'r' => Refresh,
             b'p' => ResetPassword,
@@ -119,14 +121,14 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    let endpoint = Endpoint::from_byte(selector);
+    let case = Case::from_byte(selector);
     let (content_type, rest) = match line(rest) {
         Some((ct, rest)) => (Some(String::from_utf8_lossy(ct)), rest),
         None => (None, rest),
     };
     let content_type = content_type.as_deref();
-    let (id, body) = match endpoint {
-        Endpoint::SetRoleAsViewer | Endpoint::SetRoleAsAdmin => match line(rest) {
+    let (id, body) = match case {
+        Case::SetRoleAsViewer | Case::SetRoleAsAdmin => match line(rest) {
             Some((id, body)) => (String::from_utf8_lossy(id), body),
             None => ("".into(), rest),
         },
@@ -134,23 +136,36 @@ fuzz_target!(|data: &[u8]| {
     };
 
     let f = fixture();
-    let api = &f.api;
+    let (endpoint, method, bearer) = match case {
+        Case::Refresh => (Endpoint::Refresh, "POST", None),
+        Case::ResetPassword => (Endpoint::ResetPassword, "POST", None),
+        Case::ForgotPassword => (Endpoint::ForgotPassword, "POST", None),
+        Case::CreateApiKeyAsViewer => (Endpoint::CreateApiKey, "POST", Some(f.viewer.as_str())),
+        Case::SetRoleAsViewer => (Endpoint::SetRole, "PATCH", Some(f.viewer.as_str())),
+        Case::SetRoleAsAdmin => (Endpoint::SetRole, "PATCH", Some(f.admin.as_str())),
+    };
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2);
+    if let Some(bearer) = bearer {
+        headers.push(("authorization", bearer));
+    }
+    if let Some(content_type) = content_type {
+        headers.push(("content-type", content_type));
+    }
+    let head = RequestHead {
+        method,
+        authority: None,
+        headers: headers.as_slice(),
+        peer: None,
+        id: Some(&id),
+    };
     let reply = f.rt.block_on(async {
-        let reply = match endpoint {
-            Endpoint::Refresh => api.refresh(content_type, body).await,
-            Endpoint::ResetPassword => api.reset_password(content_type, body).await,
-            Endpoint::ForgotPassword => api.forgot_password(content_type, body, None).await,
-            Endpoint::CreateApiKeyAsViewer => {
-                api.create_api_key(&f.viewer, content_type, body).await
-            }
-            Endpoint::SetRoleAsViewer => api.set_role(&f.viewer, &id, content_type, body).await,
-            Endpoint::SetRoleAsAdmin => api.set_role(&f.admin, &id, content_type, body).await,
-        };
+        let read_body = |_limit| ready(Ok::<_, BodyError>(body));
+        let reply = f.api.handle(endpoint, &head, read_body).await;
         // Let tasks the endpoint spawned (forgot-password's mail task) run now: a current-thread
         // runtime runs them only while `block_on`'s future is pending, and they would pile up.
         tokio::task::yield_now().await;
         reply
     });
-    let context = (endpoint, content_type, &id, String::from_utf8_lossy(body));
+    let context = (case, content_type, &id, String::from_utf8_lossy(body));
     common::check_reply(&reply, &context);
 });

@@ -1,0 +1,515 @@
+//! The one dispatch behind the endpoint table: authenticate where the endpoint needs it, read
+//! and parse the body, run the flow, build the reply in the seed's shapes.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use super::{BodyError, Endpoint, Headers, HttpApi, HttpError, Reply, RequestHead, Route};
+use crate::api_key::Environment;
+use crate::error::Error;
+use crate::rbac::Role;
+use crate::secret::{AccessToken, Password, RefreshToken, ResetToken};
+use crate::service::UserInfo;
+
+/// `POST /api/auth/login` and `/register` request.
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: Password,
+}
+
+/// `POST /api/auth/refresh` request.
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: RefreshToken,
+}
+
+/// `POST /api/auth/forgot-password` request.
+#[derive(Deserialize)]
+struct ForgotRequest {
+    email: String,
+}
+
+/// `POST /api/auth/reset-password` request.
+#[derive(Deserialize)]
+struct ResetRequest {
+    token: ResetToken,
+    password: Password,
+}
+
+/// `POST /api/api-keys` request. The role defaults to viewer and is at most the creator's.
+#[derive(Deserialize)]
+struct CreateApiKeyRequest {
+    name: String,
+    environment: Environment,
+    #[serde(default)]
+    role: Option<Role>,
+}
+
+/// `PATCH /api/users/{id}` request.
+#[derive(Deserialize)]
+struct SetRoleRequest {
+    role: Role,
+}
+
+/// Login and register: `{"success", "token", "refresh_token", "user"}`; refresh: the same
+/// without `user`.
+#[derive(Serialize)]
+struct SessionBody<'a> {
+    success: bool,
+    token: &'a str,
+    refresh_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a UserInfo>,
+}
+
+#[derive(Serialize)]
+struct Success {
+    success: bool,
+}
+
+#[derive(Serialize)]
+struct MessageBody {
+    success: bool,
+    message: &'static str,
+}
+
+#[derive(Serialize)]
+struct UserBody<'a> {
+    success: bool,
+    user: &'a UserInfo,
+}
+
+/// Why an endpoint did not succeed; each kind has its reply.
+enum Failure {
+    /// Authentication refused the request; the reply is decided.
+    Refused(Reply),
+    Core(Error),
+    Http(HttpError),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Core(e)
+    }
+}
+
+impl From<HttpError> for Failure {
+    fn from(e: HttpError) -> Self {
+        Failure::Http(e)
+    }
+}
+
+const OK: Success = Success { success: true };
+
+impl HttpApi {
+    /// Serves one request to a path of [`ROUTES`](super::ROUTES): the method picks the endpoint
+    /// ([`Route::endpoint`]; any other answers 405, with `Allow`, before anything else is looked
+    /// at), then [`handle`](Self::handle) serves it.
+    pub async fn serve<H, F, B>(
+        &self,
+        route: &Route,
+        head: &RequestHead<'_, H>,
+        read_body: impl FnOnce(usize) -> F,
+    ) -> Reply
+    where
+        H: Headers + ?Sized,
+        F: Future<Output = Result<B, BodyError>>,
+        B: AsRef<[u8]>,
+    {
+        match route.endpoint(head.method) {
+            Some(endpoint) => self.handle(endpoint, head, read_body).await,
+            None => self
+                .method_not_allowed()
+                .with_header("allow", route.allow()),
+        }
+    }
+
+    /// Serves one request to `endpoint`, whatever its method. On an
+    /// [authenticated](Endpoint::authenticated) endpoint the credential is checked first (401 /
+    /// 403); then the body, if the endpoint takes one, is read by [`limited_body`](Self::limited_body)
+    /// with `read_body` (413 past the limit) and parsed (400 / 422); then the flow runs. Every
+    /// outcome is a [`Reply`] in the seed's shapes.
+    pub async fn handle<H, F, B>(
+        &self,
+        endpoint: Endpoint,
+        head: &RequestHead<'_, H>,
+        read_body: impl FnOnce(usize) -> F,
+    ) -> Reply
+    where
+        H: Headers + ?Sized,
+        F: Future<Output = Result<B, BodyError>>,
+        B: AsRef<[u8]>,
+    {
+        match self.dispatch(endpoint, head, read_body).await {
+            Ok(reply) | Err(Failure::Refused(reply)) => reply,
+            Err(Failure::Core(e)) => Reply::error(&e, endpoint.authenticated()),
+            Err(Failure::Http(e)) => Reply::from(&e),
+        }
+    }
+
+    async fn dispatch<H, F, B>(
+        &self,
+        endpoint: Endpoint,
+        head: &RequestHead<'_, H>,
+        read_body: impl FnOnce(usize) -> F,
+    ) -> Result<Reply, Failure>
+    where
+        H: Headers + ?Sized,
+        F: Future<Output = Result<B, BodyError>>,
+        B: AsRef<[u8]>,
+    {
+        let service = self.service();
+        let principal = || async {
+            self.authenticate(&head.meta())
+                .await
+                .map_err(Failure::Refused)
+        };
+        let body = || self.limited_body(head, read_body);
+        let id = || -> Result<i64, Error> {
+            let id = head.id.unwrap_or_default();
+            id.parse().map_err(|_| Error::NotFound)
+        };
+        Ok(match endpoint {
+            Endpoint::Login | Endpoint::Register => {
+                let body = body().await?;
+                let req: Credentials = body.json()?;
+                let (email, password, client) = (&req.email, &req.password, body.client);
+                let (status, out) = if endpoint == Endpoint::Login {
+                    (200, service.login(email, password, client).await?)
+                } else {
+                    (201, service.register(email, password, client).await?)
+                };
+                let tokens = (&out.access_token, &out.refresh_token, out.expires_in);
+                self.session_reply(status, tokens, Some(&out.user))
+            }
+            Endpoint::Refresh => {
+                let req: RefreshRequest = body().await?.json()?;
+                let out = service.refresh(&req.refresh_token).await?;
+                let tokens = (&out.access_token, &out.refresh_token, out.expires_in);
+                self.session_reply(200, tokens, None)
+            }
+            Endpoint::Logout => {
+                service.logout(&principal().await?).await?;
+                Reply::json(200, &OK).with_header("set-cookie", self.cookie("", 0))
+            }
+            Endpoint::ForgotPassword => {
+                let body = body().await?;
+                let req: ForgotRequest = body.json()?;
+                service.forgot_password(&req.email, body.client).await?;
+                message("If an account exists for that email, a password reset link has been sent.")
+            }
+            Endpoint::ResetPassword => {
+                let req: ResetRequest = body().await?.json()?;
+                service.reset_password(&req.token, &req.password).await?;
+                message("Password has been reset. Sign in with the new password.")
+            }
+            Endpoint::Me => user_reply(&service.me(&principal().await?).await?),
+            Endpoint::CreateApiKey => {
+                let p = principal().await?;
+                let req: CreateApiKeyRequest = body().await?.json()?;
+                let created = service
+                    .create_api_key(&p, &req.name, req.environment, req.role)
+                    .await?;
+                let body = serde_json::json!({
+                    "success": true,
+                    "key": created.key.expose(),
+                    "api_key": created.info,
+                });
+                Reply::json(201, &body).with_header("cache-control", "no-store".into())
+            }
+            Endpoint::ListApiKeys => {
+                let keys = service.list_api_keys(&principal().await?).await?;
+                Reply::json(
+                    200,
+                    &serde_json::json!({ "success": true, "api_keys": keys }),
+                )
+            }
+            Endpoint::RevokeApiKey => {
+                let p = principal().await?;
+                service.revoke_api_key(&p, id()?).await?;
+                Reply::json(200, &OK)
+            }
+            Endpoint::ListUsers => {
+                let users = service.list_users(&principal().await?).await?;
+                Reply::json(200, &serde_json::json!({ "success": true, "users": users }))
+            }
+            Endpoint::SetRole => {
+                let p = principal().await?;
+                let body = body().await?;
+                let id = id()?;
+                let req: SetRoleRequest = body.json()?;
+                user_reply(&service.set_role(&p, id, req.role).await?)
+            }
+            Endpoint::Jwks => {
+                let ring = service.key_ring();
+                if !ring.has_public_keys() {
+                    return Err(Error::NotFound.into());
+                }
+                Reply::json(200, &ring.jwks())
+                    .with_header("cache-control", "public, max-age=300".into())
+            }
+        })
+    }
+
+    /// The access-token cookie holding `token` for `max_age` seconds (0 clears it).
+    fn cookie(&self, token: &str, max_age: i64) -> String {
+        let c = &self.service().config().cookie;
+        let mut s = format!(
+            "{}={}; HttpOnly; {}SameSite={}; Path={}; Max-Age={}",
+            c.name,
+            token,
+            if c.secure { "Secure; " } else { "" },
+            c.same_site.as_str(),
+            c.path,
+            max_age
+        );
+        if let Some(domain) = &c.domain {
+            s.push_str("; Domain=");
+            s.push_str(domain);
+        }
+        s
+    }
+
+    /// A new token pair's reply: the tokens (and the user, at sign-in) and the cookie.
+    fn session_reply(
+        &self,
+        status: u16,
+        (access, refresh, expires_in): (&AccessToken, &RefreshToken, i64),
+        user: Option<&UserInfo>,
+    ) -> Reply {
+        let body = SessionBody {
+            success: true,
+            token: access.expose(),
+            refresh_token: refresh.expose(),
+            user,
+        };
+        Reply::json(status, &body)
+            .with_header("set-cookie", self.cookie(access.expose(), expires_in))
+            .with_header("cache-control", "no-store".into())
+    }
+}
+
+fn message(message: &'static str) -> Reply {
+    let body = MessageBody {
+        success: true,
+        message,
+    };
+    Reply::json(200, &body)
+}
+
+fn user_reply(user: &UserInfo) -> Reply {
+    let body = UserBody {
+        success: true,
+        user,
+    };
+    Reply::json(200, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::future::{Ready, ready};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::AuthConfig;
+    use crate::http::ROUTES;
+    use crate::secret::Password;
+    use crate::service::AuthService;
+    use crate::store::memory::MemoryStore;
+
+    type Headers<'a> = [(&'a str, &'a str)];
+    /// Headers, what the body source yields, the status and body expected.
+    type Case<'a> = (
+        &'a Headers<'a>,
+        Result<&'static [u8], BodyError>,
+        u16,
+        &'a str,
+    );
+
+    async fn api() -> HttpApi {
+        let config = AuthConfig::builder().rate_limiting(false).build().unwrap();
+        let service = AuthService::builder(config, Arc::new(MemoryStore::new()))
+            .background_revocation_sync(false)
+            .build()
+            .await
+            .unwrap();
+        HttpApi::new(service)
+    }
+
+    fn head<'a>(method: &'a str, headers: &'a Headers<'a>) -> RequestHead<'a, Headers<'a>> {
+        RequestHead {
+            method,
+            authority: None,
+            headers,
+            peer: None,
+            id: None,
+        }
+    }
+
+    fn route(path: &str) -> &'static Route {
+        ROUTES.iter().find(|r| r.path == path).unwrap()
+    }
+
+    /// A body that notes whether it was read.
+    fn body<'a>(
+        read: &'a Cell<bool>,
+        result: Result<&'static [u8], BodyError>,
+    ) -> impl FnOnce(usize) -> Ready<Result<&'static [u8], BodyError>> + 'a {
+        move |_| {
+            read.set(true);
+            ready(result)
+        }
+    }
+
+    fn refusal(r: &Reply) -> (u16, &str) {
+        (r.status, std::str::from_utf8(&r.body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_wrong_method_is_405_with_allow_before_anything_else() {
+        let (api, read) = (api().await, Cell::new(false));
+        let r = api
+            .serve(
+                route("/api/api-keys"),
+                &head("PUT", &[]),
+                body(&read, Ok(b"")),
+            )
+            .await;
+        assert_eq!(
+            refusal(&r),
+            (
+                405,
+                r#"{"success":false,"error":"method_not_allowed","message":"method not allowed"}"#
+            )
+        );
+        assert_eq!(r.header("allow"), Some("POST,GET,HEAD"));
+        let r = api
+            .serve(
+                route("/api/auth/login"),
+                &head("GET", &[]),
+                body(&read, Ok(b"")),
+            )
+            .await;
+        assert_eq!(r.header("allow"), Some("POST"));
+        assert!(!read.get());
+    }
+
+    #[tokio::test]
+    async fn authentication_is_decided_before_the_body_is_read() {
+        let (api, read) = (api().await, Cell::new(false));
+        let oversized: &Headers = &[("content-length", "100000000")];
+        let cross_site: &Headers = &[
+            ("content-length", "100000000"),
+            ("cookie", "assimetria_jwt=abc"),
+            ("origin", "https://evil.example"),
+        ];
+        for &(_, endpoint) in ROUTES.iter().flat_map(|r| r.methods) {
+            let r = api
+                .handle(endpoint, &head("POST", oversized), body(&read, Ok(b"")))
+                .await;
+            let expected = if endpoint.authenticated() {
+                401
+            } else if endpoint == Endpoint::Jwks {
+                200 // no body, no credential: the default key ring's public keys
+            } else {
+                413
+            };
+            assert_eq!(r.status, expected, "{endpoint:?}");
+            if endpoint.authenticated() {
+                let r = api
+                    .handle(endpoint, &head("POST", cross_site), body(&read, Ok(b"")))
+                    .await;
+                assert_eq!(r.status, 403, "{endpoint:?}");
+            }
+        }
+        assert!(!read.get(), "a declared oversized body is never read");
+    }
+
+    #[tokio::test]
+    async fn bodies_are_refused_in_the_seed_shape() {
+        let api = api().await;
+        let read = Cell::new(false);
+        let json: &Headers = &[("content-type", "application/json")];
+        let cases: [Case; 5] = [
+            (
+                json,
+                Err(BodyError::TooLarge),
+                413,
+                r#"{"success":false,"error":"payload_too_large","message":"request body too large"}"#,
+            ),
+            (
+                json,
+                Err(BodyError::Unreadable),
+                400,
+                r#"{"success":false,"error":"bad_request","message":"malformed request: the request body could not be read"}"#,
+            ),
+            (
+                &[("content-type", "text/plain")],
+                Ok(b"{}"),
+                400,
+                r#"{"success":false,"error":"bad_request","message":"malformed request: expected Content-Type: application/json"}"#,
+            ),
+            (
+                json,
+                Ok(b"{\"email\": "),
+                400,
+                r#"{"success":false,"error":"bad_request","message":"malformed request: the body is not valid JSON"}"#,
+            ),
+            (
+                json,
+                Ok(b"[1, 2, 3]"),
+                422,
+                r#"{"success":false,"error":"validation_error","message":"the JSON body is missing a field or has a field of the wrong type"}"#,
+            ),
+        ];
+        for (headers, result, status, bytes) in cases {
+            let r = api
+                .handle(Endpoint::Login, &head("POST", headers), body(&read, result))
+                .await;
+            assert_eq!(refusal(&r), (status, bytes));
+            assert!(r.headers.is_empty(), "{:?}", r.headers);
+        }
+    }
+
+    #[tokio::test]
+    async fn set_role_reads_the_body_then_the_id_then_the_json() {
+        let api = api().await;
+        let password = Password::new("correct horse battery");
+        let service = api.service();
+        service
+            .create_user("admin@example.com", &password, Role::Admin)
+            .await
+            .unwrap();
+        let login = service
+            .login("admin@example.com", &password, None)
+            .await
+            .unwrap();
+        let bearer = format!("Bearer {}", login.access_token.expose());
+        let headers: &Headers = &[
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ];
+        let read = Cell::new(false);
+        let set_role = |id, result| {
+            let head = RequestHead {
+                id,
+                ..head("PATCH", headers)
+            };
+            let api = api.clone();
+            let read_body = body(&read, result);
+            async move { api.handle(Endpoint::SetRole, &head, read_body).await.status }
+        };
+        assert_eq!(set_role(Some("x"), Err(BodyError::TooLarge)).await, 413);
+        assert_eq!(set_role(Some("x"), Ok(b"{")).await, 404);
+        assert_eq!(set_role(None, Ok(b"{")).await, 404);
+        assert_eq!(set_role(Some("999"), Ok(b"{")).await, 400);
+        assert_eq!(
+            set_role(Some("999"), Ok(b"{\"role\": \"admin\"}")).await,
+            404
+        );
+        assert!(read.get());
+    }
+}
