@@ -70,7 +70,7 @@ fn check(key: &str) {
         acme.parse(key).is_err(),
         "{key:?} parses under another prefix"
     );
-    let env = match parsed.environment {
+    let env = match parsed.environment() {
         Environment::Live => "live",
         Environment::Test => "test",
     };

@@ -16,18 +16,21 @@
 //! * [`PasswordHasher::verify_dummy`] does the same work as a real verification, for logins of
 //!   unknown users: the answer's timing does not tell whether the email exists.
 
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::{Algorithm, Params, Version};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::{Argon2Params, PasswordPolicy};
 use crate::error::{ConfigError, Error, InternalError, InternalKind, ValidationError};
 use crate::secret::{Password, random_bytes};
+
+mod workers;
+
+use workers::{Job, Stats, Workspace, spawn_workers};
 
 /// A salt used only by [`PasswordHasher::verify_dummy`]; its output is thrown away.
 const DUMMY_SALT: &[u8; 16] = b"assimetria-dummy";
@@ -48,65 +51,6 @@ struct Inner {
     admitted: Arc<Semaphore>,
     jobs: Mutex<mpsc::Sender<Job>>,
     stats: Arc<Stats>,
-}
-
-#[derive(Debug, Default)]
-struct Stats {
-    in_flight: AtomicUsize,
-    peak: AtomicUsize,
-    computations: AtomicU64,
-    /// How many times a worker allocated (or grew) its kept argon2 memory.
-    allocations: AtomicU64,
-}
-
-/// What a worker runs, with the worker's reusable memory.
-type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
-
-/// Most argon2 memory one job may borrow beyond a worker's kept buffer: 256 MiB (blocks are
-/// 1 KiB), far above any cost worth verifying and far below what would exhaust the host.
-const MAX_BORROWED_BLOCKS: usize = 256 * 1024;
-
-/// A worker's argon2 memory, allocated at the first job and kept.
-struct Workspace {
-    blocks: Vec<Block>,
-    stats: Arc<Stats>,
-    /// Blocks a worker keeps between jobs: the configured cost. A stored hash with a higher cost
-    /// (made under stronger settings since lowered) borrows a buffer for that one job.
-    keep: usize,
-}
-
-impl Workspace {
-    /// Runs argon2 with `params` into `out`, on the kept memory when it is large enough.
-    fn hash_into(
-        &mut self,
-        algorithm: Algorithm,
-        version: Version,
-        params: Params,
-        password: &[u8],
-        salt: &[u8],
-        out: &mut [u8],
-    ) -> Result<(), argon2::Error> {
-        let needed = params.block_count();
-        let argon = Argon2::new(algorithm, version, params);
-        if needed > self.keep {
-            // A stored cost beyond the cap (a tampered or foreign row: `m=4194304` asks for
-            // 4 GiB) is a failed verification, never an allocation that aborts the process.
-            if needed > MAX_BORROWED_BLOCKS {
-                return Err(argon2::Error::MemoryTooMuch);
-            }
-            let mut scratch = Vec::new();
-            scratch
-                .try_reserve_exact(needed)
-                .map_err(|_| argon2::Error::OutOfMemory)?;
-            scratch.resize(needed, Block::default());
-            return argon.hash_password_into_with_memory(password, salt, out, &mut scratch[..]);
-        }
-        if self.blocks.len() < needed {
-            self.stats.allocations.fetch_add(1, Ordering::SeqCst);
-            self.blocks.resize(needed, Block::default());
-        }
-        argon.hash_password_into_with_memory(password, salt, out, &mut self.blocks[..needed])
-    }
 }
 
 /// A stored PHC string, parsed on the caller's side before the job is queued.
@@ -137,37 +81,6 @@ impl Stored {
             hash,
         })
     }
-}
-
-fn spawn_workers(
-    count: usize,
-    keep: usize,
-    stats: &Arc<Stats>,
-) -> Result<mpsc::Sender<Job>, Error> {
-    let (tx, rx) = mpsc::channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..count {
-        let rx = Arc::clone(&rx);
-        let stats = Arc::clone(stats);
-        std::thread::Builder::new()
-            .name(format!("assimetria-argon2-{i}"))
-            .spawn(move || {
-                let mut workspace = Workspace {
-                    blocks: Vec::new(),
-                    stats,
-                    keep,
-                };
-                loop {
-                    // The lock is held only while waiting for the next job, never while hashing.
-                    let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok(job) = next else { return };
-                    // A panicking job must not take the worker (and its memory) down with it.
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut workspace)));
-                }
-            })
-            .map_err(|_| Error::Internal(InternalError::new(InternalKind::Hashing)))?;
-    }
-    Ok(tx)
 }
 
 impl PasswordHasher {
@@ -379,6 +292,7 @@ impl PasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::Argon2;
 
     fn hasher(concurrency: usize, queue: usize) -> PasswordHasher {
         PasswordHasher::new(
