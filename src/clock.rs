@@ -81,7 +81,7 @@ pub(crate) fn secs(d: Duration) -> i64 {
 }
 
 /// Formats Unix seconds as RFC 3339 (for JSON bodies); `None` when out of range.
-pub fn rfc3339(unix_seconds: i64) -> Option<String> {
+pub(crate) fn rfc3339(unix_seconds: i64) -> Option<String> {
     OffsetDateTime::from_unix_timestamp(unix_seconds)
         .ok()
         .and_then(|t| {

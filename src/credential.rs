@@ -3,8 +3,10 @@
 //! A value starting with the configured API-key prefix and `_` (`osk_…`) is an API key and must
 //! pass its offline checks (shape, environment, checksum) before any hashing or store lookup;
 //! anything else is taken for a JWT and left to the verifier. An empty value is no credential.
-//! The HTTP layer finds the value (bearer header, else cookie) and the service classifies it
-//! with [`Credential::parse`]; nothing else inspects a credential's shape.
+//! The HTTP layer finds the value (bearer header, else cookie) and classifies it with
+//! [`Credential::parse`] (its answer also decides the `WWW-Authenticate` challenge);
+//! `AuthService::authenticate` does the same for a host that holds a bare value. Nothing else
+//! inspects a credential's shape.
 
 use crate::api_key::{ApiKeyFormat, ParsedKey};
 use crate::error::Error;

@@ -35,7 +35,7 @@ use zeroize::Zeroizing;
 use crate::error::{ConfigError, Error, InternalError, InternalKind};
 use crate::secret::random_bytes;
 use crate::store::{Store, StoredKey};
-use crate::token::{JwtKey, KeyAlgorithm, KeyRing};
+use crate::token::{JwtKey, KeyAlgorithm, KeyRing, ed25519_thumbprint, oct_thumbprint};
 
 /// The header that marks a sealed value.
 const MAGIC: &[u8; 8] = b"AASEAL01";
@@ -289,27 +289,6 @@ impl Sealer {
 /// Whether `stored` carries the sealed header (and room for a tag).
 pub(crate) fn is_sealed(stored: &[u8]) -> bool {
     stored.len() >= HEADER_LEN + TAG_LEN && stored.starts_with(MAGIC)
-}
-
-/// The RFC 7638 JWK thumbprint (SHA-256, base64url) of an Ed25519 public key: the `kid` of the
-/// keys the service generates, so a key's name is derived from the key itself.
-pub fn ed25519_thumbprint(public: &[u8; 32]) -> String {
-    // Members in lexicographic order, no whitespace (RFC 7638 §3.2).
-    let json = format!(
-        r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
-        URL_SAFE_NO_PAD.encode(public)
-    );
-    URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes()))
-}
-
-/// The RFC 7638 thumbprint of a symmetric (`oct`) key. It is a SHA-256 of the secret, which is
-/// safe to publish only because generated secrets carry 256 random bits.
-pub(crate) fn oct_thumbprint(secret: &[u8]) -> String {
-    let json = format!(
-        r#"{{"k":"{}","kty":"oct"}}"#,
-        URL_SAFE_NO_PAD.encode(secret)
-    );
-    URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes()))
 }
 
 /// The name of the refresh-successor derivation secret in the store's secret slot.

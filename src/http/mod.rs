@@ -39,6 +39,7 @@ pub use reply::Reply;
 pub use request::{BodyError, Headers, LimitedBody, RequestHead, RequestMeta};
 pub use routes::{Endpoint, Method, ROUTES, Route};
 
+use crate::credential::Credential;
 use crate::error::Error;
 use crate::principal::Principal;
 use crate::rbac::Permission;
@@ -75,10 +76,14 @@ impl HttpApi {
             return Err(Reply::error(&Error::MissingCredentials, false));
         };
         check_csrf(meta, source, &config.allowed_origins).map_err(|e| Reply::error(&e, true))?;
+        // An empty value is no credential (a plain `Bearer` challenge); anything else that fails
+        // was a token presented (`error="invalid_token"`).
+        let credential = Credential::parse(credential, self.service.api_key_format())
+            .map_err(|e| Reply::error(&e, !matches!(e, Error::MissingCredentials)))?;
         self.service
-            .authenticate(credential)
+            .authenticate_credential(credential)
             .await
-            .map_err(|e| Reply::error(&e, !credential.is_empty()))
+            .map_err(|e| Reply::error(&e, true))
     }
 
     /// Like [`authenticate`](Self::authenticate), then requires `permission` (403 if missing).

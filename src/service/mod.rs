@@ -119,10 +119,24 @@ impl AuthService {
     /// an API key takes the API-key path (checksum offline, then the store), anything else the
     /// JWT path (no I/O).
     pub async fn authenticate(&self, credential: &str) -> Result<Principal, Error> {
-        match Credential::parse(credential, &self.inner.api_keys)? {
+        let credential = Credential::parse(credential, &self.inner.api_keys)?;
+        self.authenticate_credential(credential).await
+    }
+
+    /// Authenticates a credential already classified by [`Credential::parse`].
+    pub(crate) async fn authenticate_credential(
+        &self,
+        credential: Credential<'_>,
+    ) -> Result<Principal, Error> {
+        match credential {
             Credential::Jwt(token) => self.authenticate_jwt(token),
             Credential::ApiKey(key) => self.authenticate_api_key(key).await,
         }
+    }
+
+    /// The API-key format of this deployment (its configured prefix), for classifying a value.
+    pub(crate) fn api_key_format(&self) -> &ApiKeyFormat {
+        &self.inner.api_keys
     }
 
     /// Checks a permission: `Ok` or [`Error::Forbidden`] (the seed's 403).

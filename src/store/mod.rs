@@ -219,6 +219,12 @@ pub enum Consumed {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Creates a session with its first refresh token.
+    ///
+    /// Ordered with [`UserStore::update_user_ending_sessions`] of the same user: a session created
+    /// while a change is in flight is either among the sessions that change ends, or created
+    /// after the change committed, so that a read of the user once this returns sees the change.
+    /// (A login reads the user back after creating its session; without this order a reset could
+    /// miss the session of a login that still read the old password.)
     async fn create_session(&self, session: Session, first: RefreshRecord) -> StoreResult<()>;
     /// Spends a refresh token at `now`. **Atomic**: of concurrent calls for one token, across
     /// processes sharing the database, exactly one returns [`Consumed::Spent`]; the others see

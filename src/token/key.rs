@@ -2,11 +2,13 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
 use jsonwebtoken::{Algorithm, EncodingKey};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 
 use crate::error::{ConfigError, Error, InternalError, InternalKind};
 use crate::secret::random_bytes;
@@ -236,4 +238,25 @@ impl fmt::Debug for JwtKey {
             .field("can_sign", &self.can_sign())
             .finish_non_exhaustive()
     }
+}
+
+/// The RFC 7638 JWK thumbprint (SHA-256, base64url) of an Ed25519 public key: the `kid` of the
+/// keys the service generates, so a key's name is derived from the key itself.
+pub fn ed25519_thumbprint(public: &[u8; 32]) -> String {
+    // Members in lexicographic order, no whitespace (RFC 7638 §3.2).
+    let json = format!(
+        r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(public)
+    );
+    URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes()))
+}
+
+/// The RFC 7638 thumbprint of a symmetric (`oct`) key. It is a SHA-256 of the secret, which is
+/// safe to publish only because generated secrets carry 256 random bits.
+pub(crate) fn oct_thumbprint(secret: &[u8]) -> String {
+    let json = format!(
+        r#"{{"k":"{}","kty":"oct"}}"#,
+        URL_SAFE_NO_PAD.encode(secret)
+    );
+    URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes()))
 }

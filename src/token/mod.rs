@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::keys::ed25519_thumbprint;
 use crate::rbac::Role;
 
 mod key;
@@ -28,7 +27,8 @@ mod ring;
 #[cfg(test)]
 mod tests;
 
-pub use key::{JwtKey, KeyAlgorithm};
+pub(crate) use key::oct_thumbprint;
+pub use key::{JwtKey, KeyAlgorithm, ed25519_thumbprint};
 pub use ring::KeyRing;
 
 /// The `typ` header of access tokens (RFC 9068).

@@ -112,6 +112,7 @@ macro_rules! store_conformance_tests {
             hostile::hostile_input_round_trips_or_fails_cleanly,
             races::users_concurrent_duplicate_email,
             races::users_upgrade_never_undoes_a_reset,
+            races::users_change_never_misses_a_session_that_read_the_old_user,
             races::consume_refresh_race,
             races::reset_token_race,
             races::reset_tokens_of_one_user_race,

@@ -65,6 +65,56 @@ pub async fn users_upgrade_never_undoes_a_reset(store: Arc<dyn Store>) {
     }
 }
 
+/// New sessions racing a change of their user (a reset or role change), as logins do: each
+/// contender creates a session, then reads the user back, as a login does before it hands out a
+/// token. Whatever the interleaving, a contender that still read the old password hash must
+/// find its session among those the change ended; otherwise a login that raced a reset keeps a
+/// live session signed in with the old password.
+pub async fn users_change_never_misses_a_session_that_read_the_old_user(store: Arc<dyn Store>) {
+    for trial in 0..TRIALS {
+        let id = user(&store, &format!("change{trial}@example.com")).await;
+        let old = store.user_by_id(id).await.unwrap().unwrap().password_hash;
+        let new = format!("$argon2id$changed-{trial}");
+        let logins: Vec<_> = (0..8)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let sid = format!("t{trial}-login{i}");
+                    session(&store, &sid, id, &format!("first {sid}")).await;
+                    let seen = store.user_by_id(id).await.unwrap().unwrap().password_hash;
+                    (sid, seen)
+                })
+            })
+            .collect();
+        let change = {
+            let store = Arc::clone(&store);
+            let new = new.clone();
+            tokio::spawn(async move {
+                store
+                    .update_user_ending_sessions(id, UserChange::PasswordHash(new), T0, T0 + 9)
+                    .await
+                    .unwrap()
+                    .expect("the user exists")
+            })
+        };
+        let mut seen = Vec::new();
+        for login in logins {
+            seen.push(login.await.unwrap());
+        }
+        let ended: HashSet<String> = change.await.unwrap().into_iter().collect();
+        for (sid, hash_seen) in seen {
+            if hash_seen == old {
+                assert!(
+                    ended.contains(&sid),
+                    "trial {trial}: session {sid} read the old hash and survived the change"
+                );
+            } else {
+                assert_eq!(hash_seen, new, "trial {trial}: a third hash appeared");
+            }
+        }
+    }
+}
+
 /// 64 concurrent spends of one reset token: exactly one gets the user.
 pub async fn reset_token_race(store: Arc<dyn Store>) {
     let uid = user(&store, "ada@example.com").await;

@@ -174,6 +174,13 @@ impl UserStore for SqlStore {
 // ---------------------------------------------------------------------------------------------
 // Sessions and refresh tokens
 
+/// A new session waits for any change of its user in flight, and holds a change back until it
+/// commits: without it, under PostgreSQL's READ COMMITTED a reset or role change could end the
+/// user's sessions from a snapshot taken just before this session was inserted, while the login
+/// behind it still read the old password hash or role (SQLite serializes writers already).
+/// `FOR SHARE` conflicts with the change's row lock and not with other new sessions.
+#[cfg(feature = "postgres")]
+const LOCK_USER_FOR_SESSION: &str = "SELECT 1 FROM auth_users WHERE id = $1 FOR SHARE";
 const INSERT_SESSION: &str =
     "INSERT INTO auth_sessions (id, user_id, created_at, revoked_at) VALUES ($1, $2, $3, $4)";
 const INSERT_FIRST_REFRESH: &str = "INSERT INTO auth_refresh_tokens \
@@ -218,6 +225,13 @@ impl SessionStore for SqlStore {
             // first statement writes, so on SQLite it waits for the write lock (busy timeout)
             // rather than failing on a stale read snapshot.
             let mut tx = p.begin().await?;
+            #[cfg(feature = "postgres")]
+            if self.pool.is_postgres() {
+                sqlx::query(LOCK_USER_FOR_SESSION)
+                    .bind(session.user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
             sqlx::query(INSERT_SESSION)
                 .bind(&session.id)
                 .bind(session.user_id)
