@@ -57,12 +57,17 @@ impl Revocations {
         now.saturating_add(self.token_lifetime)
     }
 
-    fn insert(&self, ids: &[String], until: i64) {
+    /// Adds `(session, until)` entries; a session already present keeps the later `until`.
+    fn insert<'a>(&self, entries: impl IntoIterator<Item = (&'a str, i64)>) {
         let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
-        for id in ids {
-            let entry = set.entry(id.clone()).or_insert(until);
+        for (id, until) in entries {
+            let entry = set.entry(id.to_owned()).or_insert(until);
             *entry = (*entry).max(until);
         }
+    }
+
+    fn insert_ids(&self, ids: &[String], until: i64) {
+        self.insert(ids.iter().map(|id| (id.as_str(), until)));
     }
 
     /// Ends sessions everywhere: in the store, in this process at once, and (through the log)
@@ -80,7 +85,7 @@ impl Revocations {
             return Ok(());
         }
         let until = self.until(now);
-        self.insert(ids, until);
+        self.insert_ids(ids, until);
         self.store.append_revocations(ids, until).await?;
         Ok(())
     }
@@ -102,7 +107,7 @@ impl Revocations {
         else {
             return Ok(false);
         };
-        self.insert(&ended, until);
+        self.insert_ids(&ended, until);
         Ok(true)
     }
 
@@ -115,13 +120,7 @@ impl Revocations {
                 .store
                 .revocations_since(*cursor, now, SYNC_BATCH)
                 .await?;
-            {
-                let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
-                for r in &batch {
-                    let entry = set.entry(r.session_id.clone()).or_insert(r.until);
-                    *entry = (*entry).max(r.until);
-                }
-            }
+            self.insert(batch.iter().map(|r| (r.session_id.as_str(), r.until)));
             match batch.last() {
                 Some(last) => *cursor = last.cursor,
                 None => break,
