@@ -4,11 +4,11 @@
 //!
 //! Run with `cargo bench --bench hot_path`.
 
+use assimetria_auth::rbac::seed;
 use std::hint::black_box;
 use std::time::Duration;
 
 use assimetria_auth::api_key::{ApiKeyFormat, Environment};
-use assimetria_auth::rbac::Role;
 use assimetria_auth::store::TokenHash;
 use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing, Validation};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -20,7 +20,7 @@ fn claims() -> AccessClaims {
     AccessClaims {
         sub: "42".into(),
         sid: "Zq3v0mK1c8yq2m0e4Xw9Qg".into(),
-        role: Role::Member,
+        role: seed::MEMBER,
         org: Some("acme".into()),
         iss: "assimetria-auth".into(),
         aud: "assimetria-api".into(),

@@ -34,10 +34,10 @@ use std::time::Duration;
 use assimetria_auth::Password;
 use assimetria_auth::Principal;
 use assimetria_auth::api_key::Environment;
-use assimetria_auth::axum::{LimitedBody, Require, permission};
+use assimetria_auth::axum::{LimitedBody, Require};
 use assimetria_auth::http::{HttpApi, HttpError, Reply};
 use assimetria_auth::mail::{Mail, Mailer};
-use assimetria_auth::rbac::Role;
+use assimetria_auth::rbac::seed;
 use assimetria_auth::store::sql::SqlStore;
 use assimetria_auth::{AuthConfig, AuthService, Error, MasterKey};
 use async_trait::async_trait;
@@ -159,15 +159,12 @@ fn add_item(
 
 macro_rules! resource {
     ($list:ident, $create:ident, $name:literal, $read:ident, $write:ident) => {
-        async fn $list(
-            State(s): State<AppState>,
-            Require(p, ..): Require<permission::$read>,
-        ) -> Reply {
+        async fn $list(State(s): State<AppState>, Require(p, ..): Require<seed::$read>) -> Reply {
             list(&s.data, $name, p.environment())
         }
         async fn $create(
             State(s): State<AppState>,
-            Require(p, ..): Require<permission::$write>,
+            Require(p, ..): Require<seed::$write>,
             body: LimitedBody,
         ) -> Reply {
             create(&s.data, $name, &p, &body)
@@ -185,7 +182,7 @@ resource!(
     ProductsWrite
 );
 
-async fn get_settings(State(s): State<AppState>, _: Require<permission::SettingsManage>) -> Reply {
+async fn get_settings(State(s): State<AppState>, _: Require<seed::SettingsManage>) -> Reply {
     let settings = s
         .data
         .settings
@@ -197,7 +194,7 @@ async fn get_settings(State(s): State<AppState>, _: Require<permission::Settings
 
 async fn put_settings(
     State(s): State<AppState>,
-    _: Require<permission::SettingsManage>,
+    _: Require<seed::SettingsManage>,
     body: LimitedBody,
 ) -> Reply {
     match serde_json::from_slice::<Value>(&body.bytes) {
@@ -317,7 +314,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         env("ASSIMETRIA_AUTH_ADMIN_PASSWORD"),
     ) {
         match service
-            .create_user(&email, &Password::new(password), Role::Admin)
+            .create_user(&email, &Password::new(password), seed::ADMIN)
             .await
         {
             Ok(user) => tracing::info!(user_id = user.id, "created the admin account"),

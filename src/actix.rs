@@ -3,15 +3,15 @@
 //! It only translates; every decision is [`HttpApi`]'s, so it serves the axum adapter's wire
 //! contract (one contract suite runs against both). Register a `web::Data<HttpApi>`; then
 //! [`AuthUser`] extracts the authenticated [`Principal`](crate::Principal), [`Require<P>`] also
-//! checks a permission named by a marker from [`permission`], and [`configure`] mounts
+//! checks a permission named by a marker from [`seed`] or a host's [`policy!`](crate::policy), and [`configure`] mounts
 //! [`ROUTES`] with a 404 for unknown paths. Refusals are [`Reply`]s in the
 //! seed's error shape.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
-//! use assimetria_auth::{actix::{Require, configure, permission}, http::HttpApi};
+//! use assimetria_auth::{actix::{Require, configure, seed}, http::HttpApi};
 //!
-//! async fn create_task(Require(principal, ..): Require<permission::TasksWrite>) -> String {
+//! async fn create_task(Require(principal, ..): Require<seed::TasksWrite>) -> String {
 //!     format!("created by {}", principal.subject)
 //! }
 //! # async fn run(service: assimetria_auth::AuthService) -> std::io::Result<()> {
@@ -33,7 +33,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError};
 
 pub use crate::http::{AuthUser, Require};
-pub use crate::rbac::{RequiredPermission, permission};
+pub use crate::rbac::{RequiredPermission, seed};
 
 use crate::error::{ConfigError, Error};
 use crate::http::{BodyError, Headers, HttpApi, ROUTES, Reply, RequestHead, Route};

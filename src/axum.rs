@@ -3,13 +3,13 @@
 //! It only translates; every decision is [`HttpApi`]'s (put one in your router state: any `S`
 //! with `HttpApi: FromRef<S>`). [`AuthUser`] extracts the authenticated
 //! [`Principal`](crate::Principal), [`Require<P>`] also checks a permission named by a marker
-//! from [`permission`], [`LimitedBody`] reads a body under the configured limit, and [`routes`]
+//! from [`seed`] or a host's [`policy!`](crate::policy), [`LimitedBody`] reads a body under the configured limit, and [`routes`]
 //! mounts [`ROUTES`] ([`router`]: them alone). Refusals are [`Reply`]s.
 //!
 //! ```no_run
-//! use assimetria_auth::{axum::{Require, permission}, http::HttpApi};
+//! use assimetria_auth::{axum::{Require, seed}, http::HttpApi};
 //!
-//! async fn create_task(Require(principal, ..): Require<permission::TasksWrite>) -> String {
+//! async fn create_task(Require(principal, ..): Require<seed::TasksWrite>) -> String {
 //!     format!("created by {}", principal.subject)
 //! }
 //! # async fn run(service: assimetria_auth::AuthService) {
@@ -32,7 +32,7 @@ use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::any;
 
 pub use crate::http::{AuthUser, Require};
-pub use crate::rbac::{RequiredPermission, permission};
+pub use crate::rbac::{RequiredPermission, seed};
 
 use crate::http::{BodyError, Headers, HttpApi, ROUTES, Reply, RequestHead, Route};
 

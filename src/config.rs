@@ -29,7 +29,7 @@ pub use ipnet::IpNet;
 
 use crate::error::{ConfigError, Error};
 use crate::keys::MasterKey;
-use crate::rbac::Role;
+use crate::rbac::{Role, seed};
 
 /// The cookie's `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,7 +285,7 @@ impl Default for AuthConfig {
                 .unwrap_or(2),
             hash_queue: 256,
             api_key_prefix: "osk".into(),
-            default_role: Role::Viewer,
+            default_role: seed::VIEWER,
             allowed_origins: Vec::new(),
             body_limit: 64 * 1024,
             rate_limits: RateLimits::default(),
@@ -464,7 +464,7 @@ mod tests {
         let c = AuthConfig::default();
         assert_eq!(c.access_ttl, Duration::from_secs(86_400));
         assert_eq!(c.cookie.name, "assimetria_jwt");
-        assert_eq!(c.default_role, Role::Viewer);
+        assert_eq!(c.default_role, seed::VIEWER);
         assert!(c.leeway <= Duration::from_secs(60));
         assert_eq!(c.argon2, Argon2Params::OWASP_MINIMUM);
         c.validate().unwrap();

@@ -68,8 +68,8 @@ pub enum CorruptData {
     /// A token hash that is not 32 bytes.
     #[error("token hash is not 32 bytes")]
     TokenHash,
-    /// A role name the policy does not know.
-    #[error("unknown role")]
+    /// A role name that is not well formed.
+    #[error("malformed role name")]
     Role,
     /// An API-key environment other than `live` or `test`.
     #[error("unknown API key environment")]
@@ -118,8 +118,8 @@ pub enum ValidationError {
     /// Longer than the password policy's maximum.
     #[error("password is too long")]
     PasswordTooLong,
-    /// A role name the policy does not know.
-    #[error("role must be admin, member or viewer")]
+    /// A role name the policy does not define.
+    #[error("unknown role")]
     UnknownRole,
     /// An API-key environment other than `live` or `test`.
     #[error("environment must be live or test")]
@@ -143,6 +143,12 @@ pub enum ValidationError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// A policy without roles, or with a malformed role name (the log line says which).
+    #[error("the policy defines no role, or a role name is not well formed")]
+    Policy,
+    /// `default_role` names a role the policy does not define.
+    #[error("the default role is not one the policy defines")]
+    DefaultRole,
     /// Argon2 parameters below OWASP's minimum.
     #[error("argon2 parameters below OWASP's minimum (m = 19456 KiB, t = 2, p = 1)")]
     WeakArgon2Params,
@@ -478,6 +484,7 @@ impl From<sqlx::Error> for StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rbac::seed;
 
     #[test]
     fn statuses_and_codes() {
@@ -486,7 +493,7 @@ mod tests {
             Error::InvalidToken(TokenError::Expired).code(),
             "invalid_token"
         );
-        assert_eq!(Error::Forbidden(Permission::TasksWrite).status(), 403);
+        assert_eq!(Error::Forbidden(seed::TasksWrite.into()).status(), 403);
         assert_eq!(Error::EmailTaken.status(), 409);
         assert_eq!(Error::from(ValidationError::InvalidEmail).status(), 422);
         assert_eq!(

@@ -13,7 +13,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use assimetria_auth::{AuthConfig, AuthService, Error, MemoryStore, Password, Permission, Role};
+//! use assimetria_auth::{AuthConfig, AuthService, Error, MemoryStore, Password, rbac::seed};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Error> {
@@ -27,9 +27,9 @@
 //!
 //! // Every request: a bearer value (JWT or API key) or the cookie value becomes a Principal.
 //! let principal = auth.authenticate(login.access_token.expose()).await?;
-//! assert_eq!(principal.role, Role::Viewer);
-//! assert!(auth.require(&principal, Permission::TasksRead).is_ok());
-//! assert!(matches!(auth.require(&principal, Permission::TasksWrite), Err(Error::Forbidden(_))));
+//! assert_eq!(principal.role, seed::VIEWER);
+//! assert!(auth.require(&principal, seed::TasksRead).is_ok());
+//! assert!(matches!(auth.require(&principal, seed::TasksWrite), Err(Error::Forbidden(_))));
 //!
 //! // Refresh tokens are single-use: each refresh hands out a new pair.
 //! let next = auth.refresh(&login.refresh_token).await?;

@@ -1,60 +1,161 @@
-//! Roles, permissions and the policy matrix.
+//! Roles, permissions and the policy that joins them: the host's own, declared once.
 //!
-//! The default [`Policy`] is the seed's table: **admin** may do everything, including user
+//! A host names what can be done ([`Permission`]s, such as `invoices:write`) and who may do it
+//! ([`Role`]s, each with a rank and a set of permissions) in one [`policy!`](crate::policy)
+//! declaration. It yields a marker type per permission, for `Require<P>` in a handler's
+//! signature (so a misspelt permission is a compile error), a [`Role`] constant per role, and
+//! `policy()`, the [`Policy`] to give the service:
+//!
+//! ```
+//! assimetria_auth::policy! {
+//!     /// Who may do what with invoices.
+//!     pub mod access {
+//!         permissions {
+//!             /// Read invoices.
+//!             InvoicesRead = "invoices:read",
+//!             /// Create and change invoices.
+//!             InvoicesWrite = "invoices:write",
+//!         }
+//!         roles {
+//!             /// Runs the account: invoices, users and API keys.
+//!             OWNER = "owner", rank 2: [InvoicesRead, InvoicesWrite, UsersManage, ApiKeysManage],
+//!             /// Keeps the books.
+//!             CLERK = "clerk", rank 1: [InvoicesRead, InvoicesWrite],
+//!             /// Reads only.
+//!             AUDITOR = "auditor", rank 0: [InvoicesRead],
+//!         }
+//!     }
+//! }
+//!
+//! let policy = access::policy();
+//! assert!(policy.allows(&access::CLERK, access::InvoicesWrite));
+//! assert!(!policy.allows(&access::AUDITOR, access::InvoicesWrite));
+//! assert!(policy.is_at_most(&access::CLERK, &access::OWNER));
+//! ```
+//!
+//! Two permissions belong to the crate's own routes and are in scope in every declaration:
+//! [`builtin::UsersManage`] (`/api/users`) and [`builtin::ApiKeysManage`] (`/api/api-keys`); a
+//! role without them cannot reach those routes.
+//!
+//! The default is the seed's matrix, [`seed`]: **admin** may do everything, including user
 //! management, settings and API-key management; **member** reads and writes tasks, agents and
-//! products; **viewer** only reads. A host can build its own matrix with [`Policy::empty`] and
-//! [`Policy::grant`]. A denied check is the seed's `403 Forbidden`.
+//! products; **viewer** only reads. A denied check is the seed's `403 Forbidden`.
+//!
+//! Roles are stored and carried in tokens by name. A name the policy does not know (a role the
+//! host has since removed) holds no permission and ranks below every known role, so removing a
+//! role from the declaration takes its powers away at once.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A user's (or an API key's) role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Full access, including user management and settings.
-    Admin,
-    /// Read/write access to tasks, agents and products.
-    Member,
-    /// Read-only access.
-    Viewer,
+/// Something a principal may be allowed to do, named like `tasks:write`.
+///
+/// Declared by [`policy!`](crate::policy) or [`permissions!`](crate::permissions), which also
+/// make the marker type that names it in `Require<P>`; every marker converts into its
+/// `Permission`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Permission(&'static str);
+
+impl Permission {
+    /// The permission called `name`.
+    pub const fn new(name: &'static str) -> Self {
+        Self(name)
+    }
+
+    /// Its name, e.g. `tasks:write`.
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Debug for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Permission({:?})", self.0)
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for Permission {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+
+/// A permission named as a type, so a handler can require it in its signature
+/// (`Require<seed::TasksWrite>`). Made by [`policy!`](crate::policy) and
+/// [`permissions!`](crate::permissions).
+pub trait RequiredPermission: Send + Sync + 'static {
+    /// The permission.
+    const PERMISSION: Permission;
+}
+
+/// A user's (or an API key's) role, by name. Cheap to clone.
+///
+/// What a role may do, and its rank, are the [`Policy`]'s: a `Role` is only the name, as stored
+/// and as carried in tokens.
+#[derive(Clone)]
+pub struct Role(Name);
+
+#[derive(Clone)]
+enum Name {
+    Static(&'static str),
+    Shared(Arc<str>),
 }
 
 impl Role {
-    /// Every role, highest first.
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Member, Role::Viewer];
-
-    /// The wire name: `admin`, `member` or `viewer`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Member => "member",
-            Role::Viewer => "viewer",
-        }
+    /// The role called `name`, for constants (what [`policy!`](crate::policy) declares).
+    pub const fn from_static(name: &'static str) -> Self {
+        Self(Name::Static(name))
     }
 
-    /// Rank for "no higher than" comparisons: admin 2, member 1, viewer 0.
-    pub fn rank(self) -> u8 {
-        match self {
-            Role::Admin => 2,
-            Role::Member => 1,
-            Role::Viewer => 0,
-        }
+    /// The role called `name`, e.g. as read from a store or a request. Whether the policy knows
+    /// it is [`Policy::rank`]'s question.
+    pub fn new(name: &str) -> Self {
+        Self(Name::Shared(Arc::from(name)))
     }
 
-    /// Whether `self` grants no more than `other` in the role hierarchy.
-    pub fn is_at_most(self, other: Role) -> bool {
-        self.rank() <= other.rank()
-    }
-
-    fn index(self) -> usize {
-        match self {
-            Role::Admin => 0,
-            Role::Member => 1,
-            Role::Viewer => 2,
+    /// The name, e.g. `admin`.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Name::Static(s) => s,
+            Name::Shared(s) => s,
         }
+    }
+}
+
+impl PartialEq for Role {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Role {}
+
+impl Hash for Role {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl Borrow<str> for Role {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Role({:?})", self.as_str())
     }
 }
 
@@ -64,100 +165,51 @@ impl fmt::Display for Role {
     }
 }
 
-/// A role name that is not `admin`, `member` or `viewer`.
+impl Serialize for Role {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(Role::new(&name))
+    }
+}
+
+/// A role name the policy does not define, or one that is not well formed (1 to 64 characters
+/// of `a`–`z`, `0`–`9`, `_`, `-`, `.` or `:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownRole;
 
 impl fmt::Display for UnknownRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("role must be admin, member or viewer")
+        f.write_str("unknown role")
     }
 }
 
 impl std::error::Error for UnknownRole {}
 
+/// Longest role name.
+const MAX_ROLE_NAME: usize = 64;
+
+fn well_formed(name: &str) -> bool {
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.:".contains(&b);
+    (1..=MAX_ROLE_NAME).contains(&name.len()) && name.bytes().all(allowed)
+}
+
 impl FromStr for Role {
     type Err = UnknownRole;
 
+    /// A well-formed role name (see [`UnknownRole`]); whether a policy knows it is
+    /// [`Policy::rank`]'s question.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "member" => Ok(Role::Member),
-            "viewer" => Ok(Role::Viewer),
-            _ => Err(UnknownRole),
+        if well_formed(s) {
+            Ok(Role::new(s))
+        } else {
+            Err(UnknownRole)
         }
-    }
-}
-
-/// Something a principal may be allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Permission {
-    /// Read tasks.
-    TasksRead,
-    /// Create and change tasks.
-    TasksWrite,
-    /// Read agents.
-    AgentsRead,
-    /// Create and change agents.
-    AgentsWrite,
-    /// Read products.
-    ProductsRead,
-    /// Create and change products.
-    ProductsWrite,
-    /// List users and change their roles.
-    UsersManage,
-    /// Read and change organization settings.
-    SettingsManage,
-    /// Create, list and revoke API keys.
-    ApiKeysManage,
-}
-
-impl Permission {
-    /// Every permission.
-    pub const ALL: [Permission; 9] = [
-        Permission::TasksRead,
-        Permission::TasksWrite,
-        Permission::AgentsRead,
-        Permission::AgentsWrite,
-        Permission::ProductsRead,
-        Permission::ProductsWrite,
-        Permission::UsersManage,
-        Permission::SettingsManage,
-        Permission::ApiKeysManage,
-    ];
-
-    /// The permissions that only read.
-    pub const READS: [Permission; 3] = [
-        Permission::TasksRead,
-        Permission::AgentsRead,
-        Permission::ProductsRead,
-    ];
-
-    /// A stable name, e.g. `tasks:write`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::TasksRead => "tasks:read",
-            Permission::TasksWrite => "tasks:write",
-            Permission::AgentsRead => "agents:read",
-            Permission::AgentsWrite => "agents:write",
-            Permission::ProductsRead => "products:read",
-            Permission::ProductsWrite => "products:write",
-            Permission::UsersManage => "users:manage",
-            Permission::SettingsManage => "settings:manage",
-            Permission::ApiKeysManage => "api_keys:manage",
-        }
-    }
-
-    fn bit(self) -> u16 {
-        1 << (self as u16)
-    }
-}
-
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -170,160 +222,417 @@ pub enum Decision {
     Deny,
 }
 
-/// A role × permission matrix. Checking is a bit test: no allocation, no I/O.
+/// Why a [`Policy`] cannot be used (see [`Policy::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidPolicy(String);
+
+impl fmt::Display for InvalidPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidPolicy {}
+
+/// One role of a [`Policy`]: its rank and what it may do (sorted, for a binary search).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Grant {
+    role: Role,
+    rank: u8,
+    permissions: Vec<Permission>,
+}
+
+/// Which roles exist, how they rank, and what each may do. Checking is a search of a few
+/// names: no allocation, no I/O.
+///
+/// Made by a [`policy!`](crate::policy) declaration's `policy()`, or built by hand:
+///
+/// ```
+/// use assimetria_auth::rbac::{Permission, Policy, Role, seed};
+///
+/// // The seed's matrix, with viewers allowed to read and write tasks only.
+/// let viewer: [Permission; 2] = [seed::TasksRead.into(), seed::TasksWrite.into()];
+/// let policy = Policy::seed().role(seed::VIEWER, 0, viewer);
+/// assert!(policy.allows(&seed::VIEWER, seed::TasksWrite));
+/// assert!(!policy.allows(&seed::VIEWER, seed::AgentsRead));
+/// assert!(!policy.allows(&Role::new("ghost"), seed::TasksRead));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
-    grants: [u16; 3],
+    grants: Vec<Grant>,
 }
 
 impl Policy {
-    /// A matrix that allows nothing; add rows with [`grant`](Self::grant).
+    /// A policy without roles; add them with [`role`](Self::role).
     pub fn empty() -> Self {
-        Self { grants: [0; 3] }
+        Self { grants: Vec::new() }
     }
 
-    /// The seed's table.
+    /// The seed's matrix ([`seed::policy`]).
     pub fn seed() -> Self {
-        Self::empty()
-            .grant(Role::Admin, &Permission::ALL)
-            .grant(
-                Role::Member,
-                &[
-                    Permission::TasksRead,
-                    Permission::TasksWrite,
-                    Permission::AgentsRead,
-                    Permission::AgentsWrite,
-                    Permission::ProductsRead,
-                    Permission::ProductsWrite,
-                ],
-            )
-            .grant(Role::Viewer, &Permission::READS)
+        seed::policy()
     }
 
-    /// Adds `permissions` to `role`.
+    /// Defines `role` with `rank` (higher outranks lower: an API key acts with at most its
+    /// creator's role) and `permissions`, replacing an earlier definition of the same name.
     #[must_use]
-    pub fn grant(mut self, role: Role, permissions: &[Permission]) -> Self {
-        for p in permissions {
-            self.grants[role.index()] |= p.bit();
-        }
+    pub fn role(
+        mut self,
+        role: Role,
+        rank: u8,
+        permissions: impl IntoIterator<Item = Permission>,
+    ) -> Self {
+        let mut permissions: Vec<Permission> = permissions.into_iter().collect();
+        permissions.sort_unstable();
+        permissions.dedup();
+        self.grants.retain(|g| g.role != role);
+        self.grants.push(Grant {
+            role,
+            rank,
+            permissions,
+        });
         self
     }
 
-    /// Removes `permissions` from `role`.
+    /// Adds `permissions` to `role` (defining it at rank 0 if the policy does not yet).
     #[must_use]
-    pub fn revoke(mut self, role: Role, permissions: &[Permission]) -> Self {
-        for p in permissions {
-            self.grants[role.index()] &= !p.bit();
-        }
+    pub fn grant(mut self, role: &Role, permissions: impl IntoIterator<Item = Permission>) -> Self {
+        let index = match self.grants.iter().position(|g| &g.role == role) {
+            Some(i) => i,
+            None => {
+                self = self.role(role.clone(), 0, []);
+                self.grants.len() - 1
+            }
+        };
+        let grant = &mut self.grants[index];
+        grant.permissions.extend(permissions);
+        grant.permissions.sort_unstable();
+        grant.permissions.dedup();
         self
     }
 
+    fn find(&self, role: &str) -> Option<&Grant> {
+        self.grants.iter().find(|g| g.role.as_str() == role)
+    }
+
     /// Whether `role` holds `permission`.
-    pub fn check(&self, role: Role, permission: Permission) -> Decision {
-        if self.grants[role.index()] & permission.bit() != 0 {
-            Decision::Allow
-        } else {
-            Decision::Deny
+    pub fn check(&self, role: &Role, permission: impl Into<Permission>) -> Decision {
+        let permission = permission.into();
+        match self.find(role.as_str()) {
+            Some(g) if g.permissions.binary_search(&permission).is_ok() => Decision::Allow,
+            _ => Decision::Deny,
         }
     }
 
     /// Whether `role` holds `permission`.
-    pub fn allows(&self, role: Role, permission: Permission) -> bool {
+    pub fn allows(&self, role: &Role, permission: impl Into<Permission>) -> bool {
         self.check(role, permission) == Decision::Allow
+    }
+
+    /// The rank of `role`, or `None` if the policy does not define it.
+    pub fn rank(&self, role: &Role) -> Option<u8> {
+        self.find(role.as_str()).map(|g| g.rank)
+    }
+
+    /// Whether `role` grants no more than `other`: both defined, and `role`'s rank at most
+    /// `other`'s. A role the policy does not know is at most anything; nothing is at most it.
+    pub fn is_at_most(&self, role: &Role, other: &Role) -> bool {
+        match (self.rank(role), self.rank(other)) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => a <= b,
+        }
+    }
+
+    /// The policy's own `Role` for `name` (a clone of a constant, no allocation), or `None` if
+    /// it defines no such role.
+    pub fn role_named(&self, name: &str) -> Option<Role> {
+        self.find(name).map(|g| g.role.clone())
+    }
+
+    /// `role` if the policy defines it, else [`UnknownRole`]: what routes that set a role check.
+    pub fn known(&self, role: Role) -> Result<Role, UnknownRole> {
+        self.find(role.as_str())
+            .map(|g| g.role.clone())
+            .ok_or(UnknownRole)
+    }
+
+    /// The lowest-ranked role (the first defined among equals), or `None` for an empty policy:
+    /// what an API key gets when its creator names no role.
+    pub fn lowest(&self) -> Option<Role> {
+        let lowest = self.grants.iter().min_by_key(|g| g.rank);
+        lowest.map(|g| g.role.clone())
+    }
+
+    /// The roles, highest rank first.
+    pub fn roles(&self) -> Vec<&Role> {
+        let mut grants: Vec<&Grant> = self.grants.iter().collect();
+        grants.sort_by_key(|g| std::cmp::Reverse(g.rank));
+        grants.into_iter().map(|g| &g.role).collect()
+    }
+
+    /// What `role` may do (empty for a role the policy does not define).
+    pub fn permissions(&self, role: &Role) -> &[Permission] {
+        self.find(role.as_str())
+            .map_or(&[][..], |g| &g.permissions[..])
+    }
+
+    /// The first rule the policy breaks, if any: it has no role, or a role name is not well
+    /// formed (1 to 64 of `a`–`z`, `0`–`9`, `_-.:`). The service checks this when built.
+    pub fn validate(&self) -> Result<(), InvalidPolicy> {
+        if self.grants.is_empty() {
+            return Err(InvalidPolicy("the policy defines no role".into()));
+        }
+        match self.grants.iter().find(|g| !well_formed(g.role.as_str())) {
+            Some(g) => Err(InvalidPolicy(format!(
+                "role name {:?} is not well formed",
+                g.role.as_str()
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
 impl Default for Policy {
-    /// The seed's table.
+    /// The seed's matrix.
     fn default() -> Self {
         Self::seed()
     }
 }
 
-/// A permission named as a type, so adapters can require it in a handler's signature
-/// (`Require<permission::TasksWrite>`).
-pub trait RequiredPermission: Send + Sync + 'static {
-    /// The permission.
-    const PERMISSION: Permission;
+/// Declares permission marker types: each a unit struct implementing [`RequiredPermission`]
+/// and converting into its [`Permission`].
+///
+/// ```
+/// assimetria_auth::permissions! {
+///     /// Read invoices.
+///     pub InvoicesRead = "invoices:read";
+/// }
+/// use assimetria_auth::rbac::{Permission, RequiredPermission};
+/// assert_eq!(InvoicesRead::PERMISSION.as_str(), "invoices:read");
+/// assert_eq!(Permission::from(InvoicesRead), InvoicesRead::PERMISSION);
+/// ```
+#[macro_export]
+macro_rules! permissions {
+    ($($(#[$meta:meta])* $vis:vis $marker:ident = $name:literal;)*) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        $vis struct $marker;
+        impl $crate::rbac::RequiredPermission for $marker {
+            const PERMISSION: $crate::rbac::Permission = $crate::rbac::Permission::new($name);
+        }
+        impl ::core::convert::From<$marker> for $crate::rbac::Permission {
+            fn from(_: $marker) -> Self {
+                <$marker as $crate::rbac::RequiredPermission>::PERMISSION
+            }
+        }
+    )*};
 }
 
-/// Marker types for [`RequiredPermission`], one per [`Permission`].
-pub mod permission {
-    use super::{Permission, RequiredPermission};
-
-    macro_rules! markers {
-        ($($name:ident),*) => {$(
-            #[doc = concat!("Requires [`Permission::", stringify!($name), "`].")]
-            #[derive(Debug, Clone, Copy)]
-            pub struct $name;
-            impl RequiredPermission for $name {
-                const PERMISSION: Permission = Permission::$name;
+/// Declares a host's access rules in one place: a module holding a marker type per permission,
+/// a [`Role`] constant per role, the crate's [`builtin`] permissions, and `policy()`, the
+/// [`Policy`] they make. See the [module documentation](crate::rbac) for an example.
+///
+/// A role lists its permissions by marker name, so a misspelt permission does not compile.
+#[macro_export]
+macro_rules! policy {
+    (
+        $(#[$meta:meta])*
+        $vis:vis mod $module:ident {
+            permissions {
+                $($(#[$pmeta:meta])* $perm:ident = $pname:literal),* $(,)?
             }
-        )*};
-    }
+            roles {
+                $($(#[$rmeta:meta])* $role:ident = $rname:literal, rank $rank:literal :
+                    [$($granted:ident),* $(,)?]),* $(,)?
+            }
+        }
+    ) => {
+        $(#[$meta])*
+        // The items are `pub` so that a `pub mod` exports them; a private module is fine too.
+        #[allow(unreachable_pub)]
+        $vis mod $module {
+            pub use $crate::rbac::builtin::*;
 
-    markers!(
-        TasksRead,
-        TasksWrite,
-        AgentsRead,
-        AgentsWrite,
-        ProductsRead,
-        ProductsWrite,
-        UsersManage,
-        SettingsManage,
-        ApiKeysManage
-    );
+            $crate::permissions! { $($(#[$pmeta])* pub $perm = $pname;)* }
+
+            $(
+                $(#[$rmeta])*
+                pub const $role: $crate::rbac::Role = $crate::rbac::Role::from_static($rname);
+            )*
+
+            /// The policy this declaration describes: its roles, their ranks and permissions.
+            pub fn policy() -> $crate::rbac::Policy {
+                $crate::rbac::Policy::empty()
+                $(.role($role, $rank, [
+                    $(<$granted as $crate::rbac::RequiredPermission>::PERMISSION),*
+                ]))*
+            }
+        }
+    };
+}
+
+/// The permissions the crate's own routes require, in scope in every
+/// [`policy!`](crate::policy) declaration.
+pub mod builtin {
+    crate::permissions! {
+        /// List the organization's users and change their roles (`/api/users`).
+        pub UsersManage = "users:manage";
+        /// Create, list and revoke API keys (`/api/api-keys`).
+        pub ApiKeysManage = "api_keys:manage";
+    }
+}
+
+crate::policy! {
+    /// The seed's matrix, the default policy: admin, member and viewer.
+    pub mod seed {
+        permissions {
+            /// Read tasks.
+            TasksRead = "tasks:read",
+            /// Create and change tasks.
+            TasksWrite = "tasks:write",
+            /// Read agents.
+            AgentsRead = "agents:read",
+            /// Create and change agents.
+            AgentsWrite = "agents:write",
+            /// Read products.
+            ProductsRead = "products:read",
+            /// Create and change products.
+            ProductsWrite = "products:write",
+            /// Read and change organization settings.
+            SettingsManage = "settings:manage",
+        }
+        roles {
+            /// Full access to all endpoints, including user management and settings.
+            ADMIN = "admin", rank 2: [
+                TasksRead, TasksWrite, AgentsRead, AgentsWrite, ProductsRead, ProductsWrite,
+                UsersManage, SettingsManage, ApiKeysManage,
+            ],
+            /// Read/write access to tasks, agents and products.
+            MEMBER = "member", rank 1: [
+                TasksRead, TasksWrite, AgentsRead, AgentsWrite, ProductsRead, ProductsWrite,
+            ],
+            /// Read-only access.
+            VIEWER = "viewer", rank 0: [TasksRead, AgentsRead, ProductsRead],
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::Decision::{Allow, Deny};
+    use super::seed::*;
     use super::*;
-    use Decision::{Allow, Deny};
-    use Permission::*;
 
     /// The seed's table, written out cell by cell.
     #[test]
     fn full_role_permission_table() {
         let expected: [(Permission, [Decision; 3]); 9] = [
             //                 admin  member viewer
-            (TasksRead, [Allow, Allow, Allow]),
-            (TasksWrite, [Allow, Allow, Deny]),
-            (AgentsRead, [Allow, Allow, Allow]),
-            (AgentsWrite, [Allow, Allow, Deny]),
-            (ProductsRead, [Allow, Allow, Allow]),
-            (ProductsWrite, [Allow, Allow, Deny]),
-            (UsersManage, [Allow, Deny, Deny]),
-            (SettingsManage, [Allow, Deny, Deny]),
-            (ApiKeysManage, [Allow, Deny, Deny]),
+            (TasksRead.into(), [Allow, Allow, Allow]),
+            (TasksWrite.into(), [Allow, Allow, Deny]),
+            (AgentsRead.into(), [Allow, Allow, Allow]),
+            (AgentsWrite.into(), [Allow, Allow, Deny]),
+            (ProductsRead.into(), [Allow, Allow, Allow]),
+            (ProductsWrite.into(), [Allow, Allow, Deny]),
+            (UsersManage.into(), [Allow, Deny, Deny]),
+            (SettingsManage.into(), [Allow, Deny, Deny]),
+            (ApiKeysManage.into(), [Allow, Deny, Deny]),
         ];
         let policy = Policy::default();
         for (perm, row) in expected {
-            for (role, want) in Role::ALL.into_iter().zip(row) {
-                assert_eq!(policy.check(role, perm), want, "{role} × {perm}");
+            for (role, want) in [ADMIN, MEMBER, VIEWER].into_iter().zip(row) {
+                assert_eq!(policy.check(&role, perm), want, "{role} × {perm}");
             }
         }
-        assert_eq!(expected.len(), Permission::ALL.len());
+        assert_eq!(policy.permissions(&ADMIN).len(), expected.len());
+        let roles: Vec<&str> = policy.roles().iter().map(|r| r.as_str()).collect();
+        assert_eq!(roles, ["admin", "member", "viewer"]);
     }
 
     #[test]
-    fn host_defined_matrix() {
-        let p = Policy::seed()
-            .revoke(Role::Member, &[ProductsWrite])
-            .grant(Role::Viewer, &[TasksWrite]);
-        assert_eq!(p.check(Role::Member, ProductsWrite), Deny);
-        assert_eq!(p.check(Role::Viewer, TasksWrite), Allow);
-        assert!(!p.allows(Role::Viewer, AgentsWrite));
-        assert!(p.allows(Role::Viewer, TasksWrite));
-        assert_eq!(Policy::empty().check(Role::Admin, TasksRead), Deny);
+    fn the_seed_names_are_spelled_once() {
+        assert_eq!(TasksWrite::PERMISSION.as_str(), "tasks:write");
+        assert_eq!(ApiKeysManage::PERMISSION.as_str(), "api_keys:manage");
+        assert_eq!(
+            serde_json::to_string(&Permission::from(TasksWrite)).unwrap(),
+            "\"tasks:write\""
+        );
+        assert_eq!(serde_json::to_string(&ADMIN).unwrap(), "\"admin\"");
+        let read: Role = serde_json::from_str("\"admin\"").unwrap();
+        assert_eq!(read, ADMIN);
     }
 
-    #[test]
-    fn role_names_and_order() {
-        for r in Role::ALL {
-            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+    crate::policy! {
+        /// A host's own world.
+        mod access {
+            permissions {
+                InvoicesRead = "invoices:read",
+                InvoicesWrite = "invoices:write",
+            }
+            roles {
+                OWNER = "owner", rank 9: [InvoicesRead, InvoicesWrite, UsersManage, ApiKeysManage],
+                CLERK = "clerk", rank 5: [InvoicesRead, InvoicesWrite],
+                AUDITOR = "auditor", rank 1: [InvoicesRead],
+            }
         }
-        assert!("root".parse::<Role>().is_err());
-        assert!(Role::Viewer.is_at_most(Role::Member));
-        assert!(!Role::Admin.is_at_most(Role::Member));
+    }
+
+    #[test]
+    fn a_host_defined_policy() {
+        let p = access::policy();
+        assert!(p.validate().is_ok());
+        assert!(p.allows(&access::CLERK, access::InvoicesWrite));
+        assert!(!p.allows(&access::AUDITOR, access::InvoicesWrite));
+        assert!(p.allows(&access::OWNER, access::UsersManage));
+        assert!(!p.allows(&access::CLERK, access::ApiKeysManage));
+        // The seed's permissions mean nothing here, and the seed's roles are unknown.
+        assert!(!p.allows(&access::OWNER, TasksRead));
+        assert_eq!(p.rank(&ADMIN), None);
+        assert!(!p.allows(&ADMIN, access::InvoicesRead));
+        // A name read from a store is the same role as the constant.
+        assert!(p.allows(&Role::new("clerk"), access::InvoicesRead));
+        assert_eq!(p.role_named("clerk"), Some(access::CLERK));
+        assert_eq!(p.known(Role::new("root")), Err(UnknownRole));
+    }
+
+    #[test]
+    fn ranks_and_unknown_roles() {
+        let p = Policy::seed();
+        assert!(p.is_at_most(&VIEWER, &MEMBER));
+        assert!(p.is_at_most(&MEMBER, &MEMBER));
+        assert!(!p.is_at_most(&ADMIN, &MEMBER));
+        let ghost = Role::new("ghost");
+        // Unknown: ranks below everything, holds nothing.
+        assert!(p.is_at_most(&ghost, &VIEWER));
+        assert!(!p.is_at_most(&VIEWER, &ghost));
+        assert!(!p.allows(&ghost, TasksRead));
+    }
+
+    #[test]
+    fn redefining_a_role_replaces_it() {
+        let p = Policy::seed().role(VIEWER, 0, [TasksRead.into(), TasksWrite.into()]);
+        assert!(p.allows(&VIEWER, TasksWrite));
+        assert!(!p.allows(&VIEWER, AgentsRead));
+        assert_eq!(p.roles().len(), 3);
+        let p = p.grant(&MEMBER, [ApiKeysManage.into()]);
+        assert!(p.allows(&MEMBER, ApiKeysManage) && p.allows(&MEMBER, TasksWrite));
+        assert_eq!(p.rank(&MEMBER), Some(1));
+        let p = p.grant(&Role::new("bot"), [TasksRead.into()]);
+        assert_eq!(p.rank(&Role::new("bot")), Some(0));
+        assert_eq!(Policy::empty().check(&ADMIN, TasksRead), Deny);
+    }
+
+    #[test]
+    fn role_names_are_validated() {
+        assert!("admin".parse::<Role>().is_ok());
+        assert!("billing.clerk".parse::<Role>().is_ok());
+        for bad in ["", "Admin", "root user", "a\"b", &"x".repeat(65)] {
+            assert!(bad.parse::<Role>().is_err(), "{bad:?}");
+        }
+        assert!(Policy::empty().validate().is_err());
+        let bad = Policy::empty().role(Role::new("Bad Name"), 0, []);
+        assert!(bad.validate().is_err());
+        assert!(Policy::seed().validate().is_ok());
     }
 }

@@ -6,17 +6,18 @@ mod harness;
 #[macro_use]
 mod contract;
 
+use assimetria_auth::rbac::seed;
 use std::net::SocketAddr;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use assimetria_auth::actix::{Require, configure, permission};
+use assimetria_auth::actix::{Require, configure};
 use assimetria_auth::http::HttpApi;
 
-async fn read_tasks(_: Require<permission::TasksRead>) -> HttpResponse {
+async fn read_tasks(_: Require<seed::TasksRead>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"success": true, "tasks": []}))
 }
 
-async fn write_task(_: Require<permission::TasksWrite>) -> HttpResponse {
+async fn write_task(_: Require<seed::TasksWrite>) -> HttpResponse {
     HttpResponse::Created().json(serde_json::json!({"success": true}))
 }
 

@@ -5,20 +5,21 @@ mod harness;
 #[macro_use]
 mod contract;
 
+use assimetria_auth::rbac::seed;
 use std::net::SocketAddr;
 
-use assimetria_auth::axum::{Require, permission};
+use assimetria_auth::axum::Require;
 use assimetria_auth::http::HttpApi;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-async fn read_tasks(_: Require<permission::TasksRead>) -> Json<Value> {
+async fn read_tasks(_: Require<seed::TasksRead>) -> Json<Value> {
     Json(json!({"success": true, "tasks": []}))
 }
 
-async fn write_task(_: Require<permission::TasksWrite>) -> (StatusCode, Json<Value>) {
+async fn write_task(_: Require<seed::TasksWrite>) -> (StatusCode, Json<Value>) {
     (StatusCode::CREATED, Json(json!({"success": true})))
 }
 

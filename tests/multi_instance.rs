@@ -10,11 +10,11 @@ mod harness;
 #[macro_use]
 mod stores;
 
+use assimetria_auth::rbac::seed;
 use std::time::{Duration, Instant};
 
 use assimetria_auth::api_key::Environment;
 use assimetria_auth::error::TokenError;
-use assimetria_auth::rbac::Role;
 use assimetria_auth::{AuthConfig, AuthService, Error, MasterKey};
 use assimetria_auth::{Password, RefreshToken};
 
@@ -77,7 +77,7 @@ async fn instances_accept_each_others_tokens(db: Db) {
     let b = instance(&db).await;
     assert_eq!(a.jwks(), b.jwks(), "one signing key for the deployment");
 
-    let ada = signed_in(&a, "ada@example.com", Role::Admin).await;
+    let ada = signed_in(&a, "ada@example.com", seed::ADMIN).await;
     assert_eq!(
         b.authenticate(ada.access())
             .await
@@ -110,7 +110,7 @@ async fn instances_accept_each_others_tokens(db: Db) {
 async fn key_rotation_propagates(db: Db) {
     let a = instance(&db).await;
     let b = instance(&db).await;
-    let old_token = signed_in(&a, "ada@example.com", Role::Member)
+    let old_token = signed_in(&a, "ada@example.com", seed::MEMBER)
         .await
         .access_token;
     let kid = a.rotate_signing_key().await.expect("rotate");
@@ -160,7 +160,7 @@ async fn key_rotation_propagates(db: Db) {
 /// clear refusal to start, never a silent new signing key.
 async fn master_key_rotation(db: Db) {
     let a = instance(&db).await;
-    let token = signed_in(&a, "ada@example.com", Role::Member)
+    let token = signed_in(&a, "ada@example.com", seed::MEMBER)
         .await
         .access_token;
     let wrong = instance_with_keys(&db, vec![MasterKey::from_bytes([7; 32])]).await;
@@ -187,7 +187,7 @@ async fn master_key_rotation(db: Db) {
 async fn logout_propagates(db: Db) {
     let a = instance(&db).await;
     let b = instance(&db).await;
-    let ada = signed_in(&a, "ada@example.com", Role::Member).await;
+    let ada = signed_in(&a, "ada@example.com", seed::MEMBER).await;
     b.authenticate(ada.access())
         .await
         .expect("B accepts the token");
@@ -208,16 +208,16 @@ async fn logout_propagates(db: Db) {
 async fn api_key_revocation_propagates(db: Db) {
     let a = instance(&db).await;
     let b = instance(&db).await;
-    let admin = signed_in(&a, "admin@example.com", Role::Admin)
+    let admin = signed_in(&a, "admin@example.com", seed::ADMIN)
         .await
         .principal;
     let created = a
-        .create_api_key(&admin, "ci", Environment::Live, Some(Role::Member))
+        .create_api_key(&admin, "ci", Environment::Live, Some(seed::MEMBER))
         .await
         .expect("create key");
     let key = created.key.expose().to_owned();
     let on_b = b.authenticate(&key).await.expect("B accepts the key");
-    assert_eq!(on_b.role, Role::Member);
+    assert_eq!(on_b.role, seed::MEMBER);
 
     a.revoke_api_key(&admin, created.info.id)
         .await
@@ -231,16 +231,16 @@ async fn api_key_revocation_propagates(db: Db) {
 async fn role_change_propagates(db: Db) {
     let a = instance(&db).await;
     let b = instance(&db).await;
-    let admin = signed_in(&a, "admin@example.com", Role::Admin)
+    let admin = signed_in(&a, "admin@example.com", seed::ADMIN)
         .await
         .principal;
-    let member = signed_in(&b, "mia@example.com", Role::Member).await;
+    let member = signed_in(&b, "mia@example.com", seed::MEMBER).await;
     assert_eq!(
         b.authenticate(member.access()).await.unwrap().role,
-        Role::Member
+        seed::MEMBER
     );
 
-    a.set_role(&admin, member.user.id, Role::Viewer)
+    a.set_role(&admin, member.user.id, seed::VIEWER)
         .await
         .expect("set role");
     let refusal = refused_within_deadline(&b, member.access()).await;
@@ -254,13 +254,13 @@ async fn role_change_propagates(db: Db) {
         .await
         .expect("log in again");
     let p = b.authenticate(again.access_token.expose()).await.unwrap();
-    assert_eq!(p.role, Role::Viewer);
+    assert_eq!(p.role, seed::VIEWER);
 }
 
 /// 64 concurrent refreshes of one token, spread over `services`, all succeed with one identical
 /// pair; repeated on the successive tokens, `TRIALS` times.
 async fn refresh_race(services: &[AuthService]) {
-    let mut token = signed_in(&services[0], "ada@example.com", Role::Member)
+    let mut token = signed_in(&services[0], "ada@example.com", seed::MEMBER)
         .await
         .refresh_token;
     for trial in 0..TRIALS {

@@ -99,7 +99,7 @@ mod sql_cases {
     use crate::stores::{Db, execute};
     use assimetria_auth::api_key::Environment;
     use assimetria_auth::error::StoreError;
-    use assimetria_auth::rbac::Role;
+    use assimetria_auth::rbac::seed;
     use assimetria_auth::store::TokenHash;
     use assimetria_auth::store::sql::SqlStore;
     use assimetria_auth::store::{NewApiKey, NewUser, StoredKey, UserStore};
@@ -112,7 +112,7 @@ mod sql_cases {
         let new = NewUser {
             email: email.to_owned(),
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$salt$hash".to_owned(),
-            role: Role::Member,
+            role: seed::MEMBER,
             org: Some("acme".to_owned()),
             created_at: T0,
         };
@@ -129,7 +129,7 @@ mod sql_cases {
                 hash: TokenHash::of("k"),
                 prefix: "osk_live_k".to_owned(),
                 environment: Environment::Live,
-                role: Role::Viewer,
+                role: seed::VIEWER,
                 org: Some("acme".to_owned()),
                 created_by: uid,
                 created_at: T0,
@@ -145,7 +145,8 @@ mod sql_cases {
         store.insert_signing_key(signing_key).await.unwrap();
 
         let sql = db.sql_store().await;
-        execute(&sql, "UPDATE auth_users SET role = 'superuser'").await;
+        // Role names are the host's policy's; one that is not even well formed is corrupt.
+        execute(&sql, "UPDATE auth_users SET role = 'Super User'").await;
         execute(&sql, "UPDATE auth_api_keys SET environment = 'staging'").await;
         execute(&sql, "UPDATE auth_signing_keys SET algorithm = 'none'").await;
         assert!(matches!(

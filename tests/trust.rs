@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use assimetria_auth::config::Argon2Params;
 use assimetria_auth::error::Error;
-use assimetria_auth::rbac::Role;
+use assimetria_auth::rbac::{Role, seed};
 use assimetria_auth::store::TokenHash;
 use assimetria_auth::store::{Consumed, NewUser};
 use assimetria_auth::token::{AccessClaims, JwtKey, KeyRing};
@@ -74,7 +74,7 @@ async fn login_upgrade_never_undoes_a_reset(db: Db) {
             .create_user(NewUser {
                 email: email.clone(),
                 password_hash: outdated_hash(OLD, trial),
-                role: Role::Member,
+                role: seed::MEMBER,
                 org: None,
                 created_at: T0,
             })
@@ -130,14 +130,14 @@ async fn login_upgrade_never_undoes_a_reset(db: Db) {
 /// other instance refuses the old-role tokens without this process's help).
 async fn role_change_and_revocation_commit_together(db: Db) {
     let h = harness_with(config(), db.store().await).await;
-    let admin = h.user("admin@example.com", Role::Admin).await.principal;
-    let member = h.user("member@example.com", Role::Member).await;
+    let admin = h.user("admin@example.com", seed::ADMIN).await.principal;
+    let member = h.user("member@example.com", seed::MEMBER).await;
     h.service
-        .set_role(&admin, member.user.id, Role::Viewer)
+        .set_role(&admin, member.user.id, seed::VIEWER)
         .await
         .unwrap();
     let stored = h.store.user_by_id(member.user.id).await.unwrap().unwrap();
-    assert_eq!(stored.role, Role::Viewer);
+    assert_eq!(stored.role, seed::VIEWER);
     let session = match &member.principal.kind {
         assimetria_auth::PrincipalKind::User { session } => session.clone(),
         other => panic!("{other:?}"),
@@ -166,7 +166,7 @@ per_store! {
 #[tokio::test]
 async fn rotation_retires_the_old_key_after_its_last_token() {
     let h = harness(config()).await;
-    let old_token = h.user("ada@example.com", Role::Member).await.access_token;
+    let old_token = h.user("ada@example.com", seed::MEMBER).await.access_token;
     let old_kid = h.service.key_ring().active().kid().to_owned();
     let new_kid = h.service.rotate_signing_key().await.unwrap();
     assert_ne!(old_kid, new_kid);
@@ -304,7 +304,7 @@ mod at_rest {
 
     /// Tokens a thief could make from `secret` for an admin of `user_id`, with every kid seen.
     fn forgeries(secret: &[u8], kids: &[String], user_id: i64, sid: &str) -> Vec<String> {
-        let claims = claims(user_id, sid, Role::Admin);
+        let claims = claims(user_id, sid, seed::ADMIN);
         let mut tokens = Vec::new();
         for kid in kids {
             let mut keys = Vec::new();
@@ -341,7 +341,7 @@ mod at_rest {
         let db = Db::sqlite();
         let sql = db.sql_store().await;
         let h = harness_with(config(), Arc::new(sql.clone())).await;
-        let admin = h.user("admin@example.com", Role::Admin).await.principal;
+        let admin = h.user("admin@example.com", seed::ADMIN).await.principal;
         let login = h
             .service
             .login("admin@example.com", &pw(PASSWORD), None)
@@ -349,7 +349,7 @@ mod at_rest {
             .unwrap();
         h.service.refresh(&login.refresh_token).await.unwrap();
         h.service
-            .create_api_key(&admin, "ci", Environment::Live, Some(Role::Member))
+            .create_api_key(&admin, "ci", Environment::Live, Some(seed::MEMBER))
             .await
             .unwrap();
         h.service
@@ -457,7 +457,7 @@ mod at_rest {
         }
         let legacy_ring = KeyRing::new(JwtKey::ed25519_from_seed("key-1", seed).unwrap()).unwrap();
         let before = legacy_ring
-            .sign(&claims(1, "old-session", Role::Member))
+            .sign(&claims(1, "old-session", seed::MEMBER))
             .unwrap();
 
         // No master key: refused, and nothing is re-keyed.

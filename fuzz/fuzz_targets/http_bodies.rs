@@ -25,6 +25,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use assimetria_auth::rbac::seed;
 use std::future::ready;
 use std::sync::OnceLock;
 
@@ -68,8 +69,8 @@ fn fixture() -> &'static Fixture {
             service.authenticate_jwt(token.expose()).expect("own token");
             format!("Bearer {}", token.expose())
         };
-        let viewer = bearer("1000", Role::Viewer);
-        let admin = bearer("1001", Role::Admin);
+        let viewer = bearer("1000", seed::VIEWER);
+        let admin = bearer("1001", seed::ADMIN);
         Fixture {
             api: HttpApi::new(service),
             rt,

@@ -316,6 +316,7 @@ mod tests {
     use super::*;
     use crate::AuthConfig;
     use crate::http::ROUTES;
+    use crate::rbac::seed;
     use crate::secret::Password;
     use crate::service::AuthService;
     use crate::store::memory::MemoryStore;
@@ -480,7 +481,7 @@ mod tests {
         let password = Password::new("correct horse battery");
         let service = api.service();
         service
-            .create_user("admin@example.com", &password, Role::Admin)
+            .create_user("admin@example.com", &password, seed::ADMIN)
             .await
             .unwrap();
         let login = service

@@ -6,7 +6,8 @@ use crate::api_key::{Environment, ParsedKey};
 use crate::audit::AuditEvent;
 use crate::error::{Error, ValidationError};
 use crate::principal::{Principal, PrincipalKind};
-use crate::rbac::{Permission, Role};
+use crate::rbac::Role;
+use crate::rbac::builtin::ApiKeysManage;
 use crate::secret::ApiKeySecret;
 use crate::store::{ApiKeyRecord, NewApiKey};
 
@@ -46,7 +47,7 @@ impl From<&ApiKeyRecord> for ApiKeyInfo {
             name: k.name.clone(),
             prefix: k.prefix.clone(),
             environment: k.environment,
-            role: k.role,
+            role: k.role.clone(),
             created_at: crate::clock::rfc3339(k.created_at),
             last_used_at: k.last_used_at.and_then(crate::clock::rfc3339),
             revoked_at: k.revoked_at.and_then(crate::clock::rfc3339),
@@ -84,10 +85,16 @@ impl AuthService {
             .user_by_id(record.created_by)
             .await?
             .ok_or(Error::InvalidApiKey)?;
-        let role = if record.role.is_at_most(creator.role) {
-            record.role
+        // A role the policy no longer defines holds nothing and ranks below all: fail closed.
+        let policy = &self.inner.policy;
+        let role = if policy.is_at_most(&record.role, &creator.role) {
+            policy
+                .role_named(record.role.as_str())
+                .unwrap_or(record.role)
         } else {
-            creator.role
+            policy
+                .role_named(creator.role.as_str())
+                .unwrap_or(creator.role)
         };
         let now = self.now();
         if record
@@ -108,8 +115,8 @@ impl AuthService {
         })
     }
 
-    /// Creates an API key (needs [`Permission::ApiKeysManage`], a user session, and a role no
-    /// higher than the creator's; default role: viewer). The plaintext is in the result only.
+    /// Creates an API key (needs [`ApiKeysManage`], a user session, and a role the policy
+    /// defines, no higher than the creator's; default: the policy's lowest role). The plaintext is in the result only.
     pub async fn create_api_key(
         &self,
         creator: &Principal,
@@ -117,7 +124,7 @@ impl AuthService {
         environment: Environment,
         role: Option<Role>,
     ) -> Result<CreatedApiKey, Error> {
-        self.require(creator, Permission::ApiKeysManage)?;
+        self.require(creator, ApiKeysManage)?;
         if !matches!(creator.kind, PrincipalKind::User { .. }) {
             return Err(ValidationError::KeyCreatedByKey.into());
         }
@@ -128,8 +135,12 @@ impl AuthService {
         {
             return Err(ValidationError::InvalidKeyName.into());
         }
-        let role = role.unwrap_or(Role::Viewer);
-        if !role.is_at_most(creator.role) {
+        let policy = &self.inner.policy;
+        let role = match role {
+            Some(role) => policy.known(role)?,
+            None => policy.lowest().ok_or(ValidationError::UnknownRole)?,
+        };
+        if !policy.is_at_most(&role, &creator.role) || policy.rank(&creator.role).is_none() {
             return Err(ValidationError::KeyRoleAboveCreator.into());
         }
         let minted = self.inner.api_keys.mint(environment)?;
@@ -141,7 +152,7 @@ impl AuthService {
                 hash: minted.hash,
                 prefix: minted.display_prefix,
                 environment,
-                role,
+                role: role.clone(),
                 org: creator.org.clone(),
                 created_by: creator.user_id,
                 created_at: self.now(),
@@ -159,9 +170,9 @@ impl AuthService {
         })
     }
 
-    /// The organization's keys, without secrets (needs [`Permission::ApiKeysManage`]).
+    /// The organization's keys, without secrets (needs [`ApiKeysManage`]).
     pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>, Error> {
-        self.require(principal, Permission::ApiKeysManage)?;
+        self.require(principal, ApiKeysManage)?;
         let keys = self
             .inner
             .store
@@ -170,10 +181,10 @@ impl AuthService {
         Ok(keys.iter().map(ApiKeyInfo::from).collect())
     }
 
-    /// Revokes a key, effective at once (needs [`Permission::ApiKeysManage`]). A key of another
+    /// Revokes a key, effective at once (needs [`ApiKeysManage`]). A key of another
     /// organization, or an unknown id, is [`Error::NotFound`].
     pub async fn revoke_api_key(&self, principal: &Principal, id: i64) -> Result<(), Error> {
-        self.require(principal, Permission::ApiKeysManage)?;
+        self.require(principal, ApiKeysManage)?;
         let key = self
             .inner
             .store

@@ -6,7 +6,7 @@ use crate::api_key::ApiKeyFormat;
 use crate::audit::{AuditSink, TracingAudit};
 use crate::clock::{Clock, SystemClock, secs};
 use crate::config::AuthConfig;
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::keys::{self, Sealer};
 use crate::mail::{DiscardMailer, Mailer};
 use crate::password::PasswordHasher;
@@ -107,7 +107,7 @@ impl AuthServiceBuilder {
     /// Validates the configuration, loads (or creates) the keys, loads the revocation log and
     /// starts the revocation poller. Must run inside a tokio runtime.
     pub async fn build(self) -> Result<AuthService, Error> {
-        let config = self.config;
+        let mut config = self.config;
         config.validate()?;
         let now = self.clock.now();
         let store = self.store;
@@ -120,6 +120,12 @@ impl AuthServiceBuilder {
                  AuthConfig::master_keys for a persistent store"
             );
         }
+        if let Err(e) = self.policy.validate() {
+            tracing::error!(error = %e, "the policy cannot be used");
+            return Err(ConfigError::Policy.into());
+        }
+        let default_role = self.policy.known(config.default_role.clone());
+        config.default_role = default_role.map_err(|_| ConfigError::DefaultRole)?;
         let refresh = RefreshTokens::new(
             &keys::refresh_secret(&*store, &sealer, now).await?,
             secs(config.refresh_ttl),

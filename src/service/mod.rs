@@ -140,8 +140,13 @@ impl AuthService {
     }
 
     /// Checks a permission: `Ok` or [`Error::Forbidden`] (the seed's 403).
-    pub fn require(&self, principal: &Principal, permission: Permission) -> Result<(), Error> {
-        if self.inner.policy.allows(principal.role, permission) {
+    pub fn require(
+        &self,
+        principal: &Principal,
+        permission: impl Into<Permission>,
+    ) -> Result<(), Error> {
+        let permission = permission.into();
+        if self.inner.policy.allows(&principal.role, permission) {
             Ok(())
         } else {
             Err(Error::Forbidden(permission))

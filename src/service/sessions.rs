@@ -64,7 +64,7 @@ impl AuthService {
             return Err(Error::EmailTaken);
         }
         let user = self
-            .insert_user(email, password, self.inner.config.default_role)
+            .insert_user(email, password, self.inner.config.default_role.clone())
             .await?;
         self.audit(AuditEvent::Registered { user_id: user.id });
         self.start_session(user.id, &user.password_hash).await
@@ -194,7 +194,7 @@ impl AuthService {
         let claims = AccessClaims {
             sub: user.id.to_string(),
             sid: sid.to_owned(),
-            role: user.role,
+            role: user.role.clone(),
             org: user.org.clone(),
             iss: c.issuer.clone(),
             aud: c.audience.clone(),
@@ -284,7 +284,12 @@ impl AuthService {
             subject: claims.sub,
             user_id,
             org: claims.org,
-            role: claims.role,
+            // The policy's own name where it knows it; an unknown one holds nothing.
+            role: self
+                .inner
+                .policy
+                .role_named(claims.role.as_str())
+                .unwrap_or(claims.role),
             kind: PrincipalKind::User {
                 session: claims.sid,
             },

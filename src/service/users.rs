@@ -6,7 +6,8 @@ use crate::audit::AuditEvent;
 use crate::email::Email;
 use crate::error::{Error, TokenError};
 use crate::principal::Principal;
-use crate::rbac::{Permission, Role};
+use crate::rbac::Role;
+use crate::rbac::builtin::UsersManage;
 use crate::secret::Password;
 use crate::store::{User, UserChange};
 
@@ -28,19 +29,23 @@ impl From<&User> for UserInfo {
         Self {
             id: u.id,
             email: u.email.clone(),
-            role: u.role,
+            role: u.role.clone(),
         }
     }
 }
 
 impl AuthService {
-    /// Creates a user with a given role without signing in: for hosts seeding an admin.
+    /// Creates a user with a given role without signing in: for hosts seeding an admin. The role
+    /// must be one the policy defines ([`ValidationError::UnknownRole`] otherwise).
+    ///
+    /// [`ValidationError::UnknownRole`]: crate::error::ValidationError::UnknownRole
     pub async fn create_user(
         &self,
         email: &str,
         password: &Password,
         role: Role,
     ) -> Result<User, Error> {
+        let role = self.inner.policy.known(role)?;
         self.insert_user(Email::parse(email)?, password, role).await
     }
 
@@ -54,13 +59,13 @@ impl AuthService {
             .ok_or(Error::InvalidToken(TokenError::Revoked))?;
         let mut info = UserInfo::from(&user);
         // An API key acts with its own role, which may be lower than its creator's.
-        info.role = principal.role;
+        info.role = principal.role.clone();
         Ok(info)
     }
 
-    /// The users of the principal's organization (needs [`Permission::UsersManage`]).
+    /// The users of the principal's organization (needs [`UsersManage`]).
     pub async fn list_users(&self, principal: &Principal) -> Result<Vec<UserInfo>, Error> {
-        self.require(principal, Permission::UsersManage)?;
+        self.require(principal, UsersManage)?;
         let users = self
             .inner
             .store
@@ -69,7 +74,7 @@ impl AuthService {
         Ok(users.iter().map(UserInfo::from).collect())
     }
 
-    /// Changes a user's role (needs [`Permission::UsersManage`]) and revokes their sessions, so no
+    /// Changes a user's role (needs [`UsersManage`]) and revokes their sessions, so no
     /// token carrying the old role survives.
     pub async fn set_role(
         &self,
@@ -77,7 +82,8 @@ impl AuthService {
         user_id: i64,
         role: Role,
     ) -> Result<UserInfo, Error> {
-        self.require(admin, Permission::UsersManage)?;
+        self.require(admin, UsersManage)?;
+        let role = self.inner.policy.known(role)?;
         let user = self
             .inner
             .store
@@ -92,14 +98,14 @@ impl AuthService {
         if !self
             .inner
             .revocations
-            .change_user(user_id, UserChange::Role(role), self.now())
+            .change_user(user_id, UserChange::Role(role.clone()), self.now())
             .await?
         {
             return Err(Error::NotFound);
         }
         self.audit(AuditEvent::RoleChanged {
             user_id,
-            role,
+            role: role.clone(),
             by: admin.user_id,
         });
         let mut info = UserInfo::from(&user);

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::*;
+use crate::rbac::seed;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use sha2::Sha256;
@@ -26,7 +27,7 @@ fn claims() -> AccessClaims {
     AccessClaims {
         sub: "1".into(),
         sid: "session".into(),
-        role: Role::Member,
+        role: seed::MEMBER,
         org: None,
         iss: "iss".into(),
         aud: "aud".into(),
@@ -127,7 +128,7 @@ fn tampered_payload_and_signature_are_refused() {
         let t = ring.sign(&claims()).unwrap();
         let parts: Vec<&str> = t.expose().split('.').collect();
         let mut evil = claims();
-        evil.role = Role::Admin;
+        evil.role = seed::ADMIN;
         let tampered = format!(
             "{}.{}.{}",
             parts[0],

@@ -4,6 +4,7 @@
 //! `{"success": true}`) and invokes [`contract_suite!`].
 #![allow(dead_code, unreachable_pub)]
 
+use assimetria_auth::rbac::seed;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -186,7 +187,7 @@ fn keys(v: &Value) -> Vec<String> {
 }
 
 pub async fn login_contract(s: &Server) {
-    let id = s.user("user@example.com", Role::Admin).await;
+    let id = s.user("user@example.com", seed::ADMIN).await;
     let r = s
         .post(
             "/api/auth/login",
@@ -221,7 +222,7 @@ pub async fn login_contract(s: &Server) {
 }
 
 pub async fn login_failures_look_alike(s: &Server) {
-    s.user("user@example.com", Role::Member).await;
+    s.user("user@example.com", seed::MEMBER).await;
     let wrong = s
         .post(
             "/api/auth/login",
@@ -416,7 +417,7 @@ pub async fn oversized_body_is_413(s: &Server) {
 }
 
 pub async fn refresh_contract(s: &Server) {
-    s.user("user@example.com", Role::Member).await;
+    s.user("user@example.com", seed::MEMBER).await;
     let (access, refresh) = s.login("user@example.com").await;
     let r = s
         .post("/api/auth/refresh", json!({"refresh_token": refresh}))
@@ -462,7 +463,7 @@ pub async fn refresh_contract(s: &Server) {
 }
 
 pub async fn logout_contract(s: &Server) {
-    s.user("user@example.com", Role::Member).await;
+    s.user("user@example.com", seed::MEMBER).await;
     let (access, _) = s.login("user@example.com").await;
     let r = send(s.http.post(s.url("/api/auth/logout")).bearer_auth(&access)).await;
     assert_eq!(r.status, 200);
@@ -480,7 +481,7 @@ pub async fn logout_contract(s: &Server) {
 }
 
 pub async fn forgot_and_reset_contract(s: &Server) {
-    s.user("user@example.com", Role::Member).await;
+    s.user("user@example.com", seed::MEMBER).await;
     let (access, _) = s.login("user@example.com").await;
     let existing = s
         .post(
@@ -529,7 +530,7 @@ pub async fn forgot_and_reset_contract(s: &Server) {
 pub async fn forged_expired_and_none_tokens(s: &Server) {
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    s.user("user@example.com", Role::Viewer).await;
+    s.user("user@example.com", seed::VIEWER).await;
     let (access, _) = s.login("user@example.com").await;
     let parts: Vec<&str> = access.split('.').collect();
 
@@ -567,8 +568,8 @@ pub async fn forged_expired_and_none_tokens(s: &Server) {
 }
 
 pub async fn permissions_are_enforced(s: &Server) {
-    s.user("viewer@example.com", Role::Viewer).await;
-    s.user("member@example.com", Role::Member).await;
+    s.user("viewer@example.com", seed::VIEWER).await;
+    s.user("member@example.com", seed::MEMBER).await;
     let (viewer, _) = s.login("viewer@example.com").await;
     let (member, _) = s.login("member@example.com").await;
     assert_eq!(s.get_bearer("/api/tasks", &viewer).await.status, 200);
@@ -606,7 +607,7 @@ pub async fn permissions_are_enforced(s: &Server) {
 }
 
 pub async fn cross_origin_cookie_writes_are_refused(s: &Server) {
-    s.user("member@example.com", Role::Member).await;
+    s.user("member@example.com", seed::MEMBER).await;
     let (token, _) = s.login("member@example.com").await;
     let cookie = format!("assimetria_jwt={token}");
     let evil = send(
@@ -686,7 +687,7 @@ pub async fn unknown_route_and_method(s: &Server) {
 }
 
 pub async fn api_keys_contract(s: &Server) {
-    s.user("admin@example.com", Role::Admin).await;
+    s.user("admin@example.com", seed::ADMIN).await;
     let (admin, _) = s.login("admin@example.com").await;
     let r = send(
         s.http
@@ -728,6 +729,19 @@ pub async fn api_keys_contract(s: &Server) {
     assert!(r.status.is_success());
     let r = s.get_bearer("/api/users", &key).await;
     assert_eq!(r.status, 403);
+
+    // A role the policy does not define is refused, and no key is minted.
+    for role in ["root", "Admin", ""] {
+        let r = send(
+            s.http
+                .post(s.url("/api/api-keys"))
+                .bearer_auth(&admin)
+                .json(&json!({"name": "CI", "environment": "live", "role": role})),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{role:?}");
+        assert_eq!(r.error_code(), "validation_error");
+    }
 
     // Listing shows no secret.
     let r = s.get_bearer("/api/api-keys", &admin).await;
@@ -774,8 +788,8 @@ pub async fn api_keys_contract(s: &Server) {
 }
 
 pub async fn users_contract(s: &Server) {
-    s.user("admin@example.com", Role::Admin).await;
-    let member_id = s.user("member@example.com", Role::Member).await;
+    s.user("admin@example.com", seed::ADMIN).await;
+    let member_id = s.user("member@example.com", seed::MEMBER).await;
     let (admin, _) = s.login("admin@example.com").await;
     let (member, _) = s.login("member@example.com").await;
     let r = s.get_bearer("/api/users", &admin).await;
@@ -800,6 +814,16 @@ pub async fn users_contract(s: &Server) {
     )
     .await;
     assert_eq!(r.status, 422);
+    assert_eq!(r.error_code(), "validation_error");
+    assert_eq!(r.body["message"], "unknown role");
+    // The refused change changed nothing.
+    let r = s.get_bearer("/api/users", &admin).await;
+    let users = r.body["users"].as_array().unwrap();
+    assert!(
+        users
+            .iter()
+            .any(|u| u["id"] == member_id && u["role"] == "viewer")
+    );
 }
 
 pub async fn jwks_contract(s: &Server) {

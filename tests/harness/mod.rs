@@ -9,7 +9,7 @@ use std::time::Duration;
 use assimetria_auth::audit::{AuditEvent, AuditSink};
 use assimetria_auth::clock::ManualClock;
 use assimetria_auth::mail::{Mail, Mailer};
-use assimetria_auth::rbac::Role;
+use assimetria_auth::rbac::{Policy, Role};
 use assimetria_auth::store::Store;
 use assimetria_auth::store::memory::MemoryStore;
 use assimetria_auth::{AccessToken, Password, RefreshToken};
@@ -91,7 +91,16 @@ pub fn test_master_key() -> MasterKey {
     MasterKey::from_bytes([11; 32])
 }
 
-pub async fn harness_with(mut config: AuthConfig, store: Arc<dyn Store>) -> Harness {
+pub async fn harness_with(config: AuthConfig, store: Arc<dyn Store>) -> Harness {
+    harness_with_policy(config, store, Policy::seed()).await
+}
+
+/// A harness whose service checks permissions against `policy`.
+pub async fn harness_with_policy(
+    mut config: AuthConfig,
+    store: Arc<dyn Store>,
+    policy: Policy,
+) -> Harness {
     if config.master_keys.is_empty() {
         config.master_keys.push(test_master_key());
     }
@@ -102,6 +111,7 @@ pub async fn harness_with(mut config: AuthConfig, store: Arc<dyn Store>) -> Harn
         .clock(clock.clone())
         .mailer(mailer.clone())
         .audit(audit.clone())
+        .policy(policy)
         .build()
         .await
         .unwrap();

@@ -1,11 +1,12 @@
 //! API keys: creation, lookup by hash and by id, listing by organization, revocation and use.
 
+use crate::rbac::seed;
 use std::sync::Arc;
 
 use super::{T0, hash, new_key, user};
 use crate::api_key::Environment;
 use crate::error::StoreError;
-use crate::rbac::Role;
+
 use crate::store::Store;
 
 /// Keys get increasing ids and read back exactly, by hash and by id; a taken hash is
@@ -20,7 +21,7 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
         .unwrap();
     let mut b_new = new_key("b", None, uid);
     b_new.environment = Environment::Test;
-    b_new.role = Role::Admin;
+    b_new.role = seed::ADMIN;
     let b = store.create_api_key(b_new).await.unwrap();
     let c = store
         .create_api_key(new_key("c", Some("acme"), uid))
@@ -33,8 +34,8 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
     assert!(a.id < b.id && b.id < c.id && c.id < d.id);
     assert_eq!((a.last_used_at, a.revoked_at), (None, None));
     assert_eq!(
-        (b.environment, b.role, b.org.as_deref()),
-        (Environment::Test, Role::Admin, None)
+        (b.environment, b.role.clone(), b.org.as_deref()),
+        (Environment::Test, seed::ADMIN, None)
     );
 
     assert_eq!(

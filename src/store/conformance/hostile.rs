@@ -1,11 +1,12 @@
 //! Hostile input: strings built to break queries, encodings and length limits round-trip
 //! exactly, or are refused with a clean error and change nothing.
 
+use crate::rbac::seed;
 use std::sync::Arc;
 
 use super::{T0, hash, is_live, new_key, new_user, stored_key};
 use crate::error::StoreError;
-use crate::rbac::Role;
+
 use crate::store::{Consumed, NewUser, RefreshRecord, Session, Store, User, UserChange};
 
 /// Strings that must round-trip exactly, or be refused with a clean error and change nothing.
@@ -60,7 +61,7 @@ pub async fn hostile_input_round_trips_or_fails_cleanly(store: Arc<dyn Store>) {
         let new = NewUser {
             email: s.clone(),
             password_hash: s.clone(),
-            role: Role::Viewer,
+            role: seed::VIEWER,
             org: Some(s.clone()),
             created_at: T0 + i as i64,
         };
@@ -116,7 +117,7 @@ pub async fn hostile_input_round_trips_or_fails_cleanly(store: Arc<dyn Store>) {
                 store.consume_refresh(&hash(&format!("hostile {i}")), T0 + 1).await.unwrap(),
                 Consumed::Spent(r) if r.session_id == s
             ));
-            let same_role = UserChange::Role(anchor.role);
+            let same_role = UserChange::Role(anchor.role.clone());
             assert_eq!(
                 store
                     .update_user_ending_sessions(anchor.id, same_role, T0 + 2, T0 + 100)

@@ -45,11 +45,12 @@
 //!
 //! Every case starts from an empty store, and uses timestamps around 1 700 000 000 (2023).
 
+use crate::rbac::seed;
 use std::future::Future;
 use std::sync::Arc;
 
 use crate::api_key::Environment;
-use crate::rbac::Role;
+
 use crate::secret::TokenHash;
 use crate::store::{NewApiKey, NewUser, RefreshRecord, Session, Store, StoredKey};
 use crate::token::KeyAlgorithm;
@@ -218,7 +219,7 @@ fn new_user(email: &str) -> NewUser {
     NewUser {
         email: email.to_owned(),
         password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt${email}"),
-        role: Role::Member,
+        role: seed::MEMBER,
         org: Some("acme".to_owned()),
         created_at: T0,
     }
@@ -281,7 +282,7 @@ fn new_key(name: &str, org: Option<&str>, created_by: i64) -> NewApiKey {
         hash: hash(&format!("key {name} {org:?}")),
         prefix: format!("osk_live_{name}"),
         environment: Environment::Live,
-        role: Role::Viewer,
+        role: seed::VIEWER,
         org: org.map(str::to_owned),
         created_by,
         created_at: T0,

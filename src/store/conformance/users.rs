@@ -1,11 +1,12 @@
 //! Users: creation, lookup, listing by organization, the password-hash compare-and-set, and a
 //! change that ends the user's sessions in one transaction.
 
+use crate::rbac::seed;
 use std::sync::Arc;
 
 use super::{T0, is_live, new_user, session, user};
 use crate::error::StoreError;
-use crate::rbac::Role;
+
 use crate::store::{Consumed, NewUser, Store, UserChange};
 
 /// Users get increasing ids and read back exactly as created, by email (exact match) and by id.
@@ -17,18 +18,18 @@ pub async fn users_create_and_look_up(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let mut b_new = new_user("bob@example.com");
-    b_new.role = Role::Admin;
+    b_new.role = seed::ADMIN;
     b_new.org = None;
     b_new.created_at = T0 + 5;
     let b = store.create_user(b_new).await.unwrap();
     assert!(b.id > a.id, "ids are assigned in increasing order");
     assert_eq!(a.email, "ada@example.com");
-    assert_eq!(a.role, Role::Member);
+    assert_eq!(a.role, seed::MEMBER);
     assert_eq!(a.org.as_deref(), Some("acme"));
     assert_eq!(a.created_at, T0);
     assert_eq!(
-        (b.role, b.org.as_deref(), b.created_at),
-        (Role::Admin, None, T0 + 5)
+        (b.role.clone(), b.org.as_deref(), b.created_at),
+        (seed::ADMIN, None, T0 + 5)
     );
 
     assert_eq!(
@@ -57,7 +58,7 @@ pub async fn users_duplicate_email_is_conflict(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let mut again = new_user("ada@example.com");
-    again.role = Role::Admin;
+    again.role = seed::ADMIN;
     again.password_hash = "other".into();
     let err = store.create_user(again).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "got {err:?}");
@@ -133,13 +134,13 @@ pub async fn users_update_ending_sessions(store: Arc<dyn Store>) {
     session(&store, "bob-1", other, "bob-1 first").await;
 
     let ended = store
-        .update_user_ending_sessions(id, UserChange::Role(Role::Viewer), T0 + 1, T0 + 500)
+        .update_user_ending_sessions(id, UserChange::Role(seed::VIEWER), T0 + 1, T0 + 500)
         .await
         .unwrap();
     assert_eq!(ended, Some(vec!["ada-1".to_owned(), "ada-2".to_owned()]));
     assert_eq!(
         store.user_by_id(id).await.unwrap().unwrap().role,
-        Role::Viewer
+        seed::VIEWER
     );
     for sid in ["ada-1", "ada-2"] {
         assert!(!is_live(&store, sid, id).await, "{sid} ended");
@@ -182,7 +183,7 @@ pub async fn users_update_ending_sessions(store: Arc<dyn Store>) {
     let log = store.revocations_since(0, T0, 100).await.unwrap();
     assert_eq!(
         store
-            .update_user_ending_sessions(other + 1000, UserChange::Role(Role::Admin), T0, T0 + 9)
+            .update_user_ending_sessions(other + 1000, UserChange::Role(seed::ADMIN), T0, T0 + 9)
             .await
             .unwrap(),
         None
@@ -202,7 +203,7 @@ pub async fn users_update_ends_only_live_sessions(store: Arc<dyn Store>) {
     }
     assert!(store.revoke_session("s-b", T0 + 1).await.unwrap());
     let ended = store
-        .update_user_ending_sessions(ada, UserChange::Role(Role::Viewer), T0 + 2, T0 + 500)
+        .update_user_ending_sessions(ada, UserChange::Role(seed::VIEWER), T0 + 2, T0 + 500)
         .await
         .unwrap();
     assert_eq!(
@@ -221,7 +222,7 @@ pub async fn users_update_ends_only_live_sessions(store: Arc<dyn Store>) {
     assert!(is_live(&store, "s-bob", bob).await);
 
     let again = store
-        .update_user_ending_sessions(ada, UserChange::Role(Role::Member), T0 + 3, T0 + 500)
+        .update_user_ending_sessions(ada, UserChange::Role(seed::MEMBER), T0 + 3, T0 + 500)
         .await
         .unwrap();
     assert_eq!(again, Some(vec![]));
