@@ -214,6 +214,19 @@ impl ForwardedHeader {
 
 /// Everything [`AuthService`](crate::AuthService) and the adapters need to know.
 /// Build one with [`AuthConfig::builder`]; [`AuthConfig::default`] is the table above.
+///
+/// ```
+/// use std::time::Duration;
+/// use assimetria_auth::{AuthConfig, MasterKey};
+///
+/// let config = AuthConfig::builder()
+///     .access_ttl(Duration::from_secs(15 * 60))
+///     .allowed_origins(vec!["https://app.example.com".into()])
+///     .master_keys(vec![MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")?])
+///     .build()?;
+/// assert_eq!(config.access_ttl, Duration::from_secs(900));
+/// # Ok::<(), assimetria_auth::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AuthConfig {

@@ -127,10 +127,12 @@
 
 // Public modules: what a host names to configure, extend or mount the crate.
 #[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
 pub mod api_key;
 pub mod audit;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 pub mod clock;
 pub mod config;
@@ -173,4 +175,5 @@ pub use service::{
 };
 pub use store::memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use store::sql::SqlStore;

@@ -62,7 +62,26 @@ struct Inner {
 
 /// The authentication service. Cheap to clone; share one per process.
 ///
-/// Build it with [`AuthService::builder`].
+/// Build it with [`AuthService::builder`] from an [`AuthConfig`](crate::AuthConfig) and a store;
+/// the builder also takes the host's [`Policy`], mailer, audit sink, clock and rate limiter.
+///
+/// ```
+/// use std::sync::Arc;
+/// use assimetria_auth::{AuthConfig, AuthService, MemoryStore, Password, rbac::seed};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), assimetria_auth::Error> {
+/// let auth = AuthService::builder(AuthConfig::default(), Arc::new(MemoryStore::new()))
+///     .policy(seed::policy())
+///     .build()
+///     .await?;
+/// let password = Password::new("correct horse battery");
+/// let login = auth.register("ada@example.com", &password, None).await?;
+/// let principal = auth.authenticate(login.access_token.expose()).await?;
+/// assert_eq!(principal.role, seed::VIEWER);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct AuthService {
     inner: Arc<Inner>,

@@ -13,6 +13,21 @@ use crate::error::{ConfigError, Error, InternalError, InternalKind, TokenError};
 use crate::secret::AccessToken;
 
 /// Keys by `kid`: one active signer, older keys still verifying.
+///
+/// The service keeps its own ring in the store (sealed under the master key) and rotates it;
+/// give it one with [`AuthServiceBuilder::key_ring`](crate::AuthServiceBuilder::key_ring) to
+/// bring your own keys, or use a ring alone to verify tokens another service signed.
+///
+/// ```
+/// use assimetria_auth::token::{JwtKey, KeyRing};
+///
+/// let mut ring = KeyRing::new(JwtKey::generate_ed25519("2026-11")?)?;
+/// ring.rotate(JwtKey::generate_ed25519("2026-12")?)?; // signs from now on
+/// assert_eq!(ring.active().kid(), "2026-12");
+/// assert!(ring.get("2026-11").is_some(), "the old key still verifies");
+/// assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
+/// # Ok::<(), assimetria_auth::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct KeyRing {
     keys: Vec<JwtKey>,

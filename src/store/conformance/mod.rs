@@ -90,6 +90,7 @@ pub mod users;
 /// `test-util` feature. See the [suite's documentation](crate::store::conformance) for what the
 /// cases check.
 #[macro_export]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 macro_rules! store_conformance_tests {
     ($factory:expr $(,)?) => {
         $crate::store_conformance_tests! { @cases $factory;

@@ -136,9 +136,11 @@ mod queries;
 pub enum SqlPool {
     /// An SQLite pool (feature `sqlite`).
     #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     Sqlite(SqlitePool),
     /// A PostgreSQL pool (feature `postgres`).
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(PgPool),
 }
 
@@ -163,6 +165,19 @@ impl SqlPool {
 ///
 /// See the [module documentation](self) for connection strings, the schema and the concurrency
 /// guarantees.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use assimetria_auth::{AuthConfig, AuthService, SqlStore};
+///
+/// # async fn run() -> Result<(), assimetria_auth::Error> {
+/// // An SQLite file, created if missing; or "postgres://user@host/db" with feature `postgres`.
+/// let store = SqlStore::connect("sqlite://auth.db?mode=rwc").await?;
+/// let auth = AuthService::builder(AuthConfig::default(), Arc::new(store)).build().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: SqlPool,
@@ -259,6 +274,7 @@ impl SqlStore {
     ///
     /// [`Error::Config`] if the URL does not parse.
     #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn sqlite_connect_options(url: &str) -> Result<SqliteConnectOptions, Error> {
         use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
         let options: SqliteConnectOptions = url
@@ -281,6 +297,7 @@ impl SqlStore {
     /// [`Error::Store`] if migrating fails; [`Error::Config`] if the schema is newer than this
     /// build.
     #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub async fn from_sqlite_pool(pool: SqlitePool) -> Result<SqlStore, Error> {
         Self::from_pool(SqlPool::Sqlite(pool)).await
     }
@@ -293,6 +310,7 @@ impl SqlStore {
     /// [`Error::Store`] if migrating fails; [`Error::Config`] if the schema is newer than this
     /// build.
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub async fn from_postgres_pool(pool: PgPool) -> Result<SqlStore, Error> {
         Self::from_pool(SqlPool::Postgres(pool)).await
     }
