@@ -7,11 +7,13 @@ mod contract;
 
 use std::net::SocketAddr;
 
-use assimetria_auth::axum::{Require, permission};
+use assimetria_auth::Principal;
+use assimetria_auth::axum::{AuthLayer, AuthUser, Require, permission, require, require_auth};
 use assimetria_auth::http::HttpApi;
-use axum::Json;
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
 use axum::routing::get;
+use axum::{Extension, Json, Router, middleware};
 use serde_json::{Value, json};
 
 async fn read_tasks(_: Require<permission::TasksRead>) -> Json<Value> {
@@ -22,10 +24,26 @@ async fn write_task(_: Require<permission::TasksWrite>) -> (StatusCode, Json<Val
     (StatusCode::CREATED, Json(json!({"success": true})))
 }
 
-async fn serve(api: HttpApi) -> SocketAddr {
-    let app = assimetria_auth::axum::routes()
-        .route("/api/tasks", get(read_tasks).post(write_task))
-        .with_state(api);
+async fn guarded() -> Json<Value> {
+    Json(json!({"success": true}))
+}
+
+async fn signed_in(Extension(p): Extension<Principal>) -> Json<Value> {
+    Json(json!({"success": true, "subject": p.subject}))
+}
+
+async fn whoami(AuthUser(p): AuthUser) -> Json<Value> {
+    Json(json!({"success": true, "subject": p.subject}))
+}
+
+/// Runs after `AuthLayer`: whatever authenticates behind it can only reuse the layer's outcome.
+async fn strip_credentials(mut req: Request) -> Request {
+    req.headers_mut().remove(header::AUTHORIZATION);
+    req.headers_mut().remove(header::COOKIE);
+    req
+}
+
+async fn listen(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -39,4 +57,38 @@ async fn serve(api: HttpApi) -> SocketAddr {
     addr
 }
 
-contract_suite!(serve);
+async fn serve(api: HttpApi) -> SocketAddr {
+    let guarded = Router::new()
+        .route("/api/guarded", get(guarded))
+        .route_layer(require::<permission::TasksWrite>());
+    let signed_in = Router::new()
+        .route("/api/signed-in", get(signed_in))
+        .route_layer(require_auth());
+    // A second `AuthLayer` behind the stripping keeps the first one's outcome.
+    let stripped = Router::new()
+        .route("/api/whoami", get(whoami))
+        .merge(assimetria_auth::axum::routes())
+        .layer(AuthLayer::new(api.clone()))
+        .layer(middleware::map_request(strip_credentials));
+    let app = assimetria_auth::axum::routes()
+        .route("/api/tasks", get(read_tasks).post(write_task))
+        .merge(guarded)
+        .merge(signed_in)
+        .nest("/stripped", stripped)
+        .with_state(api.clone())
+        .layer(AuthLayer::new(api.clone()));
+    listen(app).await
+}
+
+async fn serve_without_layer(api: HttpApi) -> SocketAddr {
+    let app = assimetria_auth::axum::routes()
+        .route("/api/tasks", get(read_tasks).post(write_task))
+        .with_state(api);
+    listen(app).await
+}
+
+contract_suite!(
+    serve,
+    serve_without_layer,
+    "`assimetria_auth::axum::AuthLayer::new(api)`"
+);

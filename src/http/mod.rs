@@ -22,10 +22,15 @@
 //! * CORS for the configured allowed origins ([`CorsPolicy`]), applied by each adapter through
 //!   its framework's own CORS middleware.
 //!
+//! Authentication happens once per request: the adapters' middleware keeps its outcome, an
+//! [`Authentication`], in the request's extensions; the extractors ([`AuthUser`], [`Require`]),
+//! the permission guards and the endpoints ([`HttpApi::serve_authenticated`]) reuse it.
+//!
 //! Failures the core decides are [`crate::Error`]s; the transport's own refusals (wrong method,
 //! body too large, a body that is not the expected JSON) are [`HttpError`]s. Both reach the
 //! client in the same shape.
 
+mod authentication;
 mod cors;
 mod endpoints;
 mod error;
@@ -35,6 +40,11 @@ mod reply;
 mod request;
 mod routes;
 
+pub use authentication::Authentication;
+#[cfg(feature = "axum")]
+pub(crate) use authentication::from_middleware;
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) use authentication::{Check, authenticated, check, permitted};
 pub use cors::CorsPolicy;
 pub use error::HttpError;
 pub use extract::{AuthUser, Require};
