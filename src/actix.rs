@@ -1,5 +1,5 @@
 //! The actix-web adapter (feature `actix`): the authentication middleware, permission guards,
-//! extractors and the seed's routes.
+//! extractors, CORS for the allowed origins, and the seed's routes.
 //!
 //! It only translates; every decision is [`HttpApi`]'s, so it serves the axum adapter's wire
 //! contract (one contract suite runs against both). [`Authenticate`] authenticates each request
@@ -7,12 +7,13 @@
 //! [`Principal`](crate::Principal) itself on success (so `web::ReqData<Principal>` works).
 //! Behind it, [`require`] and [`require_auth`] guard a whole scope in one line, [`AuthUser`] and
 //! [`Require<P>`] (`P` a marker from [`permission`]) extract what it found, and the seed's
-//! endpoints reuse it too. [`configure`] mounts [`ROUTES`] with a 404 for unknown paths (they need a
+//! endpoints reuse it too. [`cors`] is actix-cors' `Cors` for the configured allowed origins.
+//! [`configure`] mounts [`ROUTES`] with a 404 for unknown paths (they need a
 //! `web::Data<HttpApi>`). Refusals are [`Reply`]s in the seed's error shape.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
-//! use assimetria_auth::actix::{Authenticate, Require, configure, permission, require};
+//! use assimetria_auth::actix::{Authenticate, Require, configure, cors, permission, require};
 //! use assimetria_auth::{Principal, http::HttpApi};
 //!
 //! async fn create_task(Require(principal, ..): Require<permission::TasksWrite>) -> String {
@@ -34,6 +35,7 @@
 //!         .route("/api/tasks", web::post().to(create_task))
 //!         .configure(configure)
 //!         .wrap(Authenticate::new(api.clone())) // covers everything registered on the app
+//!         .wrap(cors(&api)) // outermost: answers preflights, marks refusals too
 //! })
 //! .bind("127.0.0.1:8080")?.run().await
 //! # }
@@ -43,10 +45,12 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
 
+use actix_cors::Cors;
 use actix_web::body::{self, BoxBody, EitherBody};
 use actix_web::dev::forward_ready;
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::{StatusCode, header};
+use actix_web::http::{StatusCode, Uri, header};
+use actix_web::middleware::Condition;
 use actix_web::web::{self, Bytes};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, Responder, ResponseError};
 
@@ -54,7 +58,7 @@ pub use crate::http::{AuthUser, Authentication, Require};
 pub use crate::rbac::{RequiredPermission, permission};
 
 use crate::error::{ConfigError, Error};
-use crate::http::{BodyError, Check, Headers, HttpApi, ROUTES, Reply, RequestHead};
+use crate::http::{BodyError, Check, CorsPolicy, Headers, HttpApi, ROUTES, Reply, RequestHead};
 use crate::http::{Route, authenticated, check, permitted};
 
 /// What the missing-middleware log tells the host to do.
@@ -262,6 +266,28 @@ where
             }
         }
     }
+}
+
+/// actix-cors' `Cors` for the configured allowed origins ([`CorsPolicy`]), switched off (no CORS
+/// handling at all) when none are configured: `.wrap(cors(&api))` either way. Wrap it last, so it
+/// is outermost and answers preflights before anything else.
+pub fn cors(api: &HttpApi) -> Condition<Cors> {
+    let Some(policy) = api.cors() else {
+        return Condition::new(false, Cors::default());
+    };
+    let origins = policy.origins().iter();
+    // An entry actix-cors cannot parse would stop the app from starting; no browser sends one.
+    let mut cors = Cors::default();
+    for origin in origins.filter(|o| o.parse::<Uri>().is_ok()) {
+        cors = cors.allowed_origin(origin);
+    }
+    let cors = cors
+        .supports_credentials()
+        .allowed_methods(CorsPolicy::METHODS)
+        .allowed_headers(CorsPolicy::REQUEST_HEADERS)
+        .expose_headers(CorsPolicy::EXPOSED_HEADERS)
+        .max_age(usize::try_from(CorsPolicy::MAX_AGE.as_secs()).ok());
+    Condition::new(true, cors)
 }
 
 impl FromRequest for AuthUser {

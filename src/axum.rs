@@ -1,13 +1,14 @@
-//! The axum adapter (feature `axum`): the authentication layer, permission guards, extractors
-//! and the seed's routes.
+//! The axum adapter (feature `axum`): the authentication layer, permission guards, extractors,
+//! CORS for the allowed origins, and the seed's routes.
 //!
 //! It only translates; every decision is [`HttpApi`]'s. [`AuthLayer`] authenticates each request
 //! once and leaves the outcome in its extensions: an [`Authentication`], and the
 //! [`Principal`](crate::Principal) itself on success (so `Extension<Principal>` works). Behind it,
 //! [`require`] and [`require_auth`] guard a whole router in one line, [`AuthUser`] and
 //! [`Require<P>`] (`P` a marker from [`permission`]) extract what it found, with any router
-//! state, and the seed's endpoints reuse it too. [`routes`] mounts [`ROUTES`]; [`router`] serves
-//! them alone, with the layer applied. Refusals are [`Reply`]s.
+//! state, and the seed's endpoints reuse it too. [`cors`] is tower-http's `CorsLayer` for the
+//! configured allowed origins. [`routes`] mounts [`ROUTES`]; [`router`] serves them alone, with
+//! the layers applied. Refusals are [`Reply`]s.
 //!
 //! ```no_run
 //! use assimetria_auth::axum::{AuthLayer, Require, permission, require};
@@ -26,11 +27,14 @@
 //! let admin = Router::new()
 //!     .route("/api/admin/report", get(users_report))
 //!     .route_layer(require::<permission::UsersManage>());
-//! let app = assimetria_auth::axum::routes()
+//! let mut app = assimetria_auth::axum::routes()
 //!     .route("/api/tasks", post(create_task))
 //!     .merge(admin)
 //!     .with_state(api.clone())
 //!     .layer(AuthLayer::new(api.clone())); // after the routes: it wraps those added before it
+//! if let Some(cors) = assimetria_auth::axum::cors(&api) {
+//!     app = app.layer(cors);
+//! }
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
 //! let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>(); // client address
 //! axum::serve(listener, app).await.unwrap();
@@ -45,16 +49,17 @@ use std::task::{Context, Poll};
 use ::axum::Router;
 use ::axum::body::{Body, Bytes, to_bytes};
 use ::axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request, State};
-use ::axum::http::{self, HeaderMap, HeaderValue, StatusCode, request::Parts};
+use ::axum::http::{self, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, request::Parts};
 use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::any;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_layer::Layer;
 use tower_service::Service;
 
 pub use crate::http::{AuthUser, Authentication, Require};
 pub use crate::rbac::{RequiredPermission, permission};
 
-use crate::http::{BodyError, Check, Headers, HttpApi, ROUTES, Reply, RequestHead};
+use crate::http::{BodyError, Check, CorsPolicy, Headers, HttpApi, ROUTES, Reply, RequestHead};
 use crate::http::{Route, authenticated, check, from_middleware, permitted};
 
 /// What the missing-layer log tells the host to do.
@@ -228,6 +233,27 @@ where
     }
 }
 
+/// tower-http's `CorsLayer` for the configured allowed origins ([`CorsPolicy`]), `None` when none
+/// are configured. Add it last (outermost), so it answers preflights and marks refusals too.
+pub fn cors(api: &HttpApi) -> Option<CorsLayer> {
+    let policy = api.cors()?;
+    let origins = policy.origins().iter();
+    let origins = origins.filter_map(|o| HeaderValue::from_str(o).ok());
+    let names = |list: &[&str]| -> Vec<HeaderName> {
+        let names = list.iter().map(|h| HeaderName::from_bytes(h.as_bytes()));
+        names.filter_map(Result::ok).collect()
+    };
+    let methods = CorsPolicy::METHODS.iter().map(|m| m.parse::<Method>());
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods(methods.filter_map(Result::ok).collect::<Vec<_>>())
+        .allow_headers(names(&CorsPolicy::REQUEST_HEADERS))
+        .expose_headers(names(&CorsPolicy::EXPOSED_HEADERS))
+        .max_age(CorsPolicy::MAX_AGE);
+    Some(cors)
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     type Rejection = Reply;
 
@@ -299,7 +325,14 @@ where
     router.method_not_allowed_fallback(method_not_allowed)
 }
 
-/// The seed's routes with `api` as their state, behind [`AuthLayer`]: ready to serve.
+/// The seed's routes with `api` as their state, behind [`AuthLayer`] and, when allowed origins
+/// are configured, [`cors`]: ready to serve.
 pub fn router(api: HttpApi) -> Router {
-    routes().with_state(api.clone()).layer(AuthLayer::new(api))
+    let cors = cors(&api);
+    let router = routes().with_state(api.clone());
+    let router = router.layer(AuthLayer::new(api));
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }

@@ -12,7 +12,7 @@ use actix_web::dev::{Service, ServiceRequest};
 use actix_web::http::header;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use assimetria_auth::Principal;
-use assimetria_auth::actix::{AuthUser, Authenticate, Require, configure, permission};
+use assimetria_auth::actix::{AuthUser, Authenticate, Require, configure, cors, permission};
 use assimetria_auth::actix::{require, require_auth};
 use assimetria_auth::http::HttpApi;
 
@@ -92,6 +92,7 @@ async fn serve(api: HttpApi) -> SocketAddr {
             .service(stripped)
             .configure(configure)
             .wrap(Authenticate::new(api.clone()))
+            .wrap(cors(&api))
     })
 }
 

@@ -77,7 +77,10 @@ async fn serve(api: HttpApi) -> SocketAddr {
         .nest("/stripped", stripped)
         .with_state(api.clone())
         .layer(AuthLayer::new(api.clone()));
-    listen(app).await
+    match assimetria_auth::axum::cors(&api) {
+        Some(cors) => listen(app.layer(cors)).await,
+        None => listen(app).await,
+    }
 }
 
 async fn serve_without_layer(api: HttpApi) -> SocketAddr {
@@ -92,3 +95,23 @@ contract_suite!(
     serve_without_layer,
     "`assimetria_auth::axum::AuthLayer::new(api)`"
 );
+
+/// `router(api)` alone serves the seed's routes behind `AuthLayer` and, with allowed origins,
+/// CORS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_applies_the_layer_and_cors() {
+    use contract::cors::{ALLOWED, cors_config, header, preflight};
+    let router = |api| listen(assimetria_auth::axum::router(api));
+    let s = contract::start(router, cors_config()).await;
+    let (status, h) = preflight(&s, "/api/auth/me", ALLOWED, "GET").await;
+    assert!(status.is_success(), "{status}");
+    assert_eq!(header(&h, "access-control-allow-origin"), Some(ALLOWED));
+
+    s.user("member@example.com", assimetria_auth::rbac::Role::Member)
+        .await;
+    let (token, _) = s.login("member@example.com").await;
+    let me = s.http.get(s.url("/api/auth/me")).bearer_auth(&token);
+    let me = contract::send(me.header("origin", ALLOWED)).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.header("access-control-allow-origin"), Some(ALLOWED));
+}

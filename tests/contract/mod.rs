@@ -1,14 +1,16 @@
 //! The HTTP contract suite: the seed's wire contract, asserted over real TCP with a real HTTP
 //! client. Adapter-neutral: an adapter's test file provides `serve(api) -> SocketAddr` (which must
 //! also mount `/api/tasks`, GET needing `tasks:read` and POST needing `tasks:write`, answering
-//! `{"success": true}`, and the routes [`middleware`] describes, all behind the adapter's
-//! authentication middleware), `serve_without_layer(api)`
+//! `{"success": true}`, the routes [`middleware`] describes, all behind the adapter's
+//! authentication middleware and its CORS for the allowed origins), `serve_without_layer(api)`
 //! (the seed's routes and `/api/tasks` without the middleware) and the text its missing-middleware
 //! log names as the fix, and invokes [`contract_suite!`].
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cors;
 pub mod middleware;
 
+pub use cors::{cors_for_allowed_origins, no_cors_without_allowed_origins};
 pub use middleware::{
     extractors_and_endpoints_reuse_the_middlewares_authentication,
     require_auth_hands_the_principal_to_handlers, require_layer_guards_a_whole_router,
@@ -985,7 +987,14 @@ macro_rules! contract_suite {
             cross_origin_cookie_writes_are_refused, unknown_route_and_method, api_keys_contract,
             users_contract, jwks_contract, require_layer_guards_a_whole_router,
             require_auth_hands_the_principal_to_handlers,
-            extractors_and_endpoints_reuse_the_middlewares_authentication);
+            extractors_and_endpoints_reuse_the_middlewares_authentication,
+            no_cors_without_allowed_origins);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn cors_for_allowed_origins() {
+            let s = contract::start($serve, contract::cors::cors_config()).await;
+            contract::cors_for_allowed_origins(&s).await;
+        }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn without_the_middleware_extractors_answer_500_naming_the_fix() {
