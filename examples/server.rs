@@ -323,8 +323,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
+    let api = HttpApi::new(service);
     let state = AppState {
-        api: HttpApi::new(service),
+        api: api.clone(),
         data: Arc::new(DemoData::default()),
     };
     let app: Router = assimetria_auth::axum::routes()
@@ -333,7 +334,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/products", get(list_products).post(create_product))
         .route("/api/settings", get(get_settings).put(put_settings))
         .route("/health", get(health))
-        .with_state(state);
+        .with_state(state)
+        .layer(assimetria_auth::axum::AuthLayer::new(api.clone()));
+    let app = match assimetria_auth::axum::cors(&api) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, database = %redact_url(&database_url), "assimetria-auth example server listening");

@@ -1,42 +1,69 @@
-//! The actix-web adapter (feature `actix`): extractors and the seed's routes.
+//! The actix-web adapter (feature `actix`): the authentication middleware, permission guards,
+//! extractors, CORS for the allowed origins, and the seed's routes.
 //!
 //! It only translates; every decision is [`HttpApi`]'s, so it serves the axum adapter's wire
-//! contract (one contract suite runs against both). Register a `web::Data<HttpApi>`; then
-//! [`AuthUser`] extracts the authenticated [`Principal`](crate::Principal), [`Require<P>`] also
-//! checks a permission named by a marker from [`seed`] or a host's [`policy!`](crate::policy), and [`configure`] mounts
-//! [`ROUTES`] with a 404 for unknown paths. Refusals are [`Reply`]s in the
-//! seed's error shape.
+//! contract (one contract suite runs against both). [`Authenticate`] authenticates each request
+//! once and leaves the outcome in its extensions: an [`Authentication`], and the
+//! [`Principal`](crate::Principal) itself on success (so `web::ReqData<Principal>` works).
+//! Behind it, [`require`] and [`require_auth`] guard a whole scope in one line, [`AuthUser`] and
+//! [`Require<P>`] (`P` a marker from [`seed`] or a host's [`policy!`](crate::policy)) extract what it found, and the seed's
+//! endpoints reuse it too. [`cors`] is actix-cors' `Cors` for the configured allowed origins.
+//! [`configure`] mounts [`ROUTES`] with a 404 for unknown paths (they need a
+//! `web::Data<HttpApi>`). Refusals are [`Reply`]s in the seed's error shape.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
-//! use assimetria_auth::{actix::{Require, configure, seed}, http::HttpApi};
+//! use assimetria_auth::actix::{Authenticate, Require, configure, cors, seed, require};
+//! use assimetria_auth::{Principal, http::HttpApi};
 //!
 //! async fn create_task(Require(principal, ..): Require<seed::TasksWrite>) -> String {
 //!     format!("created by {}", principal.subject)
 //! }
+//! async fn users_report(principal: web::ReqData<Principal>) -> String {
+//!     format!("report for {}", principal.subject)
+//! }
 //! # async fn run(service: assimetria_auth::AuthService) -> std::io::Result<()> {
-//! let api = web::Data::new(HttpApi::new(service));
+//! let api = HttpApi::new(service);
 //! HttpServer::new(move || {
-//!     let tasks = web::resource("/api/tasks").route(web::post().to(create_task));
-//!     App::new().app_data(api.clone()).service(tasks).configure(configure)
+//!     // One line guards every route of a scope (401 / 403 before any handler runs).
+//!     let admin = web::scope("/api/admin")
+//!         .wrap(require::<seed::UsersManage>())
+//!         .route("/report", web::get().to(users_report));
+//!     App::new()
+//!         .app_data(web::Data::new(api.clone())) // for the seed's endpoints
+//!         .service(admin)
+//!         .route("/api/tasks", web::post().to(create_task))
+//!         .configure(configure)
+//!         .wrap(Authenticate::new(api.clone())) // covers everything registered on the app
+//!         .wrap(cors(&api)) // outermost: answers preflights, marks refusals too
 //! })
 //! .bind("127.0.0.1:8080")?.run().await
 //! # }
 //! ```
 
-use std::{future::Future, pin::Pin};
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
 
-use actix_web::body::{self, BoxBody};
-use actix_web::dev::Payload;
-use actix_web::http::{StatusCode, header};
+use actix_cors::Cors;
+use actix_web::body::{self, BoxBody, EitherBody};
+use actix_web::dev::forward_ready;
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::{StatusCode, Uri, header};
+use actix_web::middleware::Condition;
 use actix_web::web::{self, Bytes};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, Responder, ResponseError};
 
-pub use crate::http::{AuthUser, Require};
+pub use crate::http::{AuthUser, Authentication, Require};
 pub use crate::rbac::{RequiredPermission, seed};
 
 use crate::error::{ConfigError, Error};
-use crate::http::{BodyError, Headers, HttpApi, ROUTES, Reply, RequestHead, Route};
+use crate::http::{BodyError, Check, CorsPolicy, Headers, HttpApi, ROUTES, Reply, RequestHead};
+use crate::http::{Route, authenticated, check, permitted};
+
+/// What the missing-middleware log tells the host to do.
+const FIX: &str = "wrap the app (or the scope) with `assimetria_auth::actix::Authenticate::new(api)`: \
+                   `App::new().wrap(Authenticate::new(api))`";
 
 fn to_response(reply: Reply) -> HttpResponse {
     let mut res = HttpResponse::build(reply.status_code());
@@ -100,31 +127,199 @@ async fn read(payload: Payload, limit: usize) -> Result<Bytes, BodyError> {
     }
 }
 
-type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, Reply>>>>;
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Middleware that authenticates every request once, before the services it wraps, and leaves
+/// the outcome in the request's extensions: an [`Authentication`] (refusal included, for the
+/// extractors and guards behind it to answer with) and, on success, the
+/// [`Principal`](crate::Principal). It refuses nothing itself. A request that already carries an
+/// `Authentication` (an outer `Authenticate`) keeps it.
+#[derive(Debug, Clone)]
+pub struct Authenticate {
+    api: HttpApi,
+}
+
+impl Authenticate {
+    /// The middleware for `api`, for `App::wrap` or `Scope::wrap`.
+    pub fn new(api: HttpApi) -> Self {
+        Self { api }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Authenticate
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = AuthenticateMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        let (service, api) = (Rc::new(service), self.api.clone());
+        ready(Ok(AuthenticateMiddleware { service, api }))
+    }
+}
+
+/// The service [`Authenticate`] wraps around an app's or a scope's services.
+#[derive(Debug)]
+pub struct AuthenticateMiddleware<S> {
+    service: Rc<S>,
+    api: HttpApi,
+}
+
+impl<S, B> Service<ServiceRequest> for AuthenticateMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<Result<ServiceResponse<B>, actix_web::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let (service, api) = (Rc::clone(&self.service), self.api.clone());
+        Box::pin(async move {
+            if req.extensions().get::<Authentication>().is_none() {
+                let found = api.authentication(&head(req.request()).meta()).await;
+                let mut extensions = req.extensions_mut();
+                if let Ok(principal) = found.principal() {
+                    extensions.insert(principal.clone());
+                }
+                extensions.insert(found);
+            }
+            service.call(req).await
+        })
+    }
+}
+
+/// Middleware that refuses, for every service of the scope (or app) it wraps, the requests
+/// [`Authenticate`] did not authenticate (401, 403 CSRF) or whose principal lacks `P` (403):
+/// [`Require<P>`] for a whole scope. Needs `Authenticate` in front (else 500).
+pub fn require<P: RequiredPermission>() -> RequireAccess {
+    RequireAccess {
+        check: permitted::<P>,
+    }
+}
+
+/// Middleware that refuses, for every service of the scope (or app) it wraps, the requests
+/// [`Authenticate`] did not authenticate (401, 403 CSRF): [`AuthUser`] for a whole scope.
+pub fn require_auth() -> RequireAccess {
+    RequireAccess {
+        check: authenticated,
+    }
+}
+
+/// The guard of [`require`] and [`require_auth`].
+#[derive(Debug, Clone, Copy)]
+pub struct RequireAccess {
+    check: Check,
+}
+
+impl<S, B> Transform<S, ServiceRequest> for RequireAccess
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = RequireAccessMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        let check = self.check;
+        ready(Ok(RequireAccessMiddleware { service, check }))
+    }
+}
+
+/// The service [`RequireAccess`] wraps around a scope's services.
+#[derive(Debug)]
+pub struct RequireAccessMiddleware<S> {
+    service: S,
+    check: Check,
+}
+
+impl<S, B> Service<ServiceRequest> for RequireAccessMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<Result<Self::Response, actix_web::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let refusal = check(req.extensions().get(), self.check, FIX).err();
+        match refusal {
+            None => {
+                let response = self.service.call(req);
+                Box::pin(async move { Ok(response.await?.map_into_left_body()) })
+            }
+            Some(reply) => {
+                let response = req.into_response(to_response(reply));
+                Box::pin(ready(Ok(response.map_into_right_body())))
+            }
+        }
+    }
+}
+
+/// actix-cors' `Cors` for the configured allowed origins ([`CorsPolicy`]), switched off (no CORS
+/// handling at all) when none are configured: `.wrap(cors(&api))` either way. Wrap it last, so it
+/// is outermost and answers preflights before anything else.
+pub fn cors(api: &HttpApi) -> Condition<Cors> {
+    let Some(policy) = api.cors() else {
+        return Condition::new(false, Cors::default());
+    };
+    let origins = policy.origins().iter();
+    // An entry actix-cors cannot parse would stop the app from starting; no browser sends one.
+    let mut cors = Cors::default();
+    for origin in origins.filter(|o| o.parse::<Uri>().is_ok()) {
+        cors = cors.allowed_origin(origin);
+    }
+    let cors = cors
+        .supports_credentials()
+        .allowed_methods(CorsPolicy::METHODS)
+        .allowed_headers(CorsPolicy::REQUEST_HEADERS)
+        .expose_headers(CorsPolicy::EXPOSED_HEADERS)
+        .max_age(usize::try_from(CorsPolicy::MAX_AGE.as_secs()).ok());
+    Condition::new(true, cors)
+}
 
 impl FromRequest for AuthUser {
     type Error = Reply;
-    type Future = Extracted<Self>;
+    type Future = Ready<Result<Self, Reply>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move { Self::extract(&api(&req)?, &head(&req).meta()).await })
+        ready(Self::found(req.extensions().get(), FIX))
     }
 }
 
 impl<P: RequiredPermission> FromRequest for Require<P> {
     type Error = Reply;
-    type Future = Extracted<Self>;
+    type Future = Ready<Result<Self, Reply>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move { Self::extract(&api(&req)?, &head(&req).meta()).await })
+        ready(Self::found(req.extensions().get(), FIX))
     }
 }
 
 async fn serve(route: &Route, req: HttpRequest, payload: web::Payload) -> Result<Reply, Reply> {
+    let (api, head) = (api(&req)?, head(&req));
     let read_body = |limit| read(payload.into_inner(), limit);
-    Ok(api(&req)?.serve(route, &head(&req), read_body).await)
+    // Cloned out of the extensions: their borrow must not span the endpoint's awaits.
+    let found = req.extensions().get::<Authentication>().cloned();
+    Ok(match found {
+        Some(found) => {
+            api.serve_authenticated(route, &head, &found, read_body)
+                .await
+        }
+        None => api.serve(route, &head, read_body).await,
+    })
 }
 
 /// The reply for unknown routes, in the seed's error shape.
@@ -138,7 +333,8 @@ pub async fn method_not_allowed(api: web::Data<HttpApi>) -> Reply {
 }
 
 /// Registers the seed's routes, with wrong methods and unknown paths answering in the seed's
-/// error shape. Needs `web::Data<HttpApi>` as app data.
+/// error shape. Needs `web::Data<HttpApi>` as app data; works with or without [`Authenticate`],
+/// and reuses its authentication when it runs.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for route in ROUTES {
         let handler = move |req, payload| serve(route, req, payload);

@@ -5,7 +5,9 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BodyError, Endpoint, Headers, HttpApi, HttpError, Reply, RequestHead, Route};
+use super::{
+    Authentication, BodyError, Endpoint, Headers, HttpApi, HttpError, Reply, RequestHead, Route,
+};
 use crate::api_key::Environment;
 use crate::error::Error;
 use crate::rbac::Role;
@@ -118,8 +120,41 @@ impl HttpApi {
         F: Future<Output = Result<B, BodyError>>,
         B: AsRef<[u8]>,
     {
+        self.route(route, head, None, read_body).await
+    }
+
+    /// Like [`serve`](Self::serve), for a request the adapter's middleware has already
+    /// authenticated: the endpoints that need a credential take `found` (made by this API's
+    /// service, for this very request) instead of authenticating again.
+    pub async fn serve_authenticated<H, F, B>(
+        &self,
+        route: &Route,
+        head: &RequestHead<'_, H>,
+        found: &Authentication,
+        read_body: impl FnOnce(usize) -> F,
+    ) -> Reply
+    where
+        H: Headers + ?Sized,
+        F: Future<Output = Result<B, BodyError>>,
+        B: AsRef<[u8]>,
+    {
+        self.route(route, head, Some(found), read_body).await
+    }
+
+    async fn route<H, F, B>(
+        &self,
+        route: &Route,
+        head: &RequestHead<'_, H>,
+        found: Option<&Authentication>,
+        read_body: impl FnOnce(usize) -> F,
+    ) -> Reply
+    where
+        H: Headers + ?Sized,
+        F: Future<Output = Result<B, BodyError>>,
+        B: AsRef<[u8]>,
+    {
         match route.endpoint(head.method) {
-            Some(endpoint) => self.handle(endpoint, head, read_body).await,
+            Some(endpoint) => self.answer(endpoint, head, found, read_body).await,
             None => self
                 .method_not_allowed()
                 .with_header("allow", route.allow()),
@@ -142,7 +177,22 @@ impl HttpApi {
         F: Future<Output = Result<B, BodyError>>,
         B: AsRef<[u8]>,
     {
-        match self.dispatch(endpoint, head, read_body).await {
+        self.answer(endpoint, head, None, read_body).await
+    }
+
+    async fn answer<H, F, B>(
+        &self,
+        endpoint: Endpoint,
+        head: &RequestHead<'_, H>,
+        found: Option<&Authentication>,
+        read_body: impl FnOnce(usize) -> F,
+    ) -> Reply
+    where
+        H: Headers + ?Sized,
+        F: Future<Output = Result<B, BodyError>>,
+        B: AsRef<[u8]>,
+    {
+        match self.dispatch(endpoint, head, found, read_body).await {
             Ok(reply) | Err(Failure::Refused(reply)) => reply,
             Err(Failure::Core(e)) => Reply::error(&e, endpoint.authenticated()),
             Err(Failure::Http(e)) => Reply::from(&e),
@@ -153,6 +203,7 @@ impl HttpApi {
         &self,
         endpoint: Endpoint,
         head: &RequestHead<'_, H>,
+        found: Option<&Authentication>,
         read_body: impl FnOnce(usize) -> F,
     ) -> Result<Reply, Failure>
     where
@@ -161,10 +212,13 @@ impl HttpApi {
         B: AsRef<[u8]>,
     {
         let service = self.service();
+        // The middleware's outcome when it ran, else authenticate here.
         let principal = || async {
-            self.authenticate(&head.meta())
-                .await
-                .map_err(Failure::Refused)
+            let outcome = match found {
+                Some(found) => found.principal().cloned().map_err(Reply::clone),
+                None => self.authenticate(&head.meta()).await,
+            };
+            outcome.map_err(Failure::Refused)
         };
         let body = || self.limited_body(head, read_body);
         let id = || -> Result<i64, Error> {

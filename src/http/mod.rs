@@ -18,12 +18,20 @@
 //!   after authentication on the endpoints that need it; `405` with `Allow` for a known path's
 //!   other methods (`HEAD` is `GET`), `404` for unknown paths;
 //! * the client address the limits count: the TCP peer, or behind a configured trusted proxy
-//!   the address it forwarded ([`client_address`]).
+//!   the address it forwarded ([`client_address`]);
+//! * CORS for the configured allowed origins ([`CorsPolicy`]), applied by each adapter through
+//!   its framework's own CORS middleware.
+//!
+//! Authentication happens once per request: the adapters' middleware keeps its outcome, an
+//! [`Authentication`], in the request's extensions; the extractors ([`AuthUser`], [`Require`]),
+//! the permission guards and the endpoints ([`HttpApi::serve_authenticated`]) reuse it.
 //!
 //! Failures the core decides are [`crate::Error`]s; the transport's own refusals (wrong method,
 //! body too large, a body that is not the expected JSON) are [`HttpError`]s. Both reach the
 //! client in the same shape.
 
+mod authentication;
+mod cors;
 mod endpoints;
 mod error;
 mod extract;
@@ -32,12 +40,20 @@ mod reply;
 mod request;
 mod routes;
 
+pub use authentication::Authentication;
+#[cfg(feature = "axum")]
+pub(crate) use authentication::from_middleware;
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) use authentication::{Check, authenticated, check, permitted};
+pub use cors::CorsPolicy;
 pub use error::HttpError;
 pub use extract::{AuthUser, Require};
 pub use forwarded::client_address;
 pub use reply::Reply;
 pub use request::{BodyError, Headers, LimitedBody, RequestHead, RequestMeta};
 pub use routes::{Endpoint, Method, ROUTES, Route};
+
+use std::sync::Arc;
 
 use crate::credential::Credential;
 use crate::error::Error;
@@ -50,12 +66,20 @@ use request::{check_csrf, extract_credential};
 #[derive(Debug, Clone)]
 pub struct HttpApi {
     service: AuthService,
+    cors: Option<Arc<CorsPolicy>>,
 }
 
 impl HttpApi {
-    /// Wraps a service.
+    /// Wraps a service; its configured allowed origins become the [`CorsPolicy`] here, once.
     pub fn new(service: AuthService) -> Self {
-        Self { service }
+        let cors = CorsPolicy::from_config(service.config()).map(Arc::new);
+        Self { service, cors }
+    }
+
+    /// The CORS policy for the configured allowed origins; `None` when none are configured
+    /// (then the adapters add no CORS handling at all).
+    pub fn cors(&self) -> Option<&CorsPolicy> {
+        self.cors.as_deref()
     }
 
     /// The service.

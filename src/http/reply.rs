@@ -76,6 +76,12 @@ impl Reply {
         reply
     }
 
+    /// The seed's generic `500 internal_error`, for a failure whose detail belongs in a log the
+    /// caller writes.
+    pub(crate) fn internal_error() -> Self {
+        Self::failure(500, "internal_error", "internal server error")
+    }
+
     /// A `422 validation_error` in the seed's shape with the host's own `message`: for a host's
     /// routes that refuse a well-formed request whose content breaks their rules.
     pub fn invalid(message: &str) -> Self {

@@ -1,10 +1,23 @@
 //! The HTTP contract suite: the seed's wire contract, asserted over real TCP with a real HTTP
 //! client. Adapter-neutral: an adapter's test file provides `serve(api) -> SocketAddr` (which must
 //! also mount `/api/tasks`, GET needing `tasks:read` and POST needing `tasks:write`, answering
-//! `{"success": true}`) and invokes [`contract_suite!`].
+//! `{"success": true}`, the routes [`middleware`] describes, all behind the adapter's
+//! authentication middleware and its CORS for the allowed origins), `serve_without_layer(api)`
+//! (the seed's routes and `/api/tasks` without the middleware) and the text its missing-middleware
+//! log names as the fix, and invokes [`contract_suite!`].
 #![allow(dead_code, unreachable_pub)]
 
 use assimetria_auth::rbac::seed;
+pub mod cors;
+pub mod middleware;
+
+pub use cors::{cors_for_allowed_origins, no_cors_without_allowed_origins};
+pub use middleware::{
+    extractors_and_endpoints_reuse_the_middlewares_authentication,
+    require_auth_hands_the_principal_to_handlers, require_layer_guards_a_whole_router,
+    without_the_middleware_extractors_answer_500_naming_the_fix,
+};
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -154,6 +167,10 @@ impl Server {
 
     pub async fn get_bearer(&self, path: &str, token: &str) -> Resp {
         send(self.http.get(self.url(path)).bearer_auth(token)).await
+    }
+
+    pub async fn post_bearer(&self, path: &str, token: &str) -> Resp {
+        send(self.http.post(self.url(path)).bearer_auth(token)).await
     }
 
     pub async fn user(&self, email: &str, role: Role) -> i64 {
@@ -982,16 +999,32 @@ pub async fn configured_forwarded_header_is_the_one_read(s: &Server) {
     );
 }
 
-/// Generates one `#[tokio::test]` per contract case for an adapter's `serve` function.
+/// Generates one `#[tokio::test]` per contract case for an adapter's `serve` and
+/// `serve_without_layer` functions and the fix its missing-middleware log names.
 #[macro_export]
 macro_rules! contract_suite {
-    ($serve:path) => {
+    ($serve:path, $serve_without_layer:path, $fix:expr) => {
         $crate::contract_suite!(@cases $serve;
             login_contract, login_failures_look_alike, register_contract, malformed_bodies,
             oversized_body_is_413, refresh_contract, logout_contract, forgot_and_reset_contract,
             forged_expired_and_none_tokens, permissions_are_enforced,
             cross_origin_cookie_writes_are_refused, unknown_route_and_method, api_keys_contract,
-            users_contract, jwks_contract);
+            users_contract, jwks_contract, require_layer_guards_a_whole_router,
+            require_auth_hands_the_principal_to_handlers,
+            extractors_and_endpoints_reuse_the_middlewares_authentication,
+            no_cors_without_allowed_origins);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn cors_for_allowed_origins() {
+            let s = contract::start($serve, contract::cors::cors_config()).await;
+            contract::cors_for_allowed_origins(&s).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn without_the_middleware_extractors_answer_500_naming_the_fix() {
+            let s = contract::start($serve_without_layer, contract::default_config()).await;
+            contract::without_the_middleware_extractors_answer_500_naming_the_fix(&s, $fix).await;
+        }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn rate_limit_contract() {

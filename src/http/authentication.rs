@@ -1,0 +1,161 @@
+//! [`Authentication`]: what the adapters' middleware found for one request, kept in the request's
+//! extensions so that extractors, permission guards and the seed's endpoints reuse it instead of
+//! authenticating again.
+
+use std::sync::Arc;
+
+use super::{HttpApi, Reply, RequestMeta};
+use crate::principal::Principal;
+use crate::rbac::{Permission, RequiredPermission};
+
+/// The outcome of authenticating one request: the [`Principal`], or the refusal (401, or 403 for
+/// a cross-origin cookie write) to answer with wherever a credential is required. Cheap to clone.
+///
+/// The adapters' middleware (`axum::AuthLayer`, `actix::Authenticate`) makes one per request with
+/// [`HttpApi::authentication`] and puts it in the request's extensions, beside the `Principal`
+/// itself on success. A refusal here refuses nothing yet: routes that need no credential (login,
+/// register, a host's public pages) go on as if no middleware were there.
+#[derive(Debug, Clone)]
+pub struct Authentication(Arc<Found>);
+
+#[derive(Debug)]
+struct Found {
+    api: HttpApi,
+    outcome: Result<Principal, Reply>,
+}
+
+impl Authentication {
+    /// The principal, or the refusal the authentication produced.
+    pub fn principal(&self) -> Result<&Principal, &Reply> {
+        self.0.outcome.as_ref()
+    }
+
+    /// The principal if it holds `permission`; else the refusal: the authentication's own (401,
+    /// 403 CSRF), or a 403 naming the permission.
+    pub fn require(&self, permission: Permission) -> Result<&Principal, Reply> {
+        let principal = self.principal().map_err(Reply::clone)?;
+        let api = &self.0.api;
+        api.service()
+            .require(principal, permission)
+            .map_err(|e| Reply::error(&e, true))?;
+        Ok(principal)
+    }
+
+    /// The API that authenticated the request.
+    pub fn api(&self) -> &HttpApi {
+        &self.0.api
+    }
+}
+
+impl HttpApi {
+    /// Authenticates a request ([`authenticate`](Self::authenticate)) and keeps the outcome,
+    /// refusal included, for whatever later needs it: what the adapters' middleware does once
+    /// per request.
+    pub async fn authentication(&self, meta: &RequestMeta<'_>) -> Authentication {
+        let outcome = self.authenticate(meta).await;
+        Authentication(Arc::new(Found {
+            api: self.clone(),
+            outcome,
+        }))
+    }
+}
+
+/// What a guard checks of the middleware's [`Authentication`]: a principal, or a principal with a
+/// permission. A plain function, so guards need no type parameter (and no `Permission` value)
+/// of their own.
+pub(crate) type Check = for<'a> fn(&'a Authentication) -> Result<&'a Principal, Reply>;
+
+/// The [`Check`] that only needs a principal.
+#[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
+pub(crate) fn authenticated(found: &Authentication) -> Result<&Principal, Reply> {
+    found.principal().map_err(Reply::clone)
+}
+
+/// The [`Check`] that needs a principal holding `P`.
+#[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
+pub(crate) fn permitted<P: RequiredPermission>(
+    found: &Authentication,
+) -> Result<&Principal, Reply> {
+    found.require(P::PERMISSION)
+}
+
+/// What the middleware found; without it (the host did not install the middleware in front of
+/// this route) a 500 in the seed's shape, and an error log naming `fix`, since no request can
+/// succeed until the host's code changes.
+#[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
+pub(crate) fn from_middleware<'a>(
+    found: Option<&'a Authentication>,
+    fix: &str,
+) -> Result<&'a Authentication, Reply> {
+    found.ok_or_else(|| {
+        tracing::error!(
+            "assimetria-auth: no authentication middleware ran before this route: {fix}"
+        );
+        Reply::internal_error()
+    })
+}
+
+/// Runs `check` on what the middleware found (see [`from_middleware`]).
+#[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
+pub(crate) fn check<'a>(
+    found: Option<&'a Authentication>,
+    check: Check,
+    fix: &str,
+) -> Result<&'a Principal, Reply> {
+    check(from_middleware(found, fix)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::rbac::seed;
+    use crate::service::AuthService;
+    use crate::store::memory::MemoryStore;
+    use crate::{AuthConfig, Password};
+
+    async fn api() -> HttpApi {
+        let config = AuthConfig::builder().rate_limiting(false).build().unwrap();
+        let service = AuthService::builder(config, Arc::new(MemoryStore::new()))
+            .background_revocation_sync(false)
+            .build()
+            .await
+            .unwrap();
+        HttpApi::new(service)
+    }
+
+    #[tokio::test]
+    async fn checks_reuse_the_outcome() {
+        let api = api().await;
+        let password = Password::new("correct horse battery");
+        let service = api.service();
+        service
+            .create_user("v@example.com", &password, seed::VIEWER)
+            .await
+            .unwrap();
+        let login = service.login("v@example.com", &password, None).await;
+        let bearer = format!("Bearer {}", login.unwrap().access_token.expose());
+        let meta = RequestMeta {
+            method: "GET",
+            authorization: Some(&bearer),
+            ..RequestMeta::default()
+        };
+        let found = api.authentication(&meta).await;
+        let viewer = authenticated(&found).unwrap();
+        assert_eq!(viewer.role, seed::VIEWER);
+        assert!(permitted::<seed::TasksRead>(&found).is_ok());
+        let refused = permitted::<seed::TasksWrite>(&found).unwrap_err();
+        assert_eq!(refused.status, 403);
+
+        let nobody = api.authentication(&RequestMeta::default()).await;
+        let refused = check(Some(&nobody), permitted::<seed::TasksRead>, "");
+        assert_eq!(refused.unwrap_err().status, 401);
+        let missing = check(None, authenticated, "add the middleware").unwrap_err();
+        assert_eq!(missing.status, 500);
+        assert_eq!(
+            missing.body,
+            br#"{"success":false,"error":"internal_error","message":"internal server error"}"#
+        );
+    }
+}
