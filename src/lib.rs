@@ -155,8 +155,8 @@ mod revocation;
 mod secret;
 mod service;
 
-// The README's Rust examples compile and run as doc tests.
-#[cfg(doctest)]
+// The README's Rust examples compile and run as doc tests (its host example uses axum).
+#[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
