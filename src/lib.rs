@@ -42,9 +42,13 @@
 //! # }
 //! ```
 //!
-//! With the `axum` feature, `axum::routes` serves the seed's HTTP API and
-//! `axum::Require` guards your own handlers (with `actix`, `actix::configure` and
-//! `actix::Require` do the same for actix-web); `examples/server.rs` is a complete server.
+//! The admin / member / viewer matrix is the default [`Policy`] ([`rbac::seed`]); a host declares
+//! its own permissions and roles in one [`policy!`] (see [`rbac`]).
+//!
+//! With the `axum` feature, `axum::routes` serves the seed's HTTP API, `axum::AuthLayer`
+//! authenticates each request once, and `axum::Require<P>` (or `axum::require::<P>()` for a whole
+//! router) guards your own handlers; with `actix`, `actix::configure`, `actix::Authenticate` and
+//! the same `Require` do it for actix-web. `examples/web/` holds complete servers for both.
 //!
 //! ## Where each concern lives
 //!
@@ -57,12 +61,12 @@
 //! | root | [`AuthService`], [`AuthServiceBuilder`], [`Principal`], [`Credential`], [`Email`], the secret types ([`Password`], [`AccessToken`], [`RefreshToken`], [`ResetToken`], [`ApiKeySecret`]), the flows' outcomes, [`MasterKey`] |
 //! | [`config`] | [`AuthConfig`] and its parts: lifetimes, argon2 costs, cookie, rate limits, trusted proxies |
 //! | [`error`] | [`Error`] (one status and wire code per variant) and its typed details |
-//! | [`rbac`] | [`Role`], [`Permission`], [`Policy`] and the permission markers of `Require<P>` |
+//! | [`rbac`] | [`Role`], [`Permission`], [`Policy`], the [`policy!`] declaration and its markers for `Require<P>`, the seed's preset |
 //! | [`store`] | the storage traits, [`MemoryStore`], `SqlStore` (SQLite, PostgreSQL), and with `test-util` the conformance suite a host's own store runs |
 //! | [`token`] | signing keys and the key ring: JWT signing and verification, the JWKS |
 //! | [`api_key`] | the `osk_live_…` / `osk_test_…` key format, checked offline |
 //! | [`http`] | the seed's HTTP API, framework-free: one endpoint table, replies in the seed's shapes |
-//! | `axum`, `actix` | the adapters: route mounting and extractors (features `axum`, `actix`) |
+//! | `axum`, `actix` | the adapters: authentication middleware, guards, extractors, CORS, route mounting (features `axum`, `actix`) |
 //! | [`audit`], [`mail`], [`clock`], [`rate_limit`] | the parts a host may replace: audit sink, mailer, clock, rate limiter |
 //!
 //! Inside, private: `service` (one file per family of flows), `principal`, `credential`
@@ -90,8 +94,8 @@
 //! |---|---|---|
 //! | `sqlite` | yes | `store::sql::SqlStore` on an embedded SQLite file (`SqlStore::connect("sqlite://auth.db?mode=rwc")`) |
 //! | `postgres` | no | `store::sql::SqlStore` on PostgreSQL (`SqlStore::connect("postgres://…")`) |
-//! | `axum` | no | `axum`: extractors and the seed's routes for axum 0.8 |
-//! | `actix` | no | `actix`: the same for actix-web 4 |
+//! | `axum` | no | `axum`: the layer, guards, extractors, CORS (tower-http) and the seed's routes for axum 0.8 |
+//! | `actix` | no | `actix`: the same for actix-web 4 (CORS by actix-cors) |
 //! | `test-util` | no | `store::conformance` and `store_conformance_tests!`: the store conformance suite, for the tests of a store you write |
 //!
 //! Features only add; none changes what another does.
