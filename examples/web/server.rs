@@ -38,7 +38,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use assimetria_auth::axum::{LimitedBody, Require, permission};
+use assimetria_auth::axum::{LimitedBody, Require, method_not_allowed, permission};
 use assimetria_auth::http::HttpApi;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
@@ -192,6 +192,9 @@ async fn main() -> Result<(), BoxError> {
         .route("/api/products", get(list_products).post(create_product))
         .route("/api/settings", get(get_settings).put(put_settings))
         .route("/health", get(health))
+        // A wrong method on the routes above answers in the seed's error shape too (axum applies
+        // this to the routes added before it; `routes()` set it for the seed's own).
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
 
     let listener = tokio::net::TcpListener::bind(settings.addr).await?;
