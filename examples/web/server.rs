@@ -5,10 +5,10 @@
 //! cargo run --example server --features axum
 //! ```
 //!
-//! How a host uses the crate, in four steps:
+//! How a host uses the crate, in four steps (`server_actix.rs` is the same server on actix-web):
 //!
-//! 1. build an `AuthService` (here from the environment: `example_support::Settings` reads the
-//!    variables below);
+//! 1. build an `AuthService` (here from the environment: `example_support::Settings`, shared
+//!    by both servers, reads the variables below);
 //! 2. mount the seed's routes: `assimetria_auth::axum::routes()`, with an `HttpApi` in the
 //!    router's state;
 //! 3. guard its own handlers with the `Require<permission>` extractor: the handler runs only

@@ -1,8 +1,11 @@
-//! What the example server needs besides its web framework, kept apart so that the server file
-//! shows only the framework: the environment it reads ([`Settings`]), the service it builds from
-//! it ([`Settings::start`]: store, master key, mailer, the admin account), the development mailer
+//! What the two example servers share, written once so that each server file shows only its web
+//! framework: the environment they read ([`Settings`]), the service they build from it
+//! ([`Settings::start`]: store, master key, mailer, the admin account), the development mailer
 //! ([`OutboxMailer`]), the master key file ([`master_key`]), the demo resources ([`demo`]),
 //! logging and shutdown.
+//!
+//! `examples/web/server.rs` (axum) and `examples/web/server_actix.rs` (actix-web) serve the same
+//! API from it.
 
 pub mod demo;
 pub mod master_key;
