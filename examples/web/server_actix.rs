@@ -1,5 +1,6 @@
 //! The example server on actix-web: the same server as `server.rs` (axum), answering every route
-//! alike: the seed's HTTP API on an embedded SQLite file (or PostgreSQL), the same demo resources, the same environment variables (see `server.rs`), the
+//! alike (`tests/equivalence.rs` checks it): the seed's HTTP API on an embedded SQLite file (or
+//! PostgreSQL), the same demo resources, the same environment variables (see `server.rs`), the
 //! same master key file and outbox mailer, and a graceful shutdown on Ctrl-C or `SIGTERM`.
 //!
 //! ```text

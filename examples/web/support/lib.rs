@@ -5,7 +5,7 @@
 //! logging and shutdown.
 //!
 //! `examples/web/server.rs` (axum) and `examples/web/server_actix.rs` (actix-web) serve the same
-//! API from it.
+//! API from it; `tests/equivalence.rs` checks that they answer alike.
 
 pub mod demo;
 pub mod master_key;
