@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -48,9 +48,11 @@ fn examples() -> &'static HashMap<String, PathBuf> {
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         // The same packages and features as the README's `cargo test --all-features`, so this
-        // build finds what that command built and compiles nothing.
+        // build finds what that command built and compiles nothing; from the workspace root,
+        // where that command runs (a relative CARGO_TARGET_DIR then names the same directory).
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let output = Command::new(cargo)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(root)
             .args([
                 "build",
                 "--workspace",
@@ -179,7 +181,8 @@ impl Server {
     }
 
     /// Sends `signal` (`TERM`, `INT`) and waits for the process to end.
-    fn stop(&mut self, signal: &str) -> ExitStatus {
+    #[cfg(unix)]
+    fn stop(&mut self, signal: &str) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
             .args([&format!("-{signal}"), &pid])
@@ -742,6 +745,8 @@ fn axum_and_actix_servers_answer_alike() {
     );
 }
 
+/// Unix only: it stops the servers with signals.
+#[cfg(unix)]
 #[test]
 fn both_servers_stop_gracefully_and_restart_on_their_key_file() {
     for example in ["server", "server_actix"] {
