@@ -1,36 +1,54 @@
-//! The smallest actix-web host: the seed's auth routes, and one route of its own that only a
-//! caller holding a permission reaches (anyone else gets the seed's 401 or 403).
+//! The smallest actix-web host: its own permission and roles, the seed's auth routes, and one
+//! route that only a caller holding the permission reaches (anyone else gets the seed's 401 or
+//! 403).
 //!
 //! ```text
 //! cargo run --example minimal_actix --features actix
 //! curl -X POST http://127.0.0.1:8080/api/auth/login -H "Content-Type: application/json" \
 //!   -d '{"email": "admin@example.com", "password": "change me now"}'
-//! curl http://127.0.0.1:8080/api/tasks -H "Authorization: Bearer <the token>"
+//! curl http://127.0.0.1:8080/api/reports -H "Authorization: Bearer <the token>"
 //! ```
 
 use std::sync::Arc;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use assimetria_auth::actix::{Authenticate, Require, configure, seed};
+use assimetria_auth::actix::{Authenticate, Require, configure};
 use assimetria_auth::http::HttpApi;
 use assimetria_auth::{AuthConfig, AuthService, MemoryStore, Password};
 use serde_json::json;
 
-/// Runs only for a caller whose role holds `TasksRead`.
-async fn tasks(Require(caller, ..): Require<seed::TasksRead>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"success": true, "tasks": [], "caller": caller.subject}))
+assimetria_auth::policy! {
+    /// This host's access rules: who may read reports.
+    mod access {
+        permissions {
+            /// Read the reports.
+            ReportsRead = "reports:read",
+        }
+        roles {
+            /// Reads reports, manages users and API keys.
+            ADMIN = "admin", rank 1: [ReportsRead, UsersManage, ApiKeysManage],
+            /// Signed up, may read nothing yet.
+            GUEST = "guest", rank 0: [],
+        }
+    }
+}
+
+/// Runs only for a caller whose role holds `reports:read`.
+async fn reports(Require(caller, ..): Require<access::ReportsRead>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"success": true, "reports": [], "caller": caller.subject}))
 }
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Accounts in memory, for as long as the process lives; see `server_actix.rs` for SQLite.
-    let store = Arc::new(MemoryStore::new());
-    let service = AuthService::builder(AuthConfig::default(), store)
+    let config = AuthConfig::builder().default_role(access::GUEST).build()?;
+    let service = AuthService::builder(config, Arc::new(MemoryStore::new()))
+        .policy(access::policy())
         .build()
         .await?;
     let password = Password::new("change me now");
     service
-        .create_user("admin@example.com", &password, seed::ADMIN)
+        .create_user("admin@example.com", &password, access::ADMIN)
         .await?;
 
     let api = HttpApi::new(service);
@@ -38,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(api.clone()))
-            .route("/api/tasks", web::get().to(tasks))
+            .route("/api/reports", web::get().to(reports))
             .configure(configure) // /api/auth/login, /api/auth/me, /api/api-keys, …
             .wrap(Authenticate::new(api.clone()))
     })

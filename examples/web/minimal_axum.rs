@@ -1,42 +1,59 @@
-//! The smallest axum host: the seed's auth routes, and one route of its own that only a caller
-//! holding a permission reaches (anyone else gets the seed's 401 or 403).
+//! The smallest axum host: its own permission and roles, the seed's auth routes, and one route
+//! that only a caller holding the permission reaches (anyone else gets the seed's 401 or 403).
 //!
 //! ```text
 //! cargo run --example minimal_axum --features axum
 //! curl -X POST http://127.0.0.1:8080/api/auth/login -H "Content-Type: application/json" \
 //!   -d '{"email": "admin@example.com", "password": "change me now"}'
-//! curl http://127.0.0.1:8080/api/tasks -H "Authorization: Bearer <the token>"
+//! curl http://127.0.0.1:8080/api/reports -H "Authorization: Bearer <the token>"
 //! ```
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use assimetria_auth::axum::{AuthLayer, Require, seed};
+use assimetria_auth::axum::{AuthLayer, Require};
 use assimetria_auth::http::HttpApi;
 use assimetria_auth::{AuthConfig, AuthService, MemoryStore, Password};
 use axum::{Json, routing::get};
 use serde_json::{Value, json};
 
-/// Runs only for a caller whose role holds `TasksRead`.
-async fn tasks(Require(caller, ..): Require<seed::TasksRead>) -> Json<Value> {
-    Json(json!({"success": true, "tasks": [], "caller": caller.subject}))
+assimetria_auth::policy! {
+    /// This host's access rules: who may read reports.
+    mod access {
+        permissions {
+            /// Read the reports.
+            ReportsRead = "reports:read",
+        }
+        roles {
+            /// Reads reports, manages users and API keys.
+            ADMIN = "admin", rank 1: [ReportsRead, UsersManage, ApiKeysManage],
+            /// Signed up, may read nothing yet.
+            GUEST = "guest", rank 0: [],
+        }
+    }
+}
+
+/// Runs only for a caller whose role holds `reports:read`.
+async fn reports(Require(caller, ..): Require<access::ReportsRead>) -> Json<Value> {
+    Json(json!({"success": true, "reports": [], "caller": caller.subject}))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Accounts in memory, for as long as the process lives; see `server.rs` for SQLite.
-    let store = Arc::new(MemoryStore::new());
-    let service = AuthService::builder(AuthConfig::default(), store)
+    let config = AuthConfig::builder().default_role(access::GUEST).build()?;
+    let service = AuthService::builder(config, Arc::new(MemoryStore::new()))
+        .policy(access::policy())
         .build()
         .await?;
     let password = Password::new("change me now");
     service
-        .create_user("admin@example.com", &password, seed::ADMIN)
+        .create_user("admin@example.com", &password, access::ADMIN)
         .await?;
 
     let api = HttpApi::new(service);
     let app = assimetria_auth::axum::routes() // /api/auth/login, /api/auth/me, /api/api-keys, …
-        .route("/api/tasks", get(tasks))
+        .route("/api/reports", get(reports))
         .layer(AuthLayer::new(api.clone()))
         .with_state(api);
 

@@ -830,10 +830,19 @@ fn minimal_examples_serve_the_seed_and_their_own_route() {
         };
         let login = c.ask(200, "POST /api/auth/login", Req::default().json(admin));
         let token = text(&login, "/token");
-        let tasks = c.ask(200, "GET /api/tasks", Req::bearer(&token));
-        assert_eq!(tasks, json!({"success": true, "tasks": [], "caller": "1"}));
-        c.ask(401, "GET /api/tasks", Req::default());
+        let reports = c.ask(200, "GET /api/reports", Req::bearer(&token));
+        assert_eq!(
+            reports,
+            json!({"success": true, "reports": [], "caller": "1"})
+        );
+        c.ask(401, "GET /api/reports", Req::default());
         c.ask(200, "GET /api/auth/me", Req::bearer(&token));
+        // A visitor who signs up gets the host's lowest role, which holds no `reports:read`.
+        let guest = json!({"email": "guest@example.com", "password": "guest password"});
+        let signed_up = c.ask(201, "POST /api/auth/register", Req::default().json(guest));
+        assert_eq!(signed_up["user"]["role"], "guest");
+        let guest_token = text(&signed_up, "/token");
+        c.ask(403, "GET /api/reports", Req::bearer(&guest_token));
         c.ask(404, "GET /api/nothing-here", Req::default());
         seen.push((example, c.exchanges));
     }
