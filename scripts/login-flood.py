@@ -4,9 +4,10 @@ resident memory: idle, peak during the flood, and settled 10 s after it.
 
     python3 scripts/login-flood.py [--logins 2000] [--forgots 2000] [--concurrency 32] [--release]
 
-It builds and starts `examples/server.rs` on a fresh SQLite file (rate limiting off, so every login
-reaches argon2), measures /proc/<pid>/status, and exits non-zero if the memory targets are missed:
-peak <= 64 MiB + hash_concurrency x m_cost, settled <= 2 x idle. Not a test: a measurement to run
+It builds and starts `examples/web/server.rs` (`--example server --features axum`) on a fresh
+SQLite file (rate limiting off, so every login reaches argon2), measures /proc/<pid>/status,
+and exits non-zero if the memory targets are missed: peak <= 64 MiB + hash_concurrency x m_cost,
+settled <= 2 x idle. Not a test: a measurement to run
 by hand (Linux only). Standard library only.
 """
 

@@ -9,8 +9,8 @@
 //!
 //! 1. build an `AuthService` (here from the environment: `example_support::Settings`, shared
 //!    by both servers, reads the variables below);
-//! 2. mount the seed's routes: `assimetria_auth::axum::routes()`, with an `HttpApi` in the
-//!    router's state;
+//! 2. mount the seed's routes, `assimetria_auth::axum::routes()`, beside its own, and add
+//!    `AuthLayer`, which authenticates each request once;
 //! 3. guard its own handlers with the `Require<permission>` extractor: the handler runs only
 //!    for a caller holding that permission, and any other gets the seed's 401 or 403;
 //! 4. answer with its own types: `Json`, `(StatusCode, Json)`, and its own error type.
@@ -25,7 +25,7 @@
 //! | `ASSIMETRIA_AUTH_REFRESH_GRACE_SECS` | `10` | refresh grace window (0 disables) |
 //! | `ASSIMETRIA_AUTH_RATE_LIMIT` | `on` | `off` disables the login / forgot-password limiter |
 //! | `ASSIMETRIA_AUTH_COOKIE_SECURE` | `true` | `false` drops the cookie's `Secure` attribute (plain-HTTP development on a non-localhost host) |
-//! | `ASSIMETRIA_AUTH_ALLOWED_ORIGINS` | unset | comma-separated origins allowed to send cookie-authenticated writes |
+//! | `ASSIMETRIA_AUTH_ALLOWED_ORIGINS` | unset | comma-separated origins allowed to send cookie-authenticated writes and to read the answers (CORS, with credentials) |
 //! | `ASSIMETRIA_AUTH_MASTER_KEY` | unset | comma-separated base64 master keys (32 bytes each; the first seals, all open). Unset on SQLite: a key file beside the database (`<db>.master-key`, mode 0600) is created once and read at every start; unset on PostgreSQL: the server refuses to start |
 //! | `ASSIMETRIA_AUTH_TRUSTED_PROXIES` | unset: forwarding headers ignored | comma-separated networks of your reverse proxies (`10.0.0.0/8, 2001:db8::/32`; a bare address is a `/32` or `/128`); only their connections have the forwarding header read for the client address the rate limits count |
 //! | `ASSIMETRIA_AUTH_FORWARDED_HEADER` | `x-forwarded-for` | `x-forwarded-for` or `forwarded` (RFC 7239): the one header your proxies set (the other passes through them as the client wrote it) |

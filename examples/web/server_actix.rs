@@ -8,7 +8,8 @@
 //! ```
 //!
 //! The host's side, as on axum: register `web::Data<HttpApi>`, mount the seed's routes with
-//! `.configure(assimetria_auth::actix::configure)`, guard its own handlers with the
+//! `.configure(assimetria_auth::actix::configure)`, wrap the app in `Authenticate` (each request
+//! is authenticated once), guard its own handlers with the
 //! `Require<permission>` extractor, and answer with its own types (`HttpResponse`, and an error
 //! type implementing `ResponseError`).
 

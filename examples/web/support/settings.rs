@@ -34,7 +34,7 @@ pub struct Settings {
     pub rate_limiting: bool,
     /// `ASSIMETRIA_AUTH_COOKIE_SECURE` (true).
     pub cookie_secure: bool,
-    /// `ASSIMETRIA_AUTH_ALLOWED_ORIGINS`: origins allowed to send cookie-authenticated writes.
+    /// `ASSIMETRIA_AUTH_ALLOWED_ORIGINS`: origins allowed to send cookie-authenticated writes and to read the answers (CORS, with credentials).
     pub allowed_origins: Vec<String>,
     /// `ASSIMETRIA_AUTH_TRUSTED_PROXIES`: networks whose forwarding header is believed.
     pub trusted_proxies: Vec<IpNet>,
