@@ -4,7 +4,9 @@
 //! It only translates; every decision is [`HttpApi`]'s, so it serves the axum adapter's wire
 //! contract (one contract suite runs against both). [`Authenticate`] authenticates each request
 //! once and leaves the outcome in its extensions: an [`Authentication`], and the
-//! [`Principal`](crate::Principal) itself on success (so `web::ReqData<Principal>` works).
+//! [`Principal`](crate::Principal) itself on success (so `web::ReqData<Principal>` works behind
+//! [`require_auth`] or [`require`]; where a caller may be anonymous, take [`AuthUser`] or
+//! `Option<web::ReqData<Principal>>`, since a missing one is actix's own 500).
 //! Behind it, [`require`] and [`require_auth`] guard a whole scope in one line, [`AuthUser`] and
 //! [`Require<P>`] (`P` a marker from [`seed`] or a host's [`policy!`](crate::policy)) extract what it found, and the seed's
 //! endpoints reuse it too. [`cors`] is actix-cors' `Cors` for the configured allowed origins.
@@ -60,6 +62,7 @@ pub use crate::rbac::{RequiredPermission, seed};
 use crate::error::{ConfigError, Error};
 use crate::http::{BodyError, Check, CorsPolicy, Headers, HttpApi, ROUTES, Reply, RequestHead};
 use crate::http::{Route, authenticated, check, permitted};
+use crate::principal::Principal;
 
 /// What the missing-middleware log tells the host to do.
 const FIX: &str = "wrap the app (or the scope) with `assimetria_auth::actix::Authenticate::new(api)`: \
@@ -132,8 +135,9 @@ type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// Middleware that authenticates every request once, before the services it wraps, and leaves
 /// the outcome in the request's extensions: an [`Authentication`] (refusal included, for the
 /// extractors and guards behind it to answer with) and, on success, the
-/// [`Principal`](crate::Principal). It refuses nothing itself. A request that already carries an
-/// `Authentication` (an outer `Authenticate`) keeps it.
+/// [`Principal`](crate::Principal). It refuses nothing itself. A request that already carries
+/// this API's `Authentication` (an outer `Authenticate` of the same API) keeps it; another API's
+/// is replaced.
 #[derive(Debug, Clone)]
 pub struct Authenticate {
     api: HttpApi,
@@ -182,12 +186,15 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let (service, api) = (Rc::clone(&self.service), self.api.clone());
         Box::pin(async move {
-            if req.extensions().get::<Authentication>().is_none() {
-                let found = api.authentication(&head(req.request()).meta()).await;
+            // Cloned out: the extensions' borrow must not span the await.
+            let existing = req.extensions().get::<Authentication>().cloned();
+            let meta = head(req.request()).meta();
+            if let Some(found) = api.authenticate_once(existing.as_ref(), &meta).await {
                 let mut extensions = req.extensions_mut();
-                if let Ok(principal) = found.principal() {
-                    extensions.insert(principal.clone());
-                }
+                match found.principal() {
+                    Ok(principal) => extensions.insert(principal.clone()),
+                    Err(_) => extensions.remove::<Principal>(),
+                };
                 extensions.insert(found);
             }
             service.call(req).await

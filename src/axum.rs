@@ -3,7 +3,9 @@
 //!
 //! It only translates; every decision is [`HttpApi`]'s. [`AuthLayer`] authenticates each request
 //! once and leaves the outcome in its extensions: an [`Authentication`], and the
-//! [`Principal`](crate::Principal) itself on success (so `Extension<Principal>` works). Behind it,
+//! [`Principal`](crate::Principal) itself on success (so `Extension<Principal>` works behind
+//! [`require_auth`] or [`require`]; where a caller may be anonymous, take [`AuthUser`] or
+//! `Option<Extension<Principal>>`, since a missing one is axum's own 500). Behind it,
 //! [`require`] and [`require_auth`] guard a whole router in one line, [`AuthUser`] and
 //! [`Require<P>`] (`P` a marker from [`seed`] or a host's [`policy!`](crate::policy)) extract what it found, with any router
 //! state, and the seed's endpoints reuse it too. [`cors`] is tower-http's `CorsLayer` for the
@@ -61,6 +63,7 @@ pub use crate::rbac::{RequiredPermission, seed};
 
 use crate::http::{BodyError, Check, CorsPolicy, Headers, HttpApi, ROUTES, Reply, RequestHead};
 use crate::http::{Route, authenticated, check, from_middleware, permitted};
+use crate::principal::Principal;
 
 /// What the missing-layer log tells the host to do.
 const FIX: &str = "add `assimetria_auth::axum::AuthLayer::new(api)` to the router with \
@@ -109,7 +112,8 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// Authenticates every request once, before the routes it wraps, and leaves the outcome in the
 /// request's extensions: an [`Authentication`] (refusal included, for the extractors and guards
 /// behind it to answer with) and, on success, the [`Principal`](crate::Principal). It refuses nothing itself.
-/// A request that already carries an `Authentication` (an outer `AuthLayer`) keeps it.
+/// A request that already carries this API's `Authentication` (an outer `AuthLayer` of the same
+/// API) keeps it; another API's is replaced.
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     api: HttpApi,
@@ -159,11 +163,13 @@ where
         let api = self.api.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            if parts.extensions.get::<Authentication>().is_none() {
-                let found = api.authentication(&head(&parts, None).meta()).await;
-                if let Ok(principal) = found.principal() {
-                    parts.extensions.insert(principal.clone());
-                }
+            let existing = parts.extensions.get::<Authentication>();
+            let meta = head(&parts, None).meta();
+            if let Some(found) = api.authenticate_once(existing, &meta).await {
+                match found.principal() {
+                    Ok(principal) => parts.extensions.insert(principal.clone()),
+                    Err(_) => parts.extensions.remove::<Principal>(),
+                };
                 parts.extensions.insert(found);
             }
             inner.call(http::Request::from_parts(parts, body)).await

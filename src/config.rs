@@ -258,7 +258,11 @@ pub struct AuthConfig {
     pub api_key_prefix: String,
     /// The role given to newly registered users.
     pub default_role: Role,
-    /// Origins (`scheme://host[:port]`) besides the request's own that may send cookie-authenticated writes.
+    /// Origins (`scheme://host[:port]`, as browsers send them in `Origin`) besides the request's
+    /// own that may send cookie-authenticated writes, and whose pages may read the answers (the
+    /// adapters' CORS, with credentials). `*`, `null`, or anything with a path is refused when
+    /// the configuration is validated: with credentials they would hand the user's session to
+    /// every page, or every sandboxed one.
     pub allowed_origins: Vec<String>,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
@@ -340,6 +344,9 @@ impl AuthConfig {
         if self.issuer.is_empty() || self.audience.is_empty() {
             return Err(Error::Config(ConfigError::IssuerAudience));
         }
+        if !self.allowed_origins.iter().all(|o| is_origin(o)) {
+            return Err(Error::Config(ConfigError::AllowedOrigin));
+        }
         // `::ffff:0:0/96` and wider hold every IPv4 address, mapped.
         let every_ipv4 = std::net::Ipv4Addr::UNSPECIFIED.to_ipv6_mapped();
         if self.trusted_proxies.iter().any(|net| match net {
@@ -352,6 +359,23 @@ impl AuthConfig {
         }
         Ok(())
     }
+}
+
+/// Whether `s` is a serialized origin, `scheme://host[:port]`: nothing after the authority, no
+/// wildcard, no user part. (`null` and `*` are not.)
+fn is_origin(s: &str) -> bool {
+    let Some((scheme, authority)) = s.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    let authority_ok = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"/?#@*".contains(&b));
+    scheme_ok && authority_ok
 }
 
 /// Builds an [`AuthConfig`]; every setter is optional.
@@ -395,7 +419,7 @@ impl AuthConfigBuilder {
         hash_queue: usize,
         /// Sets the role of newly registered users.
         default_role: Role,
-        /// Sets the allowed cross-origin origins for cookie writes.
+        /// Sets the origins allowed to send cookie writes and read answers (CORS).
         allowed_origins: Vec<String>,
         /// Sets the request body limit in bytes.
         body_limit: usize,
@@ -533,6 +557,32 @@ mod tests {
                     .build()
                     .is_err(),
                 "{everyone}"
+            );
+        }
+    }
+
+    #[test]
+    fn allowed_origins_must_be_origins() {
+        let with = |origins: &[&str]| {
+            let origins = origins.iter().map(|o| (*o).to_owned()).collect();
+            AuthConfig::builder().allowed_origins(origins).build()
+        };
+        assert!(with(&["https://app.example.com", "http://localhost:5173"]).is_ok());
+        for bad in [
+            "*",
+            "null",
+            "https://*.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "app.example.com",
+            "https://user@app.example.com",
+            "https://evil.example com",
+            "",
+        ] {
+            let refused = with(&["https://app.example.com", bad]);
+            assert!(
+                matches!(refused, Err(Error::Config(ConfigError::AllowedOrigin))),
+                "{bad:?}"
             );
         }
     }

@@ -127,6 +127,9 @@ pub enum ValidationError {
     /// An API-key name that is empty, too long or not printable.
     #[error("name must be 1-100 printable characters")]
     InvalidKeyName,
+    /// A role change to a role that grants more than the changer's own.
+    #[error("a role cannot be given above your own")]
+    RoleAboveOwn,
     /// An API key asked for a role above its creator's.
     #[error("an API key's role cannot exceed its creator's")]
     KeyRoleAboveCreator,
@@ -170,6 +173,12 @@ pub enum ConfigError {
     /// `SameSite=None` without `Secure`, which browsers refuse.
     #[error("SameSite=None requires a Secure cookie")]
     InsecureSameSiteNone,
+    /// An allowed origin that is not `scheme://host[:port]` (`*`, `null`, a path).
+    #[error(
+        "allowed origins must be scheme://host[:port] origins; `*`, `null` and paths would let \
+         other pages act with the user's cookie"
+    )]
+    AllowedOrigin,
     /// An empty issuer or audience.
     #[error("issuer and audience must not be empty")]
     IssuerAudience,

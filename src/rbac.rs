@@ -224,11 +224,22 @@ pub enum Decision {
 
 /// Why a [`Policy`] cannot be used (see [`Policy::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidPolicy(String);
+#[non_exhaustive]
+pub enum InvalidPolicy {
+    /// The policy defines no role.
+    NoRoles,
+    /// A role name that is not 1 to 64 of `a`–`z`, `0`–`9`, `_-.:`.
+    MalformedRoleName(String),
+}
 
 impl fmt::Display for InvalidPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            InvalidPolicy::NoRoles => f.write_str("the policy defines no role"),
+            InvalidPolicy::MalformedRoleName(name) => {
+                write!(f, "role name {name:?} is not well formed")
+            }
+        }
     }
 }
 
@@ -334,13 +345,21 @@ impl Policy {
         self.find(role.as_str()).map(|g| g.rank)
     }
 
-    /// Whether `role` grants no more than `other`: both defined, and `role`'s rank at most
-    /// `other`'s. A role the policy does not know is at most anything; nothing is at most it.
+    /// Whether `role` grants no more than `other`: its rank is at most `other`'s **and** every
+    /// permission it holds `other` holds too. What caps an API key by its creator and a role
+    /// change by the one who makes it: with roles whose permission sets do not nest (two roles
+    /// of one rank, say), neither is at most the other.
+    ///
+    /// A role the policy does not define holds nothing and ranks below all, so it is at most
+    /// any role, and no defined role is at most it.
     pub fn is_at_most(&self, role: &Role, other: &Role) -> bool {
-        match (self.rank(role), self.rank(other)) {
+        match (self.find(role.as_str()), self.find(other.as_str())) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(a), Some(b)) => a <= b,
+            (Some(a), Some(b)) => {
+                let held = |p: &Permission| b.permissions.binary_search(p).is_ok();
+                a.rank <= b.rank && a.permissions.iter().all(held)
+            }
         }
     }
 
@@ -381,13 +400,10 @@ impl Policy {
     /// formed (1 to 64 of `a`–`z`, `0`–`9`, `_-.:`). The service checks this when built.
     pub fn validate(&self) -> Result<(), InvalidPolicy> {
         if self.grants.is_empty() {
-            return Err(InvalidPolicy("the policy defines no role".into()));
+            return Err(InvalidPolicy::NoRoles);
         }
         match self.grants.iter().find(|g| !well_formed(g.role.as_str())) {
-            Some(g) => Err(InvalidPolicy(format!(
-                "role name {:?} is not well formed",
-                g.role.as_str()
-            ))),
+            Some(g) => Err(InvalidPolicy::MalformedRoleName(g.role.as_str().into())),
             None => Ok(()),
         }
     }
@@ -607,6 +623,33 @@ mod tests {
         assert!(p.is_at_most(&ghost, &VIEWER));
         assert!(!p.is_at_most(&VIEWER, &ghost));
         assert!(!p.allows(&ghost, TasksRead));
+    }
+
+    #[test]
+    fn a_role_is_at_most_another_only_if_its_permissions_nest() {
+        let p = Policy::empty()
+            .role(
+                Role::new("owner"),
+                2,
+                [TasksWrite.into(), UsersManage.into()],
+            )
+            .role(
+                Role::new("clerk"),
+                1,
+                [TasksWrite.into(), ApiKeysManage.into()],
+            )
+            .role(Role::new("support"), 1, [UsersManage.into()])
+            .role(Role::new("intern"), 0, [UsersManage.into()]);
+        let role = |n: &str| Role::new(n);
+        // Same rank, sets that do not nest: neither caps the other.
+        assert!(!p.is_at_most(&role("support"), &role("clerk")));
+        assert!(!p.is_at_most(&role("clerk"), &role("support")));
+        // A lower rank is not enough: the intern holds what the clerk does not.
+        assert!(!p.is_at_most(&role("intern"), &role("clerk")));
+        // A subset, but not of the owner: the owner lacks api_keys:manage.
+        assert!(!p.is_at_most(&role("clerk"), &role("owner")));
+        assert!(p.is_at_most(&role("intern"), &role("support")));
+        assert!(p.is_at_most(&role("support"), &role("owner")));
     }
 
     #[test]

@@ -182,7 +182,141 @@ async fn a_role_removed_from_the_policy_holds_nothing() {
         .service
         .create_api_key(&p, "k2", Environment::Live, None)
         .await;
-    assert!(minted.is_err());
+    assert!(matches!(minted, Err(Error::Forbidden(_))));
+}
+
+#[tokio::test]
+async fn a_key_whose_own_role_left_the_policy_holds_nothing() {
+    let h = host().await;
+    let owner = h.user("owner@example.com", access::OWNER).await.principal;
+    let key = h
+        .service
+        .create_api_key(&owner, "k", Environment::Live, Some(access::CLERK));
+    let key = key.await.unwrap().key;
+    // The host redeploys without the clerk role; the key's stored role is now a stranger's.
+    let without_clerk = Policy::empty()
+        .role(
+            access::OWNER,
+            2,
+            access::policy().permissions(&access::OWNER).to_vec(),
+        )
+        .role(access::AUDITOR, 0, [access::InvoicesRead.into()]);
+    let store = Arc::clone(&h.store);
+    let redeployed = harness_with_policy(config(access::AUDITOR), store, without_clerk).await;
+    let p = redeployed.service.authenticate(key.expose()).await.unwrap();
+    assert_eq!(p.role.as_str(), "clerk", "never the creator's owner role");
+    assert!(
+        redeployed
+            .service
+            .require(&p, access::InvoicesRead)
+            .is_err()
+    );
+}
+
+assimetria_auth::policy! {
+    /// Two roles of one rank whose permissions do not nest, and a lower one that is no subset.
+    mod desk {
+        permissions {
+            /// Write the ledger.
+            LedgerWrite = "ledger:write",
+        }
+        roles {
+            /// Everything.
+            OWNER = "owner", rank 2: [LedgerWrite, UsersManage, ApiKeysManage],
+            /// Books, and keys for the books.
+            CLERK = "clerk", rank 1: [LedgerWrite, ApiKeysManage],
+            /// People.
+            SUPPORT = "support", rank 1: [UsersManage],
+            /// People too, though ranked lowest.
+            INTERN = "intern", rank 0: [UsersManage],
+        }
+    }
+}
+
+async fn desk() -> Harness {
+    let store = Arc::new(MemoryStore::new());
+    harness_with_policy(config(desk::CLERK), store, desk::policy()).await
+}
+
+/// Rank alone is no cap: a clerk must not mint a key for users:manage (which it lacks), or the
+/// key could make the clerk an owner.
+#[tokio::test]
+async fn a_key_cannot_hold_what_its_creator_lacks_whatever_the_ranks() {
+    let h = desk().await;
+    let clerk = h.user("clerk@example.com", desk::CLERK).await;
+    for role in [desk::SUPPORT, desk::INTERN, desk::OWNER] {
+        let minted = h
+            .service
+            .create_api_key(&clerk.principal, "k", Environment::Live, Some(role));
+        let refused = matches!(
+            minted.await,
+            Err(Error::Validation(ValidationError::KeyRoleAboveCreator))
+        );
+        assert!(refused);
+    }
+    let listed = h.service.list_api_keys(&clerk.principal).await.unwrap();
+    assert!(listed.is_empty());
+
+    // A clerk key, then the clerk moves to support (same rank, sets that do not nest): the key
+    // holds neither role's permissions now.
+    let key = h
+        .service
+        .create_api_key(&clerk.principal, "k", Environment::Live, Some(desk::CLERK));
+    let key = key.await.unwrap().key;
+    let owner = h.user("owner@example.com", desk::OWNER).await.principal;
+    h.service
+        .set_role(&owner, clerk.user.id, desk::SUPPORT)
+        .await
+        .unwrap();
+    let refused = h.service.authenticate(key.expose()).await;
+    assert!(matches!(refused, Err(Error::InvalidApiKey)));
+}
+
+/// users:manage alone is no way up: no one hands out, or takes from, more than they hold.
+#[tokio::test]
+async fn a_role_change_is_capped_by_the_changers_own_role() {
+    let h = desk().await;
+    let owner = h.user("owner@example.com", desk::OWNER).await;
+    let support = h.user("support@example.com", desk::SUPPORT).await;
+    let intern = h.user("intern@example.com", desk::INTERN).await.principal;
+    let clerk = h.user("clerk@example.com", desk::CLERK).await;
+
+    // Support may not make itself (or anyone) owner or clerk: those hold what support lacks.
+    for role in [desk::OWNER, desk::CLERK] {
+        let refused = h
+            .service
+            .set_role(&support.principal, support.user.id, role)
+            .await;
+        assert!(matches!(
+            refused,
+            Err(Error::Validation(ValidationError::RoleAboveOwn))
+        ));
+    }
+    // Nor touch a clerk or the owner, who hold what support lacks.
+    for target in [clerk.user.id, owner.user.id] {
+        let refused = h
+            .service
+            .set_role(&support.principal, target, desk::INTERN)
+            .await;
+        assert!(matches!(refused, Err(Error::Forbidden(_))));
+    }
+    let stored = h.store.user_by_id(owner.user.id).await.unwrap().unwrap();
+    assert_eq!(stored.role, desk::OWNER, "nothing changed");
+    assert!(
+        h.service.authenticate(clerk.access()).await.is_ok(),
+        "no session ended"
+    );
+
+    // Within its own reach it may: the intern (a subset of support) becomes support.
+    let support_again = h
+        .service
+        .set_role(&support.principal, intern.user_id, desk::SUPPORT);
+    support_again.await.unwrap();
+    // And the owner reaches everyone.
+    let promoted = h
+        .service
+        .set_role(&owner.principal, support.user.id, desk::CLERK);
+    promoted.await.unwrap();
 }
 
 #[tokio::test]

@@ -32,7 +32,8 @@ impl Authentication {
 
     /// The principal if it holds `permission`; else the refusal: the authentication's own (401,
     /// 403 CSRF), or a 403 naming the permission.
-    pub fn require(&self, permission: Permission) -> Result<&Principal, Reply> {
+    pub fn require(&self, permission: impl Into<Permission>) -> Result<&Principal, Reply> {
+        let permission = permission.into();
         let principal = self.principal().map_err(Reply::clone)?;
         let api = &self.0.api;
         api.service()
@@ -48,6 +49,27 @@ impl Authentication {
 }
 
 impl HttpApi {
+    /// Whether this API's service made `found`, so that it may stand for this API's own
+    /// authentication (another service has other keys, revocations and policy).
+    pub(crate) fn made(&self, found: &Authentication) -> bool {
+        self.service().same_as(found.0.api.service())
+    }
+
+    /// The middleware's work: `None` when `existing` is this API's own outcome for the request
+    /// (an outer layer of the same API ran), else this API's authentication, to put in the
+    /// request's extensions in place of any other.
+    #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
+    pub(crate) async fn authenticate_once(
+        &self,
+        existing: Option<&Authentication>,
+        meta: &RequestMeta<'_>,
+    ) -> Option<Authentication> {
+        match existing {
+            Some(found) if self.made(found) => None,
+            _ => Some(self.authentication(meta).await),
+        }
+    }
+
     /// Authenticates a request ([`authenticate`](Self::authenticate)) and keeps the outcome,
     /// refusal included, for whatever later needs it: what the adapters' middleware does once
     /// per request.
@@ -157,5 +179,43 @@ mod tests {
             missing.body,
             br#"{"success":false,"error":"internal_error","message":"internal server error"}"#
         );
+    }
+
+    /// One API's outcome never stands for another's: a service with other keys, revocations or
+    /// policy must authenticate the request itself.
+    #[tokio::test]
+    async fn only_the_same_api_reuses_an_outcome() {
+        let (api, other) = (api().await, api().await);
+        let password = Password::new("correct horse battery");
+        let service = other.service();
+        service
+            .create_user("a@example.com", &password, seed::ADMIN)
+            .await
+            .unwrap();
+        let login = service.login("a@example.com", &password, None).await;
+        let bearer = format!("Bearer {}", login.unwrap().access_token.expose());
+        let meta = RequestMeta {
+            method: "GET",
+            authorization: Some(&bearer),
+            ..RequestMeta::default()
+        };
+        let foreign = other.authentication(&meta).await;
+        assert!(foreign.principal().is_ok(), "the other API knows the token");
+        assert!(
+            other
+                .authenticate_once(Some(&foreign), &meta)
+                .await
+                .is_none()
+        );
+        assert!(other.clone().made(&foreign), "a clone is the same API");
+
+        let own = api.authenticate_once(Some(&foreign), &meta).await.unwrap();
+        assert_eq!(
+            own.principal().unwrap_err().status,
+            401,
+            "another key's token"
+        );
+        assert!(!api.made(&foreign));
+        assert!(api.made(&own));
     }
 }

@@ -35,22 +35,17 @@ impl CorsPolicy {
     /// The policy for `config`'s allowed origins, or `None` when there are none to allow.
     ///
     /// Origins are kept ASCII-lowercased (as browsers send them; the CSRF rule compares them
-    /// case-insensitively). Entries that are no `scheme://host[:port]` origin (`*`, `null`, a
-    /// path, a trailing slash, invisible characters) are left out with a warning: no browser
-    /// sends them, and `*` or `null` with credentials would hand every page, or every sandboxed
-    /// one, the user's session.
+    /// case-insensitively). Each is a `scheme://host[:port]` origin: the configuration's
+    /// validation, which the service runs when built, refuses `*`, `null` and anything else
+    /// ([`ConfigError::AllowedOrigin`](crate::error::ConfigError::AllowedOrigin)), so the CSRF
+    /// rule and CORS read one checked list.
     pub fn from_config(config: &AuthConfig) -> Option<Self> {
-        let mut origins = Vec::with_capacity(config.allowed_origins.len());
-        for origin in &config.allowed_origins {
-            if is_origin(origin) {
-                origins.push(origin.to_ascii_lowercase());
-            } else {
-                tracing::warn!(
-                    origin = %origin,
-                    "allowed_origins: not a scheme://host[:port] origin; left out of CORS"
-                );
-            }
-        }
+        let mut origins: Vec<String> = config
+            .allowed_origins
+            .iter()
+            .map(|o| o.to_ascii_lowercase())
+            .collect();
+        origins.sort();
         origins.dedup();
         (!origins.is_empty()).then_some(Self { origins })
     }
@@ -59,22 +54,6 @@ impl CorsPolicy {
     pub fn origins(&self) -> &[String] {
         &self.origins
     }
-}
-
-/// Whether `s` is a serialized origin: `scheme://authority`, nothing after the authority.
-fn is_origin(s: &str) -> bool {
-    let Some((scheme, authority)) = s.split_once("://") else {
-        return false;
-    };
-    let scheme_ok = !scheme.is_empty()
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
-    let authority_ok = !authority.is_empty()
-        && authority
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"/?#@*".contains(&b));
-    scheme_ok && authority_ok
 }
 
 #[cfg(test)]
@@ -92,25 +71,19 @@ mod tests {
     #[test]
     fn no_origins_no_policy() {
         assert_eq!(policy(&[]), None);
-        assert_eq!(policy(&["*", "null"]), None);
     }
 
     #[test]
-    fn origins_are_kept_lowercase_and_non_origins_left_out() {
+    fn origins_are_kept_lowercase_once() {
         let p = policy(&[
             "https://Admin.Example.com",
-            "*",
-            "null",
-            "https://app.example.com/",
-            "https://app.example.com/path",
-            "app.example.com",
             "http://localhost:5173",
-            "https://evil.example com",
+            "https://admin.example.com",
         ])
         .unwrap();
         assert_eq!(
             p.origins(),
-            ["https://admin.example.com", "http://localhost:5173"]
+            ["http://localhost:5173", "https://admin.example.com"]
         );
     }
 }

@@ -153,6 +153,8 @@ impl HttpApi {
         F: Future<Output = Result<B, BodyError>>,
         B: AsRef<[u8]>,
     {
+        // Another service's outcome is no authentication for this one.
+        let found = found.filter(|found| self.made(found));
         match route.endpoint(head.method) {
             Some(endpoint) => self.answer(endpoint, head, found, read_body).await,
             None => self

@@ -114,7 +114,7 @@ impl HttpApi {
     pub async fn authorize(
         &self,
         meta: &RequestMeta<'_>,
-        permission: Permission,
+        permission: impl Into<Permission>,
     ) -> Result<Principal, Reply> {
         let p = self.authenticate(meta).await?;
         self.service

@@ -85,17 +85,19 @@ impl AuthService {
             .user_by_id(record.created_by)
             .await?
             .ok_or(Error::InvalidApiKey)?;
-        // A role the policy no longer defines holds nothing and ranks below all: fail closed.
+        // The key acts with whichever of the two grants no more than the other. A role the
+        // policy no longer defines holds nothing and is at most any, so it wins: fail closed.
         let policy = &self.inner.policy;
         let role = if policy.is_at_most(&record.role, &creator.role) {
-            policy
-                .role_named(record.role.as_str())
-                .unwrap_or(record.role)
+            record.role
+        } else if policy.is_at_most(&creator.role, &record.role) {
+            creator.role
         } else {
-            policy
-                .role_named(creator.role.as_str())
-                .unwrap_or(creator.role)
+            // The creator moved to a role whose permissions do not nest with the key's: no named
+            // role holds only what both hold, so the key holds nothing until it is re-minted.
+            return Err(Error::InvalidApiKey);
         };
+        let role = policy.role_named(role.as_str()).unwrap_or(role);
         let now = self.now();
         if record
             .last_used_at
@@ -140,7 +142,7 @@ impl AuthService {
             Some(role) => policy.known(role)?,
             None => policy.lowest().ok_or(ValidationError::UnknownRole)?,
         };
-        if !policy.is_at_most(&role, &creator.role) || policy.rank(&creator.role).is_none() {
+        if !policy.is_at_most(&role, &creator.role) {
             return Err(ValidationError::KeyRoleAboveCreator.into());
         }
         let minted = self.inner.api_keys.mint(environment)?;

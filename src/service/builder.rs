@@ -78,7 +78,10 @@ impl AuthServiceBuilder {
         self
     }
 
-    /// Sets the permission matrix (default: the seed's).
+    /// Sets the roles and permissions (default: the seed's, [`seed::policy`](crate::rbac::seed::policy)).
+    /// `build` refuses a policy without roles or with a malformed role name
+    /// ([`ConfigError::Policy`]), and one that does not define the configuration's
+    /// `default_role` (`viewer` unless set; [`ConfigError::DefaultRole`]).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
         self

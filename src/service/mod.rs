@@ -158,6 +158,11 @@ impl AuthService {
         &self.inner.api_keys
     }
 
+    /// Whether `other` is this very service (a clone of it), not merely one configured alike.
+    pub(crate) fn same_as(&self, other: &AuthService) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Checks a permission: `Ok` or [`Error::Forbidden`] (the seed's 403).
     pub fn require(
         &self,

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::audit::AuditEvent;
 use crate::email::Email;
-use crate::error::{Error, TokenError};
+use crate::error::{Error, TokenError, ValidationError};
 use crate::principal::Principal;
 use crate::rbac::Role;
 use crate::rbac::builtin::UsersManage;
@@ -75,7 +75,10 @@ impl AuthService {
     }
 
     /// Changes a user's role (needs [`UsersManage`]) and revokes their sessions, so no
-    /// token carrying the old role survives.
+    /// token carrying the old role survives. The new role must be one the policy defines
+    /// ([`ValidationError::UnknownRole`]) and grant no more than the changer's own
+    /// ([`ValidationError::RoleAboveOwn`]); a user whose role grants more than the changer's is
+    /// out of reach ([`Error::Forbidden`]). See [`Policy::is_at_most`](crate::Policy::is_at_most).
     pub async fn set_role(
         &self,
         admin: &Principal,
@@ -92,6 +95,15 @@ impl AuthService {
             .ok_or(Error::NotFound)?;
         if user.org != admin.org {
             return Err(Error::NotFound);
+        }
+        // No one hands out more than they hold, or changes someone who holds more: with a host's
+        // policy, users:manage alone must not be a way up.
+        let policy = &self.inner.policy;
+        if !policy.is_at_most(&role, &admin.role) {
+            return Err(ValidationError::RoleAboveOwn.into());
+        }
+        if !policy.is_at_most(&user.role, &admin.role) {
+            return Err(Error::Forbidden(UsersManage.into()));
         }
         // The role and the end of the user's sessions commit together: a crash between them
         // cannot leave tokens of the old role alive.

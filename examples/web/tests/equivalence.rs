@@ -837,7 +837,7 @@ fn minimal_examples_serve_the_seed_and_their_own_route() {
         );
         c.ask(401, "GET /api/reports", Req::default());
         c.ask(200, "GET /api/auth/me", Req::bearer(&token));
-        // A visitor who signs up gets the host's lowest role, which holds no `reports:read`.
+        // A visitor who signs up gets the host's default role, which holds no `reports:read`.
         let guest = json!({"email": "guest@example.com", "password": "guest password"});
         let signed_up = c.ask(201, "POST /api/auth/register", Req::default().json(guest));
         assert_eq!(signed_up["user"]["role"], "guest");
