@@ -4,7 +4,7 @@
 //! It only translates; every decision is [`HttpApi`]'s, so it serves the axum adapter's wire
 //! contract (one contract suite runs against both). [`Authenticate`] authenticates each request
 //! once and leaves the outcome in its extensions: an [`Authentication`], and the
-//! [`Principal`](crate::Principal) itself on success (so `web::ReqData<Principal>` works behind
+//! [`Principal`] itself on success (so `web::ReqData<Principal>` works behind
 //! [`require_auth`] or [`require`]; where a caller may be anonymous, take [`AuthUser`] or
 //! `Option<web::ReqData<Principal>>`, since a missing one is actix's own 500).
 //! Behind it, [`require`] and [`require_auth`] guard a whole scope in one line, [`AuthUser`] and
@@ -135,7 +135,7 @@ type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// Middleware that authenticates every request once, before the services it wraps, and leaves
 /// the outcome in the request's extensions: an [`Authentication`] (refusal included, for the
 /// extractors and guards behind it to answer with) and, on success, the
-/// [`Principal`](crate::Principal). It refuses nothing itself. A request that already carries
+/// [`Principal`]. It refuses nothing itself. A request that already carries
 /// this API's `Authentication` (an outer `Authenticate` of the same API) keeps it; another API's
 /// is replaced.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //!
 //! It only translates; every decision is [`HttpApi`]'s. [`AuthLayer`] authenticates each request
 //! once and leaves the outcome in its extensions: an [`Authentication`], and the
-//! [`Principal`](crate::Principal) itself on success (so `Extension<Principal>` works behind
+//! [`Principal`] itself on success (so `Extension<Principal>` works behind
 //! [`require_auth`] or [`require`]; where a caller may be anonymous, take [`AuthUser`] or
 //! `Option<Extension<Principal>>`, since a missing one is axum's own 500). Behind it,
 //! [`require`] and [`require_auth`] guard a whole router in one line, [`AuthUser`] and
@@ -111,7 +111,7 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Authenticates every request once, before the routes it wraps, and leaves the outcome in the
 /// request's extensions: an [`Authentication`] (refusal included, for the extractors and guards
-/// behind it to answer with) and, on success, the [`Principal`](crate::Principal). It refuses nothing itself.
+/// behind it to answer with) and, on success, the [`Principal`]. It refuses nothing itself.
 /// A request that already carries this API's `Authentication` (an outer `AuthLayer` of the same
 /// API) keeps it; another API's is replaced.
 #[derive(Debug, Clone)]
