@@ -284,12 +284,8 @@ impl AuthService {
             subject: claims.sub,
             user_id,
             org: claims.org,
-            // The policy's own name where it knows it; an unknown one holds nothing.
-            role: self
-                .inner
-                .policy
-                .role_named(claims.role.as_str())
-                .unwrap_or(claims.role),
+            // The name as signed; the policy decides what it may do (an unknown one: nothing).
+            role: claims.role,
             kind: PrincipalKind::User {
                 session: claims.sid,
             },
