@@ -61,7 +61,7 @@ pub use crate::rbac::{RequiredPermission, seed};
 
 use crate::error::{ConfigError, Error};
 use crate::http::{BodyError, Check, CorsPolicy, Headers, HttpApi, ROUTES, Reply, RequestHead};
-use crate::http::{Route, authenticated, check, permitted};
+use crate::http::{Route, authenticated, check, from_middleware, permitted};
 use crate::principal::Principal;
 
 /// What the missing-middleware log tells the host to do.
@@ -295,6 +295,26 @@ pub fn cors(api: &HttpApi) -> Condition<Cors> {
         .expose_headers(CorsPolicy::EXPOSED_HEADERS)
         .max_age(usize::try_from(CorsPolicy::MAX_AGE.as_secs()).ok());
     Condition::new(true, cors)
+}
+
+/// A request body read up to the configured limit (413 beyond it), with its `Content-Type` and
+/// the client address. Like the other extractors it needs [`Authenticate`], whose API holds the
+/// limit.
+pub type LimitedBody = crate::http::LimitedBody<Bytes>;
+
+impl FromRequest for LimitedBody {
+    type Error = Reply;
+    type Future = LocalBoxFuture<Result<Self, Reply>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (req, payload) = (req.clone(), payload.take());
+        Box::pin(async move {
+            let found = req.extensions().get::<Authentication>().cloned();
+            let found = from_middleware(found.as_ref(), FIX)?;
+            let read_body = |limit| read(payload, limit);
+            Ok(found.api().limited_body(&head(&req), read_body).await?)
+        })
+    }
 }
 
 impl FromRequest for AuthUser {

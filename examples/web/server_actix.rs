@@ -17,8 +17,8 @@ use std::fmt;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{App, HttpResponse, HttpServer, Responder, ResponseError, Route, guard, web};
-use assimetria_auth::actix::{Authenticate, Require, configure, cors, seed};
-use assimetria_auth::http::{HttpApi, HttpError};
+use assimetria_auth::actix::{Authenticate, LimitedBody, Require, configure, cors, seed};
+use assimetria_auth::http::HttpApi;
 use example_support::{BoxError, DemoData, DemoError, Resource, Settings};
 use serde_json::{Value, json};
 
@@ -55,16 +55,6 @@ impl ResponseError for AppError {
     }
 }
 
-/// The request body, read up to the service's body limit (the seed's 413 past it): what
-/// `LimitedBody` does on axum.
-async fn read_body(api: &HttpApi, payload: web::Payload) -> Result<web::Bytes, AppError> {
-    match payload.to_bytes_limited(api.body_limit()).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(DemoError::Body(HttpError::UnreadableBody).into()),
-        Err(_) => Err(DemoError::Body(HttpError::PayloadTooLarge).into()),
-    }
-}
-
 /// `{"success": true, "item": …}` with `201 Created`.
 fn created(item: Value) -> HttpResponse {
     HttpResponse::Created().json(json!({"success": true, "item": item}))
@@ -80,16 +70,14 @@ async fn list_tasks(
 
 async fn create_task(
     data: web::Data<DemoData>,
-    api: web::Data<HttpApi>,
     Require(caller, ..): Require<seed::TasksWrite>,
-    body: web::Payload,
+    body: LimitedBody,
 ) -> Result<HttpResponse, AppError> {
-    let body = read_body(&api, body).await?;
     let item = data.add(
         Resource::Tasks,
         caller.environment(),
         &caller.subject,
-        &body,
+        &body.bytes,
     )?;
     Ok(created(item))
 }
@@ -104,16 +92,14 @@ async fn list_agents(
 
 async fn create_agent(
     data: web::Data<DemoData>,
-    api: web::Data<HttpApi>,
     Require(caller, ..): Require<seed::AgentsWrite>,
-    body: web::Payload,
+    body: LimitedBody,
 ) -> Result<HttpResponse, AppError> {
-    let body = read_body(&api, body).await?;
     let item = data.add(
         Resource::Agents,
         caller.environment(),
         &caller.subject,
-        &body,
+        &body.bytes,
     )?;
     Ok(created(item))
 }
@@ -128,16 +114,14 @@ async fn list_products(
 
 async fn create_product(
     data: web::Data<DemoData>,
-    api: web::Data<HttpApi>,
     Require(caller, ..): Require<seed::ProductsWrite>,
-    body: web::Payload,
+    body: LimitedBody,
 ) -> Result<HttpResponse, AppError> {
-    let body = read_body(&api, body).await?;
     let item = data.add(
         Resource::Products,
         caller.environment(),
         &caller.subject,
-        &body,
+        &body.bytes,
     )?;
     Ok(created(item))
 }
@@ -148,12 +132,10 @@ async fn get_settings(data: web::Data<DemoData>, _: Require<seed::SettingsManage
 
 async fn put_settings(
     data: web::Data<DemoData>,
-    api: web::Data<HttpApi>,
     _: Require<seed::SettingsManage>,
-    body: web::Payload,
+    body: LimitedBody,
 ) -> Result<HttpResponse, AppError> {
-    let body = read_body(&api, body).await?;
-    let settings = data.put_settings(&body)?;
+    let settings = data.put_settings(&body.bytes)?;
     Ok(HttpResponse::Ok().json(json!({"success": true, "settings": settings})))
 }
 

@@ -41,7 +41,7 @@ mod request;
 mod routes;
 
 pub use authentication::Authentication;
-#[cfg(feature = "axum")]
+#[cfg(any(feature = "axum", feature = "actix"))]
 pub(crate) use authentication::from_middleware;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub(crate) use authentication::{Check, authenticated, check, permitted};
