@@ -147,22 +147,29 @@ mod tests {
         HttpApi::new(service)
     }
 
+    /// `Bearer <access token>` of a new user with `role` on `api`.
+    async fn bearer(api: &HttpApi, role: crate::rbac::Role) -> String {
+        let password = Password::new("correct horse battery");
+        let service = api.service();
+        let email = "someone@example.com";
+        service.create_user(email, &password, role).await.unwrap();
+        let login = service.login(email, &password, None).await.unwrap();
+        format!("Bearer {}", login.access_token.expose())
+    }
+
+    fn get_with(authorization: &str) -> RequestMeta<'_> {
+        RequestMeta {
+            method: "GET",
+            authorization: Some(authorization),
+            ..RequestMeta::default()
+        }
+    }
+
     #[tokio::test]
     async fn checks_reuse_the_outcome() {
         let api = api().await;
-        let password = Password::new("correct horse battery");
-        let service = api.service();
-        service
-            .create_user("v@example.com", &password, seed::VIEWER)
-            .await
-            .unwrap();
-        let login = service.login("v@example.com", &password, None).await;
-        let bearer = format!("Bearer {}", login.unwrap().access_token.expose());
-        let meta = RequestMeta {
-            method: "GET",
-            authorization: Some(&bearer),
-            ..RequestMeta::default()
-        };
+        let bearer = bearer(&api, seed::VIEWER).await;
+        let meta = get_with(&bearer);
         let found = api.authentication(&meta).await;
         let viewer = authenticated(&found).unwrap();
         assert_eq!(viewer.role, seed::VIEWER);
@@ -186,19 +193,8 @@ mod tests {
     #[tokio::test]
     async fn only_the_same_api_reuses_an_outcome() {
         let (api, other) = (api().await, api().await);
-        let password = Password::new("correct horse battery");
-        let service = other.service();
-        service
-            .create_user("a@example.com", &password, seed::ADMIN)
-            .await
-            .unwrap();
-        let login = service.login("a@example.com", &password, None).await;
-        let bearer = format!("Bearer {}", login.unwrap().access_token.expose());
-        let meta = RequestMeta {
-            method: "GET",
-            authorization: Some(&bearer),
-            ..RequestMeta::default()
-        };
+        let bearer = bearer(&other, seed::ADMIN).await;
+        let meta = get_with(&bearer);
         let foreign = other.authentication(&meta).await;
         assert!(foreign.principal().is_ok(), "the other API knows the token");
         assert!(
