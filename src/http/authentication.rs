@@ -129,23 +129,12 @@ pub(crate) fn check<'a>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
+    use crate::Password;
     use crate::rbac::seed;
-    use crate::service::AuthService;
-    use crate::store::memory::MemoryStore;
-    use crate::{AuthConfig, Password};
 
-    async fn api() -> HttpApi {
-        let config = AuthConfig::builder().rate_limiting(false).build().unwrap();
-        let service = AuthService::builder(config, Arc::new(MemoryStore::new()))
-            .background_revocation_sync(false)
-            .build()
-            .await
-            .unwrap();
-        HttpApi::new(service)
-    }
+    use crate::http::test_api as api;
 
     /// `Bearer <access token>` of a new user with `role` on `api`.
     async fn bearer(api: &HttpApi, role: crate::rbac::Role) -> String {

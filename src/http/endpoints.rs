@@ -367,15 +367,11 @@ fn user_reply(user: &UserInfo) -> Reply {
 mod tests {
     use std::cell::Cell;
     use std::future::{Ready, ready};
-    use std::sync::Arc;
 
     use super::*;
-    use crate::AuthConfig;
     use crate::http::ROUTES;
     use crate::rbac::seed;
     use crate::secret::Password;
-    use crate::service::AuthService;
-    use crate::store::memory::MemoryStore;
 
     type Headers<'a> = [(&'a str, &'a str)];
     /// Headers, what the body source yields, the status and body expected.
@@ -386,15 +382,7 @@ mod tests {
         &'a str,
     );
 
-    async fn api() -> HttpApi {
-        let config = AuthConfig::builder().rate_limiting(false).build().unwrap();
-        let service = AuthService::builder(config, Arc::new(MemoryStore::new()))
-            .background_revocation_sync(false)
-            .build()
-            .await
-            .unwrap();
-        HttpApi::new(service)
-    }
+    use crate::http::test_api as api;
 
     fn head<'a>(method: &'a str, headers: &'a Headers<'a>) -> RequestHead<'a, Headers<'a>> {
         RequestHead {

@@ -138,3 +138,20 @@ impl HttpApi {
         Reply::from(HttpError::PayloadTooLarge)
     }
 }
+
+/// An API on a fresh in-memory store, without rate limits or the background poller: what the
+/// `http` unit tests run against.
+#[cfg(test)]
+pub(crate) async fn test_api() -> HttpApi {
+    let config = crate::AuthConfig::builder()
+        .rate_limiting(false)
+        .build()
+        .unwrap();
+    let store = Arc::new(crate::store::memory::MemoryStore::new());
+    let service = crate::AuthService::builder(config, store)
+        .background_revocation_sync(false)
+        .build()
+        .await
+        .unwrap();
+    HttpApi::new(service)
+}
