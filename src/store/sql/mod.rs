@@ -124,11 +124,19 @@ macro_rules! with_pool {
     };
 }
 
-// `rows` first: its column-list macros are used by `queries`.
+// `rows` and `queries` first: their macros (column lists, call shapes) are used by the modules
+// after them.
 #[macro_use]
 mod rows;
-mod migrate;
+#[macro_use]
 mod queries;
+mod api_keys;
+mod keys;
+mod migrate;
+mod reset_tokens;
+mod revocations;
+mod sessions;
+mod users;
 
 /// The connection pool behind a [`SqlStore`]: one variant per database compiled in.
 #[derive(Debug, Clone)]

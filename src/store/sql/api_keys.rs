@@ -1,0 +1,74 @@
+//! [`ApiKeyStore`] on [`SqlStore`]: API keys, stored by hash.
+
+use async_trait::async_trait;
+
+use super::SqlStore;
+use super::queries::bytes;
+use super::rows;
+use crate::secret::TokenHash;
+use crate::store::{ApiKeyRecord, ApiKeyStore, NewApiKey, StoreResult};
+
+const INSERT_API_KEY: &str = "INSERT INTO auth_api_keys \
+     (name, hash, prefix, environment, role, org, created_by, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+const API_KEY_BY_HASH: &str = concat!(
+    "SELECT ",
+    api_key_columns!(),
+    " FROM auth_api_keys WHERE hash = $1"
+);
+const API_KEY_BY_ID: &str = concat!(
+    "SELECT ",
+    api_key_columns!(),
+    " FROM auth_api_keys WHERE id = $1"
+);
+const LIST_API_KEYS: &str = concat!(
+    "SELECT ",
+    api_key_columns!(),
+    " FROM auth_api_keys WHERE (org = $1 OR (org IS NULL AND $1 IS NULL)) ORDER BY id"
+);
+const REVOKE_API_KEY: &str =
+    "UPDATE auth_api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+const TOUCH_API_KEY: &str = "UPDATE auth_api_keys SET last_used_at = $2 WHERE id = $1";
+
+#[async_trait]
+impl ApiKeyStore for SqlStore {
+    async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyRecord> {
+        let id: i64 = scalar!(
+            self,
+            INSERT_API_KEY,
+            [
+                &key.name,
+                bytes(&key.hash),
+                &key.prefix,
+                key.environment.as_str(),
+                key.role.as_str(),
+                key.org.as_deref(),
+                key.created_by,
+                key.created_at,
+            ],
+            fetch_one
+        );
+        Ok(key.into_record(id))
+    }
+
+    async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>> {
+        fetch_optional!(self, API_KEY_BY_HASH, [bytes(hash)], rows::api_key)
+    }
+
+    async fn list_api_keys(&self, org: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {
+        fetch_all!(self, LIST_API_KEYS, [org], rows::api_key)
+    }
+
+    async fn api_key_by_id(&self, id: i64) -> StoreResult<Option<ApiKeyRecord>> {
+        fetch_optional!(self, API_KEY_BY_ID, [id], rows::api_key)
+    }
+
+    async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool> {
+        Ok(execute!(self, REVOKE_API_KEY, [id, now]) == 1)
+    }
+
+    async fn touch_api_key(&self, id: i64, now: i64) -> StoreResult<()> {
+        execute!(self, TOUCH_API_KEY, [id, now]);
+        Ok(())
+    }
+}
