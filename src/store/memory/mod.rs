@@ -3,12 +3,25 @@
 //! For tests, examples and single-process hosts that accept losing state on restart. Each call
 //! takes the mutex once and never holds it across an `.await`, which makes every operation
 //! atomic, refresh- and reset-token consumption included.
+//!
+//! # Cost
+//!
+//! No call scans a table. Every record is held in a hash map by its key, beside the indexes its
+//! lookups need ([`tables`]): users by id, email and organization; API keys by id, hash and
+//! organization; sessions by id and user; refresh tokens by hash and session; reset tokens by
+//! hash and user. A lookup by key is O(1), a listing O(result), ending a user's sessions
+//! O(that user's sessions), and reading the revocation log by cursor a binary search. Signing
+//! keys and server secrets stay a plain list and map: a store holds a handful of signing keys
+//! (the signer and the keys retiring behind it) and a few named secrets, by design.
+
+mod tables;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use self::tables::{ApiKeys, ResetTokens, RevocationLog, Sessions, Users};
 use super::*;
 
 /// The in-process store.
@@ -19,41 +32,14 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    users: Vec<User>,
-    sessions: HashMap<String, Session>,
-    refresh: HashMap<TokenHash, RefreshRecord>,
-    api_keys: Vec<ApiKeyRecord>,
-    resets: HashMap<TokenHash, (i64, i64, bool)>,
-    revocations: Vec<Revocation>,
+    users: Users,
+    sessions: Sessions,
+    api_keys: ApiKeys,
+    resets: ResetTokens,
+    revocations: RevocationLog,
+    /// A handful by design (the signer and the keys retiring behind it): a list is the index.
     keys: Vec<StoredKey>,
     secrets: HashMap<String, Vec<u8>>,
-}
-
-impl State {
-    fn append_revocations(&mut self, session_ids: &[String], until: i64) {
-        for id in session_ids {
-            let cursor = self.revocations.last().map_or(1, |r| r.cursor + 1);
-            self.revocations.push(Revocation {
-                cursor,
-                session_id: id.clone(),
-                until,
-            });
-        }
-    }
-
-    fn revoke_user_sessions(&mut self, user_id: i64, now: i64) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .sessions
-            .values_mut()
-            .filter(|sess| sess.user_id == user_id && sess.revoked_at.is_none())
-            .map(|sess| {
-                sess.revoked_at = Some(now);
-                sess.id.clone()
-            })
-            .collect();
-        ids.sort();
-        ids
-    }
 }
 
 impl MemoryStore {
@@ -63,8 +49,8 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave a half-written record (each critical
-        // section is a few assignments), so a poisoned lock is safe to reuse.
+        // No critical section can panic (see `tables`), so a poisoned lock (a panic elsewhere in
+        // the thread that held it) still guards whole tables and is safe to reuse.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -72,37 +58,24 @@ impl MemoryStore {
 #[async_trait]
 impl UserStore for MemoryStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
-        let mut s = self.lock();
-        if s.users.iter().any(|u| u.email == user.email) {
-            return Err(StoreError::Conflict);
-        }
-        let id = s.users.last().map_or(1, |u| u.id + 1);
-        let user = user.into_user(id);
-        s.users.push(user.clone());
-        Ok(user)
+        self.lock().users.insert(user)
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        Ok(self.lock().users.iter().find(|u| u.email == email).cloned())
+        Ok(self.lock().users.by_email(email).cloned())
     }
 
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
-        Ok(self.lock().users.iter().find(|u| u.id == id).cloned())
+        Ok(self.lock().users.get(id).cloned())
     }
 
     async fn list_users(&self, org: Option<&str>) -> StoreResult<Vec<User>> {
-        Ok(self
-            .lock()
-            .users
-            .iter()
-            .filter(|u| u.org.as_deref() == org)
-            .cloned()
-            .collect())
+        Ok(self.lock().users.list(org))
     }
 
     async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> StoreResult<bool> {
         let mut s = self.lock();
-        Ok(match s.users.iter_mut().find(|u| u.id == id) {
+        Ok(match s.users.get_mut(id) {
             Some(u) if u.password_hash == expected => {
                 u.password_hash = new.to_owned();
                 true
@@ -120,15 +93,15 @@ impl UserStore for MemoryStore {
     ) -> StoreResult<Option<Vec<String>>> {
         // One lock for the three writes: nobody sees one without the others.
         let mut s = self.lock();
-        let Some(user) = s.users.iter_mut().find(|u| u.id == id) else {
+        let Some(user) = s.users.get_mut(id) else {
             return Ok(None);
         };
         match change {
             UserChange::Role(role) => user.role = role,
             UserChange::PasswordHash(hash) => user.password_hash = hash,
         }
-        let ended = s.revoke_user_sessions(id, now);
-        s.append_revocations(&ended, refused_until);
+        let ended = s.sessions.revoke_user(id, now);
+        s.revocations.append(&ended, refused_until);
         Ok(Some(ended))
     }
 }
@@ -136,100 +109,43 @@ impl UserStore for MemoryStore {
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn create_session(&self, session: Session, first: RefreshRecord) -> StoreResult<()> {
-        let mut s = self.lock();
-        if s.sessions.contains_key(&session.id) || s.refresh.contains_key(&first.hash) {
-            return Err(StoreError::Conflict);
-        }
-        s.refresh.insert(first.hash, first);
-        s.sessions.insert(session.id.clone(), session);
-        Ok(())
+        self.lock().sessions.insert(session, first)
     }
 
     async fn consume_refresh(&self, hash: &TokenHash, now: i64) -> StoreResult<Consumed> {
-        let mut s = self.lock();
-        let State {
-            sessions, refresh, ..
-        } = &mut *s;
-        let Some(record) = refresh.get_mut(hash) else {
-            return Ok(Consumed::Invalid);
-        };
-        let live = sessions
-            .get(&record.session_id)
-            .is_some_and(|sess| sess.revoked_at.is_none());
-        if !live || record.expires_at <= now {
-            return Ok(Consumed::Invalid);
-        }
-        if record.spent_at.is_some() {
-            return Ok(Consumed::AlreadySpent(record.clone()));
-        }
-        record.spent_at = Some(now);
-        Ok(Consumed::Spent(record.clone()))
+        Ok(self.lock().sessions.consume_refresh(hash, now))
     }
 
     async fn insert_refresh(&self, record: RefreshRecord) -> StoreResult<bool> {
-        let mut s = self.lock();
-        let live = s
-            .sessions
-            .get(&record.session_id)
-            .is_some_and(|sess| sess.revoked_at.is_none());
-        if !live {
-            return Ok(false);
-        }
-        s.refresh.entry(record.hash).or_insert(record);
-        Ok(true)
+        Ok(self.lock().sessions.insert_refresh(record))
     }
 
     async fn revoke_session(&self, id: &str, now: i64) -> StoreResult<bool> {
-        let mut s = self.lock();
-        Ok(match s.sessions.get_mut(id) {
-            Some(sess) if sess.revoked_at.is_none() => {
-                sess.revoked_at = Some(now);
-                true
-            }
-            _ => false,
-        })
+        Ok(self.lock().sessions.revoke(id, now))
     }
 }
 
 #[async_trait]
 impl ApiKeyStore for MemoryStore {
     async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyRecord> {
-        let mut s = self.lock();
-        if s.api_keys.iter().any(|k| k.hash == key.hash) {
-            return Err(StoreError::Conflict);
-        }
-        let id = s.api_keys.last().map_or(1, |k| k.id + 1);
-        let record = key.into_record(id);
-        s.api_keys.push(record.clone());
-        Ok(record)
+        self.lock().api_keys.insert(key)
     }
 
     async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>> {
-        Ok(self
-            .lock()
-            .api_keys
-            .iter()
-            .find(|k| k.hash == *hash)
-            .cloned())
+        Ok(self.lock().api_keys.by_hash(hash).cloned())
     }
 
     async fn list_api_keys(&self, org: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {
-        Ok(self
-            .lock()
-            .api_keys
-            .iter()
-            .filter(|k| k.org.as_deref() == org)
-            .cloned()
-            .collect())
+        Ok(self.lock().api_keys.list(org))
     }
 
     async fn api_key_by_id(&self, id: i64) -> StoreResult<Option<ApiKeyRecord>> {
-        Ok(self.lock().api_keys.iter().find(|k| k.id == id).cloned())
+        Ok(self.lock().api_keys.get(id).cloned())
     }
 
     async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool> {
         let mut s = self.lock();
-        Ok(match s.api_keys.iter_mut().find(|k| k.id == id) {
+        Ok(match s.api_keys.get_mut(id) {
             Some(k) if k.revoked_at.is_none() => {
                 k.revoked_at = Some(now);
                 true
@@ -239,7 +155,7 @@ impl ApiKeyStore for MemoryStore {
     }
 
     async fn touch_api_key(&self, id: i64, now: i64) -> StoreResult<()> {
-        if let Some(k) = self.lock().api_keys.iter_mut().find(|k| k.id == id) {
+        if let Some(k) = self.lock().api_keys.get_mut(id) {
             k.last_used_at = Some(now);
         }
         Ok(())
@@ -254,38 +170,23 @@ impl ResetTokenStore for MemoryStore {
         user_id: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
-        self.lock()
-            .resets
-            .insert(*hash, (user_id, expires_at, false));
+        self.lock().resets.insert(*hash, user_id, expires_at);
         Ok(())
     }
 
     async fn reset_token_user(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
-        Ok(match self.lock().resets.get(hash) {
-            Some(&(user_id, expires_at, used)) if !used && expires_at > now => Some(user_id),
-            _ => None,
-        })
+        Ok(self.lock().resets.user(hash, now))
     }
 
     async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
-        let mut s = self.lock();
-        let user_id = match s.resets.get(hash) {
-            Some(&(user_id, expires_at, used)) if !used && expires_at > now => user_id,
-            _ => return Ok(None),
-        };
-        for (owner, _, used) in s.resets.values_mut() {
-            if *owner == user_id {
-                *used = true;
-            }
-        }
-        Ok(Some(user_id))
+        Ok(self.lock().resets.consume(hash, now))
     }
 }
 
 #[async_trait]
 impl RevocationStore for MemoryStore {
     async fn append_revocations(&self, session_ids: &[String], until: i64) -> StoreResult<()> {
-        self.lock().append_revocations(session_ids, until);
+        self.lock().revocations.append(session_ids, until);
         Ok(())
     }
 
@@ -295,15 +196,7 @@ impl RevocationStore for MemoryStore {
         now: i64,
         limit: i64,
     ) -> StoreResult<Vec<Revocation>> {
-        let limit = usize::try_from(limit).unwrap_or(0);
-        Ok(self
-            .lock()
-            .revocations
-            .iter()
-            .filter(|r| r.cursor > cursor && r.until > now)
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(self.lock().revocations.since(cursor, now, limit))
     }
 }
 

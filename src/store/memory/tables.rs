@@ -1,0 +1,320 @@
+//! The memory store's tables: each kind of record with the indexes its lookups need, written only
+//! through the methods here, which keep every index in step with its table. No lookup scans a
+//! table: a read by key is a hash lookup, a listing costs O(result).
+//!
+//! No method here can panic (no indexing, no `unwrap`), so a caller holding the store's lock
+//! never leaves a table and its indexes disagreeing.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::error::StoreError;
+use crate::store::{
+    ApiKeyRecord, Consumed, NewApiKey, NewUser, RefreshRecord, Revocation, Session, StoreResult,
+    TokenHash, User,
+};
+
+/// Record ids per organization (`None`: records without one), in id order. Names are looked up
+/// as `&str`, without allocating.
+#[derive(Debug, Default)]
+struct ByOrg {
+    without: BTreeSet<i64>,
+    named: HashMap<String, BTreeSet<i64>>,
+}
+
+impl ByOrg {
+    fn insert(&mut self, org: Option<&str>, id: i64) {
+        match org {
+            None => self.without.insert(id),
+            Some(name) => self.named.entry(name.to_owned()).or_default().insert(id),
+        };
+    }
+
+    /// The ids of `org`, in id order.
+    fn ids(&self, org: Option<&str>) -> impl Iterator<Item = i64> + '_ {
+        let ids = match org {
+            None => Some(&self.without),
+            Some(name) => self.named.get(name),
+        };
+        ids.into_iter().flatten().copied()
+    }
+}
+
+/// Users, by id, by email and by organization.
+#[derive(Debug, Default)]
+pub(super) struct Users {
+    by_id: HashMap<i64, User>,
+    id_by_email: HashMap<String, i64>,
+    by_org: ByOrg,
+    /// The last id handed out: ids increase and are never reused.
+    last_id: i64,
+}
+
+impl Users {
+    /// Stores a new user under the next id; a taken email is [`StoreError::Conflict`].
+    pub(super) fn insert(&mut self, new: NewUser) -> StoreResult<User> {
+        if self.id_by_email.contains_key(&new.email) {
+            return Err(StoreError::Conflict);
+        }
+        self.last_id += 1;
+        let user = new.into_user(self.last_id);
+        self.id_by_email.insert(user.email.clone(), user.id);
+        self.by_org.insert(user.org.as_deref(), user.id);
+        self.by_id.insert(user.id, user.clone());
+        Ok(user)
+    }
+
+    pub(super) fn get(&self, id: i64) -> Option<&User> {
+        self.by_id.get(&id)
+    }
+
+    /// The user, to change a field no index covers (role, password hash): never its email or
+    /// organization.
+    pub(super) fn get_mut(&mut self, id: i64) -> Option<&mut User> {
+        self.by_id.get_mut(&id)
+    }
+
+    pub(super) fn by_email(&self, email: &str) -> Option<&User> {
+        self.id_by_email
+            .get(email)
+            .and_then(|id| self.by_id.get(id))
+    }
+
+    /// An organization's users, by id.
+    pub(super) fn list(&self, org: Option<&str>) -> Vec<User> {
+        let users = self.by_org.ids(org).filter_map(|id| self.by_id.get(&id));
+        users.cloned().collect()
+    }
+}
+
+/// Sessions by id and by user, and refresh tokens by hash and by session.
+#[derive(Debug, Default)]
+pub(super) struct Sessions {
+    by_id: HashMap<String, Session>,
+    /// Every session of a user, ended ones included, in id order.
+    by_user: HashMap<i64, BTreeSet<String>>,
+    refresh: HashMap<TokenHash, RefreshRecord>,
+    refresh_by_session: HashMap<String, Vec<TokenHash>>,
+}
+
+impl Sessions {
+    /// Stores a session with its first token; a taken session id or token hash is
+    /// [`StoreError::Conflict`] and stores nothing.
+    pub(super) fn insert(&mut self, session: Session, first: RefreshRecord) -> StoreResult<()> {
+        if self.by_id.contains_key(&session.id) || self.refresh.contains_key(&first.hash) {
+            return Err(StoreError::Conflict);
+        }
+        self.refresh_by_session
+            .insert(session.id.clone(), vec![first.hash]);
+        self.refresh.insert(first.hash, first);
+        self.by_user
+            .entry(session.user_id)
+            .or_default()
+            .insert(session.id.clone());
+        self.by_id.insert(session.id.clone(), session);
+        Ok(())
+    }
+
+    pub(super) fn is_live(&self, id: &str) -> bool {
+        self.by_id
+            .get(id)
+            .is_some_and(|sess| sess.revoked_at.is_none())
+    }
+
+    /// Ends a live session; `false` if it is unknown or ended.
+    pub(super) fn revoke(&mut self, id: &str, now: i64) -> bool {
+        match self.by_id.get_mut(id) {
+            Some(sess) if sess.revoked_at.is_none() => {
+                sess.revoked_at = Some(now);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Ends every live session of a user; their ids, sorted.
+    pub(super) fn revoke_user(&mut self, user_id: i64, now: i64) -> Vec<String> {
+        let Some(ids) = self.by_user.get(&user_id) else {
+            return Vec::new();
+        };
+        let mut ended = Vec::new();
+        for id in ids {
+            if let Some(sess) = self.by_id.get_mut(id)
+                && sess.revoked_at.is_none()
+            {
+                sess.revoked_at = Some(now);
+                ended.push(id.clone());
+            }
+        }
+        ended
+    }
+
+    /// Spends a refresh token of a live session (see
+    /// [`SessionStore::consume_refresh`](crate::store::SessionStore::consume_refresh)).
+    pub(super) fn consume_refresh(&mut self, hash: &TokenHash, now: i64) -> Consumed {
+        let Self { by_id, refresh, .. } = self;
+        let Some(record) = refresh.get_mut(hash) else {
+            return Consumed::Invalid;
+        };
+        let live = by_id
+            .get(&record.session_id)
+            .is_some_and(|sess| sess.revoked_at.is_none());
+        if !live || record.expires_at <= now {
+            return Consumed::Invalid;
+        }
+        if record.spent_at.is_some() {
+            return Consumed::AlreadySpent(record.clone());
+        }
+        record.spent_at = Some(now);
+        Consumed::Spent(record.clone())
+    }
+
+    /// Adds a token to a live session (an existing hash is left alone); `false` if the session
+    /// is ended or unknown.
+    pub(super) fn insert_refresh(&mut self, record: RefreshRecord) -> bool {
+        if !self.is_live(&record.session_id) {
+            return false;
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.refresh.entry(record.hash) {
+            self.refresh_by_session
+                .entry(record.session_id.clone())
+                .or_default()
+                .push(record.hash);
+            slot.insert(record);
+        }
+        true
+    }
+}
+
+/// API keys by id, by hash and by organization.
+#[derive(Debug, Default)]
+pub(super) struct ApiKeys {
+    by_id: HashMap<i64, ApiKeyRecord>,
+    id_by_hash: HashMap<TokenHash, i64>,
+    by_org: ByOrg,
+    /// The last id handed out: ids increase and are never reused.
+    last_id: i64,
+}
+
+impl ApiKeys {
+    /// Stores a new key under the next id; a taken hash is [`StoreError::Conflict`].
+    pub(super) fn insert(&mut self, new: NewApiKey) -> StoreResult<ApiKeyRecord> {
+        if self.id_by_hash.contains_key(&new.hash) {
+            return Err(StoreError::Conflict);
+        }
+        self.last_id += 1;
+        let key = new.into_record(self.last_id);
+        self.id_by_hash.insert(key.hash, key.id);
+        self.by_org.insert(key.org.as_deref(), key.id);
+        self.by_id.insert(key.id, key.clone());
+        Ok(key)
+    }
+
+    pub(super) fn get(&self, id: i64) -> Option<&ApiKeyRecord> {
+        self.by_id.get(&id)
+    }
+
+    /// The key, to change a field no index covers (`last_used_at`, `revoked_at`).
+    pub(super) fn get_mut(&mut self, id: i64) -> Option<&mut ApiKeyRecord> {
+        self.by_id.get_mut(&id)
+    }
+
+    pub(super) fn by_hash(&self, hash: &TokenHash) -> Option<&ApiKeyRecord> {
+        self.id_by_hash.get(hash).and_then(|id| self.by_id.get(id))
+    }
+
+    /// An organization's keys, by id.
+    pub(super) fn list(&self, org: Option<&str>) -> Vec<ApiKeyRecord> {
+        let keys = self.by_org.ids(org).filter_map(|id| self.by_id.get(&id));
+        keys.cloned().collect()
+    }
+}
+
+/// A stored reset token.
+#[derive(Debug, Clone, Copy)]
+struct ResetToken {
+    user_id: i64,
+    expires_at: i64,
+    used: bool,
+}
+
+impl ResetToken {
+    fn pending(&self, now: i64) -> bool {
+        !self.used && self.expires_at > now
+    }
+}
+
+/// Reset tokens by hash and by user.
+#[derive(Debug, Default)]
+pub(super) struct ResetTokens {
+    by_hash: HashMap<TokenHash, ResetToken>,
+    by_user: HashMap<i64, HashSet<TokenHash>>,
+}
+
+impl ResetTokens {
+    /// Stores a pending token; a hash seen before is replaced.
+    pub(super) fn insert(&mut self, hash: TokenHash, user_id: i64, expires_at: i64) {
+        let token = ResetToken {
+            user_id,
+            expires_at,
+            used: false,
+        };
+        if let Some(old) = self.by_hash.insert(hash, token)
+            && old.user_id != user_id
+            && let Some(hashes) = self.by_user.get_mut(&old.user_id)
+        {
+            hashes.remove(&hash);
+        }
+        self.by_user.entry(user_id).or_default().insert(hash);
+    }
+
+    /// The user of a pending token.
+    pub(super) fn user(&self, hash: &TokenHash, now: i64) -> Option<i64> {
+        let token = self.by_hash.get(hash).filter(|t| t.pending(now))?;
+        Some(token.user_id)
+    }
+
+    /// Spends a pending token and every other token of its user; the user.
+    pub(super) fn consume(&mut self, hash: &TokenHash, now: i64) -> Option<i64> {
+        let user_id = self.user(hash, now)?;
+        for h in self.by_user.get(&user_id).into_iter().flatten() {
+            if let Some(token) = self.by_hash.get_mut(h) {
+                token.used = true;
+            }
+        }
+        Some(user_id)
+    }
+}
+
+/// The revocation log, in cursor order (cursors strictly increase, so it is sorted by them).
+#[derive(Debug, Default)]
+pub(super) struct RevocationLog {
+    entries: Vec<Revocation>,
+}
+
+impl RevocationLog {
+    pub(super) fn append(&mut self, session_ids: &[String], until: i64) {
+        for id in session_ids {
+            let cursor = self.entries.last().map_or(1, |r| r.cursor + 1);
+            self.entries.push(Revocation {
+                cursor,
+                session_id: id.clone(),
+                until,
+            });
+        }
+    }
+
+    /// Entries after `cursor` whose `until` is after `now`, at most `limit`: a binary search for
+    /// the cursor, then a walk that stops at the limit (it steps over entries no longer in force,
+    /// as the SQL stores' index range does).
+    pub(super) fn since(&self, cursor: i64, now: i64, limit: i64) -> Vec<Revocation> {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let start = self.entries.partition_point(|r| r.cursor <= cursor);
+        let after = self.entries.get(start..).unwrap_or_default();
+        after
+            .iter()
+            .filter(|r| r.until > now)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
