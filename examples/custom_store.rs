@@ -27,9 +27,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use assimetria_auth::error::StoreError;
 use assimetria_auth::store::{
-    ApiKeyRecord, ApiKeyStore, Consumed, NewApiKey, NewUser, RefreshRecord, ResetTokenStore,
-    Revocation, RevocationStore, Session, SessionStore, SigningKeyStore, StoreResult, StoredKey,
-    TokenHash, User, UserChange, UserStore,
+    ApiKeyRecord, ApiKeyStore, ApiKeyWithCreator, Consumed, NewApiKey, NewUser, RefreshRecord,
+    ResetTokenStore, Revocation, RevocationStore, Session, SessionStore, SigningKeyStore,
+    StoreResult, StoredKey, TokenHash, User, UserChange, UserStore,
 };
 use assimetria_auth::{AuthConfig, AuthService, MasterKey, Password};
 use async_trait::async_trait;
@@ -212,6 +212,19 @@ impl ApiKeyStore for TinyStore {
 
     async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>> {
         Ok(first(&self.tables().api_keys, |k| k.hash == *hash))
+    }
+
+    async fn api_key_with_creator(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<ApiKeyWithCreator>> {
+        // The key and its creator under one lock: one consistent view.
+        let t = self.tables();
+        let Some(key) = first(&t.api_keys, |k| k.hash == *hash) else {
+            return Ok(None);
+        };
+        let creator = first(&t.users, |u| u.id == key.created_by);
+        Ok(Some(ApiKeyWithCreator::new(key, creator.map(|u| u.role))))
     }
 
     async fn list_api_keys(&self, org: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {

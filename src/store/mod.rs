@@ -309,6 +309,24 @@ impl NewApiKey {
     }
 }
 
+/// An API key and its creator's current role, read together (see
+/// [`ApiKeyStore::api_key_with_creator`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiKeyWithCreator {
+    /// The key, revoked or not.
+    pub key: ApiKeyRecord,
+    /// The role its creator holds now; `None` if the creator no longer exists.
+    pub creator_role: Option<Role>,
+}
+
+impl ApiKeyWithCreator {
+    /// A key and its creator's role (for host-written stores).
+    pub fn new(key: ApiKeyRecord, creator_role: Option<Role>) -> Self {
+        Self { key, creator_role }
+    }
+}
+
 /// API keys.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
@@ -316,6 +334,18 @@ pub trait ApiKeyStore: Send + Sync {
     async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyRecord>;
     /// The key with this hash, revoked or not. Keys are looked up by hash only.
     async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The key with this hash (revoked or not) and its creator's current role, in one read
+    /// (`creator_role: None`: the creator no longer exists). The API-key path of authentication
+    /// calls only this.
+    ///
+    /// One read means one consistent view: a store answers it with one query (SQL: the key
+    /// `LEFT JOIN` its creator) or under one lock, never with two lookups that a role change could
+    /// fall between. It is on the path of every request that presents an API key, so it must
+    /// cost one indexed lookup, not a scan.
+    async fn api_key_with_creator(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<ApiKeyWithCreator>>;
     /// The keys of an organization (`None`: keys without one), revoked included, by id.
     async fn list_api_keys(&self, org: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>>;
     /// The key with this id.

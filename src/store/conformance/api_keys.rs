@@ -1,4 +1,5 @@
-//! API keys: creation, lookup by hash and by id, listing by organization, revocation and use.
+//! API keys: creation, lookup by hash and by id, the lookup with the creator's role, listing by
+//! organization, revocation and use.
 
 use crate::rbac::seed;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use super::{T0, hash, new_key, user};
 use crate::api_key::Environment;
 use crate::error::StoreError;
 
-use crate::store::Store;
+use crate::store::{ApiKeyWithCreator, Store, UserChange};
 
 /// Keys get increasing ids and read back exactly, by hash and by id; a taken hash is
 /// [`StoreError::Conflict`]; a key is revoked once and stays listed; a use is recorded;
@@ -75,5 +76,62 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// [`api_key_with_creator`](crate::store::ApiKeyStore::api_key_with_creator) reads a key with
+/// its creator's role as it is now: a role change shows at once, each key carries its own
+/// creator's role, a revoked key is still returned (with its `revoked_at`), and an unknown hash
+/// is `None`.
+pub async fn api_key_with_creator_reads_the_current_role(store: Arc<dyn Store>) {
+    let ada = user(&store, "ada@example.com").await;
+    let bob = user(&store, "bob@example.com").await;
+    let a = store
+        .create_api_key(new_key("a", Some("acme"), ada))
+        .await
+        .unwrap();
+    let b = store
+        .create_api_key(new_key("b", Some("acme"), bob))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.api_key_with_creator(&a.hash).await.unwrap(),
+        Some(ApiKeyWithCreator::new(a.clone(), Some(seed::MEMBER))),
+        "api_key_with_creator: the key as stored, and its creator's role"
+    );
+
+    store
+        .update_user_ending_sessions(ada, UserChange::Role(seed::ADMIN), T0 + 1, T0 + 9)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.api_key_with_creator(&a.hash).await.unwrap(),
+        Some(ApiKeyWithCreator::new(a.clone(), Some(seed::ADMIN))),
+        "api_key_with_creator: the creator's role as it is now, not as it was"
+    );
+    assert_eq!(
+        store.api_key_with_creator(&b.hash).await.unwrap(),
+        Some(ApiKeyWithCreator::new(b.clone(), Some(seed::MEMBER))),
+        "api_key_with_creator: each key carries its own creator's role"
+    );
+
+    assert!(store.revoke_api_key(a.id, T0 + 5).await.unwrap());
+    let revoked = store.api_key_with_creator(&a.hash).await.unwrap();
+    let revoked = revoked.expect("api_key_with_creator: a revoked key is still returned");
+    assert_eq!(
+        (revoked.key.revoked_at, revoked.creator_role),
+        (Some(T0 + 5), Some(seed::ADMIN)),
+        "api_key_with_creator: a revoked key comes with its revoked_at"
+    );
+    assert_eq!(
+        revoked.key,
+        store.api_key_by_hash(&a.hash).await.unwrap().unwrap(),
+        "api_key_with_creator: the same record api_key_by_hash reads"
+    );
+
+    assert_eq!(
+        store.api_key_with_creator(&hash("nope")).await.unwrap(),
+        None,
+        "api_key_with_creator: an unknown hash is None"
     );
 }

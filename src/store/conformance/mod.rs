@@ -106,6 +106,7 @@ macro_rules! store_conformance_tests {
             sessions::insert_refresh_rules,
             sessions::revoke_session_once,
             api_keys::api_keys_lifecycle,
+            api_keys::api_key_with_creator_reads_the_current_role,
             reset_tokens::reset_tokens_single_use_and_expiry,
             revocations::revocation_log,
             keys::signing_keys_insert_if_absent,

@@ -135,6 +135,19 @@ impl ApiKeyStore for MemoryStore {
         Ok(self.lock().api_keys.by_hash(hash).cloned())
     }
 
+    async fn api_key_with_creator(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<ApiKeyWithCreator>> {
+        // Both lookups under one lock: one consistent view, as one SQL statement gives.
+        let s = self.lock();
+        let Some(key) = s.api_keys.by_hash(hash) else {
+            return Ok(None);
+        };
+        let creator_role = s.users.get(key.created_by).map(|u| u.role.clone());
+        Ok(Some(ApiKeyWithCreator::new(key.clone(), creator_role)))
+    }
+
     async fn list_api_keys(&self, org: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {
         Ok(self.lock().api_keys.list(org))
     }

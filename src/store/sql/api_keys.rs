@@ -6,7 +6,7 @@ use super::SqlStore;
 use super::queries::bytes;
 use super::rows;
 use crate::secret::TokenHash;
-use crate::store::{ApiKeyRecord, ApiKeyStore, NewApiKey, StoreResult};
+use crate::store::{ApiKeyRecord, ApiKeyStore, ApiKeyWithCreator, NewApiKey, StoreResult};
 
 const INSERT_API_KEY: &str = "INSERT INTO auth_api_keys \
      (name, hash, prefix, environment, role, org, created_by, created_at) \
@@ -15,6 +15,15 @@ const API_KEY_BY_HASH: &str = concat!(
     "SELECT ",
     api_key_columns!(),
     " FROM auth_api_keys WHERE hash = $1"
+);
+/// The authentication read: the key and its creator's current role in one statement, one
+/// consistent snapshot (a role change cannot land between two reads). The join is on the users'
+/// primary key after a lookup on the keys' unique `hash`: two index probes.
+const API_KEY_WITH_CREATOR: &str = concat!(
+    "SELECT ",
+    api_key_columns_of_k!(),
+    ", u.role AS creator_role \
+     FROM auth_api_keys k LEFT JOIN auth_users u ON u.id = k.created_by WHERE k.hash = $1"
 );
 const API_KEY_BY_ID: &str = concat!(
     "SELECT ",
@@ -53,6 +62,18 @@ impl ApiKeyStore for SqlStore {
 
     async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>> {
         fetch_optional!(self, API_KEY_BY_HASH, [bytes(hash)], rows::api_key)
+    }
+
+    async fn api_key_with_creator(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<ApiKeyWithCreator>> {
+        fetch_optional!(
+            self,
+            API_KEY_WITH_CREATOR,
+            [bytes(hash)],
+            rows::api_key_with_creator
+        )
     }
 
     async fn list_api_keys(&self, org: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {

@@ -8,7 +8,9 @@ use crate::api_key::Environment;
 use crate::error::{CorruptData, StoreError};
 use crate::rbac::Role;
 use crate::secret::TokenHash;
-use crate::store::{ApiKeyRecord, RefreshRecord, Revocation, StoreResult, StoredKey, User};
+use crate::store::{
+    ApiKeyRecord, ApiKeyWithCreator, RefreshRecord, Revocation, StoreResult, StoredKey, User,
+};
 use crate::token::KeyAlgorithm;
 
 /// Typed column access by name, for any row whose database decodes the crate's four column types
@@ -95,6 +97,16 @@ macro_rules! api_key_columns {
     };
 }
 
+/// Columns of `auth_api_keys` under the alias `k` (beside a joined table whose column names
+/// would clash), named as [`api_key`] reads them.
+macro_rules! api_key_columns_of_k {
+    () => {
+        "k.id AS id, k.name AS name, k.hash AS hash, k.prefix AS prefix, \
+         k.environment AS environment, k.role AS role, k.org AS org, k.created_by AS created_by, \
+         k.created_at AS created_at, k.last_used_at AS last_used_at, k.revoked_at AS revoked_at"
+    };
+}
+
 /// Columns of `auth_signing_keys`.
 macro_rules! signing_key_columns {
     () => {
@@ -138,6 +150,16 @@ pub(super) fn api_key(r: &impl SqlRow) -> StoreResult<ApiKeyRecord> {
         last_used_at: r.opt_int("last_used_at")?,
         revoked_at: r.opt_int("revoked_at")?,
     })
+}
+
+/// A key (`api_key_columns_of_k!`) and its creator's role as `creator_role` (NULL: no creator).
+pub(super) fn api_key_with_creator(r: &impl SqlRow) -> StoreResult<ApiKeyWithCreator> {
+    let creator_role = r
+        .opt_text("creator_role")?
+        .as_deref()
+        .map(role)
+        .transpose()?;
+    Ok(ApiKeyWithCreator::new(api_key(r)?, creator_role))
 }
 
 pub(super) fn revocation(r: &impl SqlRow) -> StoreResult<Revocation> {
