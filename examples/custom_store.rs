@@ -246,9 +246,13 @@ impl ApiKeyStore for TinyStore {
         }
     }
 
-    async fn touch_api_key(&self, id: i64, now: i64) -> StoreResult<()> {
-        if let Some(key) = self.tables().api_keys.iter_mut().find(|k| k.id == id) {
-            key.last_used_at = Some(now);
+    async fn touch_api_keys(&self, uses: &[(i64, i64)]) -> StoreResult<()> {
+        // The whole batch under one lock; a use never moves `last_used_at` back.
+        let mut t = self.tables();
+        for &(id, at) in uses {
+            if let Some(key) = t.api_keys.iter_mut().find(|k| k.id == id) {
+                key.last_used_at = key.last_used_at.max(Some(at));
+            }
         }
         Ok(())
     }

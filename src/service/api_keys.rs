@@ -103,7 +103,7 @@ impl AuthService {
             .last_used_at
             .is_none_or(|t| now - t >= TOUCH_INTERVAL)
         {
-            store.touch_api_key(record.id, now).await?;
+            store.touch_api_keys(&[(record.id, now)]).await?;
         }
         Ok(Principal {
             subject: format!("apikey:{}", record.id),

@@ -352,8 +352,13 @@ pub trait ApiKeyStore: Send + Sync {
     async fn api_key_by_id(&self, id: i64) -> StoreResult<Option<ApiKeyRecord>>;
     /// Revokes a key; `false` if unknown or already revoked.
     async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool>;
-    /// Records a use.
-    async fn touch_api_key(&self, id: i64, now: i64) -> StoreResult<()>;
+    /// Records uses in one batch: each key's `last_used_at` becomes the later of its stored value
+    /// and the given time. Unknown ids are skipped. SQL stores write the batch in one transaction.
+    ///
+    /// `uses` are `(key id, time)` pairs; an id may appear more than once (its latest time
+    /// counts). `last_used_at` never moves back, so batches that arrive late or out of order
+    /// (several instances flushing their uses) keep the latest use.
+    async fn touch_api_keys(&self, uses: &[(i64, i64)]) -> StoreResult<()>;
 }
 
 /// Password-reset tokens.

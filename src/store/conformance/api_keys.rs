@@ -62,8 +62,7 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(c.revoked_at, Some(T0 + 5));
 
     // Touch.
-    store.touch_api_key(a.id, T0 + 9).await.unwrap();
-    store.touch_api_key(d.id + 1000, T0 + 9).await.unwrap();
+    store.touch_api_keys(&[(a.id, T0 + 9)]).await.unwrap();
     let a = store.api_key_by_id(a.id).await.unwrap().unwrap();
     assert_eq!(a.last_used_at, Some(T0 + 9));
 
@@ -133,5 +132,67 @@ pub async fn api_key_with_creator_reads_the_current_role(store: Arc<dyn Store>) 
         store.api_key_with_creator(&hash("nope")).await.unwrap(),
         None,
         "api_key_with_creator: an unknown hash is None"
+    );
+}
+
+/// [`touch_api_keys`](crate::store::ApiKeyStore::touch_api_keys) records a batch of uses: each
+/// key of the batch gets its time, a key outside it is left alone, an id given twice keeps its
+/// later time, an older time never moves `last_used_at` back, unknown ids are skipped without
+/// error, and an empty batch changes nothing.
+pub async fn touch_api_keys_in_a_batch(store: Arc<dyn Store>) {
+    let uid = user(&store, "ada@example.com").await;
+    let mut keys = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let key = store.create_api_key(new_key(name, Some("acme"), uid));
+        keys.push(key.await.unwrap().id);
+    }
+    let [a, b, c, d] = keys[..] else {
+        unreachable!()
+    };
+    let last_used = |store: Arc<dyn Store>| async move {
+        let mut seen = Vec::new();
+        for id in [a, b, c, d] {
+            let key = store.api_key_by_id(id).await.unwrap().expect("the key");
+            seen.push(key.last_used_at);
+        }
+        seen
+    };
+
+    store
+        .touch_api_keys(&[(a, T0 + 10), (c, T0 + 30), (b, T0 + 20), (c, T0 + 25)])
+        .await
+        .unwrap();
+    assert_eq!(
+        last_used(Arc::clone(&store)).await,
+        [Some(T0 + 10), Some(T0 + 20), Some(T0 + 30), None],
+        "touch_api_keys: each key of the batch gets its (latest) time; d is untouched"
+    );
+
+    store
+        .touch_api_keys(&[(a, T0 + 5), (b, T0 + 21), (d, T0 + 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        last_used(Arc::clone(&store)).await,
+        [Some(T0 + 10), Some(T0 + 21), Some(T0 + 30), Some(T0 + 1)],
+        "touch_api_keys: an older time never moves last_used_at back"
+    );
+
+    store
+        .touch_api_keys(&[(d + 1000, T0 + 50), (c, T0 + 40), (-1, T0 + 50)])
+        .await
+        .expect("touch_api_keys: unknown ids are skipped without error");
+    store
+        .touch_api_keys(&[])
+        .await
+        .expect("touch_api_keys: an empty batch");
+    assert_eq!(
+        last_used(Arc::clone(&store)).await,
+        [Some(T0 + 10), Some(T0 + 21), Some(T0 + 40), Some(T0 + 1)],
+        "touch_api_keys: the known ids of a batch with unknown ones are still written"
+    );
+    assert!(
+        store.api_key_by_id(d + 1000).await.unwrap().is_none(),
+        "touch_api_keys: an unknown id creates nothing"
     );
 }

@@ -107,6 +107,7 @@ macro_rules! store_conformance_tests {
             sessions::revoke_session_once,
             api_keys::api_keys_lifecycle,
             api_keys::api_key_with_creator_reads_the_current_role,
+            api_keys::touch_api_keys_in_a_batch,
             reset_tokens::reset_tokens_single_use_and_expiry,
             revocations::revocation_log,
             keys::signing_keys_insert_if_absent,

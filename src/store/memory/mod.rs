@@ -167,9 +167,13 @@ impl ApiKeyStore for MemoryStore {
         })
     }
 
-    async fn touch_api_key(&self, id: i64, now: i64) -> StoreResult<()> {
-        if let Some(k) = self.lock().api_keys.get_mut(id) {
-            k.last_used_at = Some(now);
+    async fn touch_api_keys(&self, uses: &[(i64, i64)]) -> StoreResult<()> {
+        let mut s = self.lock();
+        for &(id, at) in uses {
+            if let Some(k) = s.api_keys.get_mut(id) {
+                // `None` is below every time: the later of the two.
+                k.last_used_at = k.last_used_at.max(Some(at));
+            }
         }
         Ok(())
     }

@@ -37,7 +37,9 @@ const LIST_API_KEYS: &str = concat!(
 );
 const REVOKE_API_KEY: &str =
     "UPDATE auth_api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
-const TOUCH_API_KEY: &str = "UPDATE auth_api_keys SET last_used_at = $2 WHERE id = $1";
+/// A use: `last_used_at` only moves forward.
+const TOUCH_API_KEY: &str = "UPDATE auth_api_keys SET last_used_at = $2 \
+     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
 
 #[async_trait]
 impl ApiKeyStore for SqlStore {
@@ -88,8 +90,22 @@ impl ApiKeyStore for SqlStore {
         Ok(execute!(self, REVOKE_API_KEY, [id, now]) == 1)
     }
 
-    async fn touch_api_key(&self, id: i64, now: i64) -> StoreResult<()> {
-        execute!(self, TOUCH_API_KEY, [id, now]);
+    async fn touch_api_keys(&self, uses: &[(i64, i64)]) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        // One update per key, with its latest time, in id order: two batches touching the same
+        // keys lock their rows in the same order (PostgreSQL), so they cannot deadlock.
+        let mut uses = uses.to_vec();
+        uses.sort_unstable_by_key(|&(id, at)| (id, std::cmp::Reverse(at)));
+        uses.dedup_by_key(|&mut (id, _)| id);
+        with_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            for (id, at) in uses {
+                sqlx::query(TOUCH_API_KEY).bind(id).bind(at).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 }
