@@ -37,6 +37,10 @@ use async_trait::async_trait;
 /// Every table of the store.
 #[derive(Default)]
 struct Tables {
+    /// The last user id handed out: ids increase and are never reused, even after a removal.
+    last_user_id: i64,
+    /// The last API key id handed out.
+    last_key_id: i64,
     users: Vec<User>,
     sessions: HashMap<String, Session>,
     refresh_tokens: HashMap<TokenHash, RefreshRecord>,
@@ -49,10 +53,28 @@ struct Tables {
 }
 
 impl Tables {
+    fn user_exists(&self, id: i64) -> bool {
+        self.users.iter().any(|u| u.id == id)
+    }
+
     fn session_is_live(&self, id: &str) -> bool {
         self.sessions
             .get(id)
             .is_some_and(|s| s.revoked_at.is_none())
+    }
+
+    /// Ends the user's live sessions and logs them; their ids, sorted.
+    fn end_sessions(&mut self, user: i64, now: i64, refused_until: i64) -> Vec<String> {
+        let mut ended = Vec::new();
+        for session in self.sessions.values_mut() {
+            if session.user_id == user && session.revoked_at.is_none() {
+                session.revoked_at = Some(now);
+                ended.push(session.id.clone());
+            }
+        }
+        ended.sort();
+        self.log_revocations(&ended, refused_until);
+        ended
     }
 
     fn log_revocations(&mut self, session_ids: &[String], until: i64) {
@@ -88,7 +110,8 @@ impl UserStore for TinyStore {
         if t.users.iter().any(|u| u.email == user.email) {
             return Err(StoreError::Conflict);
         }
-        let user = user.into_user(t.users.len() as i64 + 1);
+        t.last_user_id += 1;
+        let user = user.into_user(t.last_user_id);
         t.users.push(user.clone());
         Ok(user)
     }
@@ -136,15 +159,27 @@ impl UserStore for TinyStore {
             // `UserChange` may grow: refuse what this store was not written for.
             _ => return Err(StoreError::Backend("unsupported user change".into())),
         }
-        let mut ended = Vec::new();
-        for session in t.sessions.values_mut() {
-            if session.user_id == id && session.revoked_at.is_none() {
-                session.revoked_at = Some(now);
-                ended.push(session.id.clone());
-            }
+        let ended = t.end_sessions(id, now, refused_until);
+        Ok(Some(ended))
+    }
+
+    async fn delete_user_ending_sessions(
+        &self,
+        id: i64,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
+        // The whole removal under one lock: nobody sees the user half gone.
+        let mut t = self.tables();
+        if !t.user_exists(id) {
+            return Ok(None);
         }
-        ended.sort();
-        t.log_revocations(&ended, refused_until);
+        let ended = t.end_sessions(id, now, refused_until);
+        t.refresh_tokens.retain(|_, r| r.user_id != id);
+        t.sessions.retain(|_, s| s.user_id != id);
+        t.reset_tokens.retain(|_, &mut (user, _, _)| user != id);
+        t.api_keys.retain(|k| k.created_by != id);
+        t.users.retain(|u| u.id != id);
         Ok(Some(ended))
     }
 }
@@ -153,6 +188,9 @@ impl UserStore for TinyStore {
 impl SessionStore for TinyStore {
     async fn create_session(&self, session: Session, first: RefreshRecord) -> StoreResult<()> {
         let mut t = self.tables();
+        if !t.user_exists(session.user_id) {
+            return Err(StoreError::Backend("no such user".into()));
+        }
         if t.sessions.contains_key(&session.id) || t.refresh_tokens.contains_key(&first.hash) {
             return Err(StoreError::Conflict);
         }
@@ -205,7 +243,12 @@ impl ApiKeyStore for TinyStore {
         if t.api_keys.iter().any(|k| k.hash == key.hash) {
             return Err(StoreError::Conflict);
         }
-        let record = key.into_record(t.api_keys.len() as i64 + 1);
+        // Like a foreign key: no key of a user who is not there (or was just removed).
+        if !t.user_exists(key.created_by) {
+            return Err(StoreError::Backend("no such user".into()));
+        }
+        t.last_key_id += 1;
+        let record = key.into_record(t.last_key_id);
         t.api_keys.push(record.clone());
         Ok(record)
     }
@@ -266,9 +309,11 @@ impl ResetTokenStore for TinyStore {
         user: i64,
         expires: i64,
     ) -> StoreResult<()> {
-        self.tables()
-            .reset_tokens
-            .insert(*hash, (user, expires, false));
+        let mut t = self.tables();
+        if !t.user_exists(user) {
+            return Err(StoreError::Backend("no such user".into()));
+        }
+        t.reset_tokens.insert(*hash, (user, expires, false));
         Ok(())
     }
 

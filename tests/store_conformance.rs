@@ -23,6 +23,7 @@ macro_rules! sql_only_cases {
         sql_only_cases!(@each $open;
             unknown_values_are_corrupt,
             migrations_are_idempotent,
+            upgrades_from_version_2,
             connect_rejects_unknown_schemes,
         );
     };
@@ -202,6 +203,89 @@ mod sql_cases {
             matches!(again, Err(assimetria_auth::Error::Config(_))),
             "a newer schema is refused: {again:?}"
         );
+    }
+
+    /// A database left at schema version 2 (the previous release) by another build: its version
+    /// table, a user with a session, and a key the user created.
+    const VERSION_2_ROWS: &str = "\
+        CREATE TABLE auth_schema_version (version BIGINT NOT NULL PRIMARY KEY, \
+            applied_at BIGINT NOT NULL); \
+        INSERT INTO auth_schema_version (version, applied_at) VALUES (1, 0), (2, 0); \
+        INSERT INTO auth_users (email, password_hash, role, org, created_at) \
+            VALUES ('ada@example.com', 'h', 'member', 'acme', 0); \
+        INSERT INTO auth_sessions (id, user_id, created_at, revoked_at) \
+            SELECT 's1', id, 0, NULL FROM auth_users";
+    /// The key's hash (32 bytes of 0xab) in each dialect's literal.
+    #[cfg(feature = "sqlite")]
+    const SQLITE_KEY: &str = "INSERT INTO auth_api_keys \
+        (name, hash, prefix, environment, role, org, created_by, created_at) \
+        SELECT 'k', X'abababababababababababababababababababababababababababababababab', 'osk_live_k', 'live', 'viewer', 'acme', id, 0 FROM auth_users";
+    #[cfg(feature = "postgres")]
+    const POSTGRES_KEY: &str = "INSERT INTO auth_api_keys \
+        (name, hash, prefix, environment, role, org, created_by, created_at) \
+        SELECT 'k', decode('abababababababababababababababababababababababababababababababab', 'hex'), 'osk_live_k', 'live', 'viewer', 'acme', id, 0 \
+        FROM auth_users";
+
+    /// Runs `scripts` on the database directly, without opening a store (which would migrate it).
+    async fn run_raw(db: &Db, scripts: &[&'static str]) {
+        use sqlx::Connection as _;
+        match db {
+            #[cfg(feature = "sqlite")]
+            Db::Sqlite(s) => {
+                let mut conn = sqlx::SqliteConnection::connect(s.url()).await.unwrap();
+                for script in scripts {
+                    sqlx::raw_sql(*script).execute(&mut conn).await.unwrap();
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Db::Postgres(pg) => {
+                let options: sqlx::postgres::PgConnectOptions = pg.url().parse().unwrap();
+                let options = options.options([("search_path", pg.schema())]);
+                let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
+                for script in scripts {
+                    sqlx::raw_sql(*script).execute(&mut conn).await.unwrap();
+                }
+            }
+            Db::Memory(_) => unreachable!(),
+        }
+    }
+
+    /// A database at schema version 2 is brought to the current version when a store opens it
+    /// (the indexes of version 3 replace one and add three), keeps its rows, and serves the new
+    /// reads and the removal of a user.
+    pub(crate) async fn upgrades_from_version_2(db: &Db) {
+        match db {
+            #[cfg(feature = "sqlite")]
+            Db::Sqlite(_) => {
+                let v1 = include_str!("../migrations/sqlite/0001_initial.sql");
+                let v2 = include_str!("../migrations/sqlite/0002_sealed_secrets.sql");
+                run_raw(db, &[v1, v2, VERSION_2_ROWS, SQLITE_KEY]).await;
+            }
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => {
+                let v1 = include_str!("../migrations/postgres/0001_initial.sql");
+                let v2 = include_str!("../migrations/postgres/0002_sealed_secrets.sql");
+                run_raw(db, &[v1, v2, VERSION_2_ROWS, POSTGRES_KEY]).await;
+            }
+            Db::Memory(_) => unreachable!(),
+        }
+        let store = db.store().await;
+        let ada = store.user_by_email("ada@example.com").await.unwrap();
+        let ada = ada.expect("the user of version 2 is still there");
+        let key_hash = TokenHash::from_bytes([0xab; 32]);
+        let found = store.api_key_with_creator(&key_hash).await.unwrap();
+        let found = found.expect("the key of version 2 is still there");
+        assert_eq!(
+            (found.key.created_by, found.creator_role),
+            (ada.id, Some(seed::MEMBER))
+        );
+        let ended = store
+            .delete_user_ending_sessions(ada.id, T0, T0 + 9)
+            .await
+            .unwrap();
+        assert_eq!(ended, Some(vec!["s1".to_owned()]));
+        assert_eq!(store.api_key_by_hash(&key_hash).await.unwrap(), None);
+        assert_eq!(store.user_by_id(ada.id).await.unwrap(), None);
     }
 
     /// `SqlStore::connect` with the schema in the URL's `options` parameter.

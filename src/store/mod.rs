@@ -25,7 +25,14 @@
 //! * Writes that race are compare-and-set or one transaction: a password-hash upgrade is written
 //!   only over the hash that was verified ([`UserStore::replace_password_hash`]); a role change
 //!   or reset ends the user's sessions in the same transaction
-//!   ([`UserStore::update_user_ending_sessions`]).
+//!   ([`UserStore::update_user_ending_sessions`]), and so does the removal of a user, which takes
+//!   their sessions, refresh and reset tokens and API keys with them
+//!   ([`UserStore::delete_user_ending_sessions`]).
+//! * No record outlives its user: a session, API key or reset token of a deleted user is refused.
+//! * Nothing a request waits on scans a table: the API-key path reads a key and its creator's
+//!   role with one indexed lookup ([`ApiKeyStore::api_key_with_creator`]), and last-use times are
+//!   written in batches ([`ApiKeyStore::touch_api_keys`]), which the service can keep off the
+//!   request path.
 //! * Signing keys and server secrets arrive sealed under the host's master key; nothing a store
 //!   holds mints a credential.
 
@@ -128,6 +135,23 @@ pub trait UserStore: Send + Sync {
         now: i64,
         refused_until: i64,
     ) -> StoreResult<Option<Vec<String>>>;
+    /// Deletes the user **in one transaction** with everything that belongs to them: their
+    /// sessions are ended and each appended to the revocation log (refused until
+    /// `refused_until`), then their refresh tokens, sessions, reset tokens and the API keys they
+    /// created are deleted, then the user. Returns the ended sessions' ids (sorted), or `None`
+    /// (nothing changed) if the user is unknown.
+    ///
+    /// Ordered with the writes that add a record of the user
+    /// ([`SessionStore::create_session`], [`ApiKeyStore::create_api_key`],
+    /// [`ResetTokenStore::create_reset_token`]): whichever comes first, no session, key or reset
+    /// token outlives its user. One that committed first is deleted here; one that comes after
+    /// is refused. The user's email is free again once this returns; ids are not reused.
+    async fn delete_user_ending_sessions(
+        &self,
+        id: i64,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>>;
 }
 
 /// A change to a user that ends the user's sessions (see
@@ -227,6 +251,10 @@ pub trait SessionStore: Send + Sync {
     /// after the change committed, so that a read of the user once this returns sees the change.
     /// (A login reads the user back after creating its session; without this order a reset could
     /// miss the session of a login that still read the old password.)
+    ///
+    /// A session of a deleted user is refused with an error and stores nothing, also when the
+    /// deletion ([`UserStore::delete_user_ending_sessions`]) runs at the same time. A store may
+    /// refuse any user it does not hold, as the SQL stores' foreign keys do.
     async fn create_session(&self, session: Session, first: RefreshRecord) -> StoreResult<()>;
     /// Spends a refresh token at `now`. **Atomic**: of concurrent calls for one token, across
     /// processes sharing the database, exactly one returns [`Consumed::Spent`]; the others see
@@ -330,7 +358,8 @@ impl ApiKeyWithCreator {
 /// API keys.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
-    /// Stores a new key.
+    /// Stores a new key. A key whose creator (`created_by`) has been deleted is refused with an
+    /// error and stores nothing, as in [`SessionStore::create_session`].
     async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyRecord>;
     /// The key with this hash, revoked or not. Keys are looked up by hash only.
     async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>>;
@@ -364,7 +393,8 @@ pub trait ApiKeyStore: Send + Sync {
 /// Password-reset tokens.
 #[async_trait]
 pub trait ResetTokenStore: Send + Sync {
-    /// Stores a reset token's hash for a user.
+    /// Stores a reset token's hash for a user. A token of a deleted user is refused with an
+    /// error and stores nothing, as in [`SessionStore::create_session`].
     async fn create_reset_token(
         &self,
         hash: &TokenHash,

@@ -80,8 +80,8 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
 
 /// [`api_key_with_creator`](crate::store::ApiKeyStore::api_key_with_creator) reads a key with
 /// its creator's role as it is now: a role change shows at once, each key carries its own
-/// creator's role, a revoked key is still returned (with its `revoked_at`), and an unknown hash
-/// is `None`.
+/// creator's role, a revoked key is still returned (with its `revoked_at`), an unknown hash is
+/// `None`, and so is a key whose creator was deleted (the key went with them).
 pub async fn api_key_with_creator_reads_the_current_role(store: Arc<dyn Store>) {
     let ada = user(&store, "ada@example.com").await;
     let bob = user(&store, "bob@example.com").await;
@@ -132,6 +132,22 @@ pub async fn api_key_with_creator_reads_the_current_role(store: Arc<dyn Store>) 
         store.api_key_with_creator(&hash("nope")).await.unwrap(),
         None,
         "api_key_with_creator: an unknown hash is None"
+    );
+
+    store
+        .delete_user_ending_sessions(ada, T0 + 6, T0 + 9)
+        .await
+        .unwrap()
+        .expect("the creator exists");
+    assert_eq!(
+        store.api_key_with_creator(&a.hash).await.unwrap(),
+        None,
+        "api_key_with_creator: once the creator is deleted, so is the key"
+    );
+    assert_eq!(
+        store.api_key_with_creator(&b.hash).await.unwrap(),
+        Some(ApiKeyWithCreator::new(b, Some(seed::MEMBER))),
+        "api_key_with_creator: another creator's key is untouched"
     );
 }
 

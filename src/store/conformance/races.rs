@@ -6,9 +6,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{CONTENDERS, T0, TRIALS, at_once, hash, new_user, session, stored_key, user};
+use super::{
+    CONTENDERS, T0, TRIALS, at_once, hash, is_live, new_key, new_user, session, stored_key, user,
+};
 use crate::error::StoreError;
-use crate::store::{Consumed, Store, UserChange};
+use crate::store::{Consumed, RefreshRecord, Session, Store, TokenHash, UserChange};
 
 /// 16 concurrent creations with one email: one succeeds, the others are
 /// [`StoreError::Conflict`].
@@ -315,4 +317,109 @@ pub async fn signing_keys_first_insert_agree(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(rotated.len(), 2);
     assert_eq!(rotated[1].kid, "next");
+}
+
+/// The removal of a user racing the creation of their sessions and API keys, 50 times over:
+/// whichever wins, no session or key outlives its user. A session created before the removal is
+/// among the sessions it ends (and logs), then deleted: it no longer takes a refresh token; a key
+/// created before it is found neither by hash nor by id; a creation after it is refused.
+pub async fn users_delete_never_leaves_a_session_or_key_behind(store: Arc<dyn Store>) {
+    const CREATIONS: usize = 8;
+    for trial in 0..TRIALS {
+        let id = user(&store, &format!("leaving{trial}@example.com")).await;
+        let spawn_creation = |i: usize| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { create_for(&store, id, &format!("t{trial}-{i}"), i).await })
+        };
+        // The removal starts among the creations, so that some land before it and some after.
+        let mut creations: Vec<_> = (0..CREATIONS / 2).map(spawn_creation).collect();
+        let removal = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .delete_user_ending_sessions(id, T0 + 1, T0 + 9)
+                    .await
+                    .unwrap()
+            })
+        };
+        creations.extend((CREATIONS / 2..CREATIONS).map(spawn_creation));
+        let mut made = Vec::new();
+        for creation in creations {
+            made.push(creation.await.unwrap());
+        }
+        let ended: HashSet<String> = removal
+            .await
+            .unwrap()
+            .expect("delete_user_ending_sessions: the user exists")
+            .into_iter()
+            .collect();
+        assert_eq!(
+            store.user_by_id(id).await.unwrap(),
+            None,
+            "trial {trial}: delete_user_ending_sessions: the user is gone"
+        );
+        for record in made {
+            match record {
+                Made::Session(sid, created) => {
+                    assert_eq!(
+                        ended.contains(&sid),
+                        created,
+                        "trial {trial}: delete_user_ending_sessions ends exactly the sessions \
+                         created before it ({sid} created: {created})"
+                    );
+                    assert!(
+                        !is_live(&store, &sid, id).await,
+                        "trial {trial}: session {sid} outlived its deleted user"
+                    );
+                }
+                Made::Key(key_hash, key_id) => {
+                    assert_eq!(
+                        store.api_key_by_hash(&key_hash).await.unwrap(),
+                        None,
+                        "trial {trial}: a key outlived its deleted user (found by hash)"
+                    );
+                    if let Some(key_id) = key_id {
+                        assert_eq!(
+                            store.api_key_by_id(key_id).await.unwrap(),
+                            None,
+                            "trial {trial}: key {key_id} outlived its deleted user"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        store.list_api_keys(Some("acme")).await.unwrap().is_empty(),
+        "delete_user_ending_sessions: no key of a deleted user is listed"
+    );
+}
+
+/// What a contender of [`users_delete_never_leaves_a_session_or_key_behind`] tried to create.
+enum Made {
+    /// A session, by id, and whether it was created.
+    Session(String, bool),
+    /// An API key: its hash, and its id if it was created.
+    Key(TokenHash, Option<i64>),
+}
+
+/// Creates a session (even `i`) or an API key (odd `i`) named `name` for user `id`.
+async fn create_for(store: &Arc<dyn Store>, id: i64, name: &str, i: usize) -> Made {
+    if i % 2 == 0 {
+        let first = RefreshRecord::new(
+            hash(&format!("first {name}")),
+            name.to_owned(),
+            id,
+            T0,
+            T0 + 1000,
+        );
+        let session = Session::new(name.to_owned(), id, T0);
+        let created = store.create_session(session, first).await.is_ok();
+        Made::Session(name.to_owned(), created)
+    } else {
+        let key = new_key(name, Some("acme"), id);
+        let key_hash = key.hash;
+        let created = store.create_api_key(key).await.ok();
+        Made::Key(key_hash, created.map(|k| k.id))
+    }
 }

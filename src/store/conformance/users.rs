@@ -1,13 +1,14 @@
-//! Users: creation, lookup, listing by organization, the password-hash compare-and-set, and a
-//! change that ends the user's sessions in one transaction.
+//! Users: creation, lookup, listing by organization, the password-hash compare-and-set, a change
+//! that ends the user's sessions in one transaction, and the removal of a user with everything
+//! that belongs to them.
 
 use crate::rbac::seed;
 use std::sync::Arc;
 
-use super::{T0, is_live, new_user, session, user};
+use super::{T0, hash, is_live, new_key, new_user, session, user};
 use crate::error::StoreError;
 
-use crate::store::{Consumed, NewUser, Store, UserChange};
+use crate::store::{Consumed, NewUser, RefreshRecord, Session, Store, UserChange};
 
 /// Users get increasing ids and read back exactly as created, by email (exact match) and by id.
 pub async fn users_create_and_look_up(store: Arc<dyn Store>) {
@@ -278,4 +279,246 @@ pub async fn users_list_by_organization(store: Arc<dyn Store>) {
     assert_eq!(list(Some("")).await, [made[6].clone()]);
     assert_eq!(list(Some("acme ")).await, [made[7].clone()]);
     assert!(list(Some("nobody")).await.is_empty());
+}
+
+/// [`delete_user_ending_sessions`](crate::store::UserStore::delete_user_ending_sessions) ends
+/// the user's live sessions (returned sorted, and logged), then removes the user with their
+/// sessions, refresh and reset tokens and API keys: gone by id and by email, the email free to
+/// register again, and no record of the user can be added afterwards. Another user's data is
+/// untouched; an unknown user is `None` and changes nothing.
+pub async fn users_delete_ending_sessions(store: Arc<dyn Store>) {
+    let ada = user(&store, "ada@example.com").await;
+    let bob = user(&store, "bob@example.com").await;
+    for (sid, uid) in [
+        ("ada-2", ada),
+        ("ada-0", ada),
+        ("ada-1", ada),
+        ("bob-1", bob),
+    ] {
+        session(&store, sid, uid, &format!("first {sid}")).await;
+    }
+    assert!(store.revoke_session("ada-0", T0).await.unwrap());
+    let ada_keys = [
+        store.create_api_key(new_key("ada-acme", Some("acme"), ada)),
+        store.create_api_key(new_key("ada-none", None, ada)),
+    ];
+    let mut ada_keys_made = Vec::new();
+    for key in ada_keys {
+        ada_keys_made.push(key.await.unwrap());
+    }
+    let bob_key = store
+        .create_api_key(new_key("bob-acme", Some("acme"), bob))
+        .await
+        .unwrap();
+    store
+        .create_reset_token(&hash("ada reset"), ada, T0 + 100)
+        .await
+        .unwrap();
+    store
+        .create_reset_token(&hash("bob reset"), bob, T0 + 100)
+        .await
+        .unwrap();
+    let bob_before = store.user_by_id(bob).await.unwrap();
+
+    let ended = store
+        .delete_user_ending_sessions(ada, T0 + 1, T0 + 500)
+        .await
+        .unwrap();
+    assert_eq!(
+        ended,
+        Some(vec!["ada-1".to_owned(), "ada-2".to_owned()]),
+        "delete_user_ending_sessions: returns the live sessions it ended, sorted"
+    );
+    let log: Vec<_> = store
+        .revocations_since(0, T0 + 1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.session_id, r.until))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            ("ada-1".to_owned(), T0 + 500),
+            ("ada-2".to_owned(), T0 + 500)
+        ],
+        "delete_user_ending_sessions: appends each ended session to the revocation log"
+    );
+
+    // The user is gone, with everything that was theirs.
+    assert_eq!(
+        store.user_by_id(ada).await.unwrap(),
+        None,
+        "delete_user_ending_sessions: the user is gone by id"
+    );
+    assert_eq!(
+        store.user_by_email("ada@example.com").await.unwrap(),
+        None,
+        "delete_user_ending_sessions: the user is gone by email"
+    );
+    assert_eq!(
+        store.list_users(Some("acme")).await.unwrap(),
+        [bob_before.clone().unwrap()],
+        "delete_user_ending_sessions: the user is gone from their organization's list"
+    );
+    for sid in ["ada-0", "ada-1", "ada-2"] {
+        assert!(
+            !is_live(&store, sid, ada).await,
+            "delete_user_ending_sessions: session {sid} takes no refresh token"
+        );
+        assert_eq!(
+            store
+                .consume_refresh(&hash(&format!("first {sid}")), T0 + 2)
+                .await
+                .unwrap(),
+            Consumed::Invalid,
+            "delete_user_ending_sessions: the refresh token of {sid} is gone"
+        );
+    }
+    for key in &ada_keys_made {
+        assert_eq!(
+            store.api_key_by_hash(&key.hash).await.unwrap(),
+            None,
+            "delete_user_ending_sessions: the user's key {} is gone by hash",
+            key.name
+        );
+        assert_eq!(
+            store.api_key_by_id(key.id).await.unwrap(),
+            None,
+            "delete_user_ending_sessions: the user's key {} is gone by id",
+            key.name
+        );
+    }
+    assert_eq!(
+        store.list_api_keys(Some("acme")).await.unwrap(),
+        [bob_key.clone()],
+        "delete_user_ending_sessions: the user's keys are gone from their organization's list"
+    );
+    assert!(
+        store.list_api_keys(None).await.unwrap().is_empty(),
+        "delete_user_ending_sessions: the user's keys without an organization are gone"
+    );
+    assert_eq!(
+        store
+            .reset_token_user(&hash("ada reset"), T0)
+            .await
+            .unwrap(),
+        None,
+        "delete_user_ending_sessions: the user's reset token is gone"
+    );
+
+    // Another user's data is untouched.
+    assert_eq!(
+        store.user_by_id(bob).await.unwrap(),
+        bob_before,
+        "delete_user_ending_sessions: another user is untouched"
+    );
+    assert!(
+        is_live(&store, "bob-1", bob).await,
+        "delete_user_ending_sessions: another user's session stays live"
+    );
+    assert_eq!(
+        store.api_key_by_hash(&bob_key.hash).await.unwrap(),
+        Some(bob_key.clone()),
+        "delete_user_ending_sessions: another user's key is untouched"
+    );
+    assert_eq!(
+        store
+            .reset_token_user(&hash("bob reset"), T0)
+            .await
+            .unwrap(),
+        Some(bob),
+        "delete_user_ending_sessions: another user's reset token is untouched"
+    );
+
+    // Nothing of the removed user can be added back.
+    let refused = store
+        .create_session(
+            Session::new("ada-late".into(), ada, T0 + 3),
+            RefreshRecord::new(
+                hash("ada-late first"),
+                "ada-late".into(),
+                ada,
+                T0,
+                T0 + 1000,
+            ),
+        )
+        .await;
+    assert!(
+        refused.is_err() && !is_live(&store, "ada-late", ada).await,
+        "create_session: a session of a deleted user is refused and stores nothing"
+    );
+    let refused = store
+        .create_api_key(new_key("ada-late", Some("acme"), ada))
+        .await;
+    assert!(
+        refused.is_err(),
+        "create_api_key: a key of a deleted user is refused"
+    );
+    assert_eq!(
+        store
+            .api_key_by_hash(&new_key("ada-late", Some("acme"), ada).hash)
+            .await
+            .unwrap(),
+        None,
+        "create_api_key: a refused key stores nothing"
+    );
+    let refused = store
+        .create_reset_token(&hash("ada late reset"), ada, T0 + 100)
+        .await;
+    assert!(
+        refused.is_err(),
+        "create_reset_token: a token of a deleted user is refused"
+    );
+    assert_eq!(
+        store
+            .reset_token_user(&hash("ada late reset"), T0)
+            .await
+            .unwrap(),
+        None,
+        "create_reset_token: a refused token stores nothing"
+    );
+
+    // The email can register again, as a new user with a new id.
+    let again = store
+        .create_user(new_user("ada@example.com"))
+        .await
+        .expect("delete_user_ending_sessions: the email can register again");
+    assert!(
+        again.id > bob,
+        "delete_user_ending_sessions: ids are not reused ({} after {bob})",
+        again.id
+    );
+    assert!(
+        store.list_api_keys(None).await.unwrap().is_empty(),
+        "delete_user_ending_sessions: a new user of the same email inherits nothing"
+    );
+
+    // Unknown (or already removed) users: `None`, and nothing anywhere changes.
+    let users = store.list_users(Some("acme")).await.unwrap();
+    let keys = store.list_api_keys(Some("acme")).await.unwrap();
+    let log = store.revocations_since(0, T0, 100).await.unwrap();
+    for unknown in [ada, again.id + 1000] {
+        assert_eq!(
+            store
+                .delete_user_ending_sessions(unknown, T0 + 4, T0 + 500)
+                .await
+                .unwrap(),
+            None,
+            "delete_user_ending_sessions: an unknown user is None"
+        );
+    }
+    assert_eq!(
+        (
+            store.list_users(Some("acme")).await.unwrap(),
+            store.list_api_keys(Some("acme")).await.unwrap(),
+            store.revocations_since(0, T0, 100).await.unwrap()
+        ),
+        (users, keys, log),
+        "delete_user_ending_sessions: an unknown user changes nothing"
+    );
+    assert!(
+        is_live(&store, "bob-1", bob).await,
+        "delete_user_ending_sessions: an unknown user ends no session"
+    );
 }

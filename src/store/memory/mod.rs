@@ -2,13 +2,18 @@
 //!
 //! For tests, examples and single-process hosts that accept losing state on restart. Each call
 //! takes the mutex once and never holds it across an `.await`, which makes every operation
-//! atomic, refresh- and reset-token consumption included.
+//! atomic, refresh- and reset-token consumption included, and so is the removal of a user with
+//! everything that belongs to them.
+//!
+//! A session, API key or reset token of a user this store deleted is refused with
+//! [`StoreError::Backend`], as a foreign key refuses it. Unlike the SQL stores, it does not check
+//! user ids it never handed out.
 //!
 //! # Cost
 //!
 //! No call scans a table. Every record is held in a hash map by its key, beside the indexes its
-//! lookups need ([`tables`]): users by id, email and organization; API keys by id, hash and
-//! organization; sessions by id and user; refresh tokens by hash and session; reset tokens by
+//! lookups need ([`tables`]): users by id, email and organization; API keys by id, hash,
+//! organization and creator; sessions by id and user; refresh tokens by hash and session; reset tokens by
 //! hash and user. A lookup by key is O(1), a listing O(result), ending a user's sessions
 //! O(that user's sessions), and reading the revocation log by cursor a binary search. Signing
 //! keys and server secrets stay a plain list and map: a store holds a handful of signing keys
@@ -40,6 +45,15 @@ struct State {
     /// A handful by design (the signer and the keys retiring behind it): a list is the index.
     keys: Vec<StoredKey>,
     secrets: HashMap<String, Vec<u8>>,
+}
+
+/// A record of a user this store has deleted: refused, as the SQL stores' foreign keys refuse it.
+#[derive(Debug, thiserror::Error)]
+#[error("the user has been deleted")]
+struct DeletedUser;
+
+fn deleted_user() -> StoreError {
+    StoreError::backend(DeletedUser)
 }
 
 impl MemoryStore {
@@ -104,12 +118,36 @@ impl UserStore for MemoryStore {
         s.revocations.append(&ended, refused_until);
         Ok(Some(ended))
     }
+
+    async fn delete_user_ending_sessions(
+        &self,
+        id: i64,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
+        // One lock for the whole removal, as one transaction: nobody sees part of it.
+        let mut s = self.lock();
+        if s.users.get(id).is_none() {
+            return Ok(None);
+        }
+        let ended = s.sessions.revoke_user(id, now);
+        s.revocations.append(&ended, refused_until);
+        s.sessions.remove_user(id);
+        s.resets.remove_user(id);
+        s.api_keys.remove_created_by(id);
+        s.users.remove(id);
+        Ok(Some(ended))
+    }
 }
 
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn create_session(&self, session: Session, first: RefreshRecord) -> StoreResult<()> {
-        self.lock().sessions.insert(session, first)
+        let mut s = self.lock();
+        if s.users.was_deleted(session.user_id) {
+            return Err(deleted_user());
+        }
+        s.sessions.insert(session, first)
     }
 
     async fn consume_refresh(&self, hash: &TokenHash, now: i64) -> StoreResult<Consumed> {
@@ -128,7 +166,11 @@ impl SessionStore for MemoryStore {
 #[async_trait]
 impl ApiKeyStore for MemoryStore {
     async fn create_api_key(&self, key: NewApiKey) -> StoreResult<ApiKeyRecord> {
-        self.lock().api_keys.insert(key)
+        let mut s = self.lock();
+        if s.users.was_deleted(key.created_by) {
+            return Err(deleted_user());
+        }
+        s.api_keys.insert(key)
     }
 
     async fn api_key_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyRecord>> {
@@ -187,7 +229,11 @@ impl ResetTokenStore for MemoryStore {
         user_id: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
-        self.lock().resets.insert(*hash, user_id, expires_at);
+        let mut s = self.lock();
+        if s.users.was_deleted(user_id) {
+            return Err(deleted_user());
+        }
+        s.resets.insert(*hash, user_id, expires_at);
         Ok(())
     }
 

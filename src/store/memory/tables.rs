@@ -2,6 +2,8 @@
 //! through the methods here, which keep every index in step with its table. No lookup scans a
 //! table: a read by key is a hash lookup, a listing costs O(result).
 //!
+//! Ids come from counters, so that they increase and are never reused, even after a removal.
+//!
 //! No method here can panic (no indexing, no `unwrap`), so a caller holding the store's lock
 //! never leaves a table and its indexes disagreeing.
 
@@ -27,6 +29,22 @@ impl ByOrg {
             None => self.without.insert(id),
             Some(name) => self.named.entry(name.to_owned()).or_default().insert(id),
         };
+    }
+
+    fn remove(&mut self, org: Option<&str>, id: i64) {
+        match org {
+            None => {
+                self.without.remove(&id);
+            }
+            Some(name) => {
+                if let Some(ids) = self.named.get_mut(name) {
+                    ids.remove(&id);
+                    if ids.is_empty() {
+                        self.named.remove(name);
+                    }
+                }
+            }
+        }
     }
 
     /// The ids of `org`, in id order.
@@ -83,6 +101,20 @@ impl Users {
     pub(super) fn list(&self, org: Option<&str>) -> Vec<User> {
         let users = self.by_org.ids(org).filter_map(|id| self.by_id.get(&id));
         users.cloned().collect()
+    }
+
+    /// Removes a user from the table and its indexes.
+    pub(super) fn remove(&mut self, id: i64) -> Option<User> {
+        let user = self.by_id.remove(&id)?;
+        self.id_by_email.remove(&user.email);
+        self.by_org.remove(user.org.as_deref(), id);
+        Some(user)
+    }
+
+    /// Whether `id` was handed out and its user deleted since. (An id never handed out is not
+    /// "deleted": the crate's own unit tests keep sessions of made-up users in a bare store.)
+    pub(super) fn was_deleted(&self, id: i64) -> bool {
+        (1..=self.last_id).contains(&id) && !self.by_id.contains_key(&id)
     }
 }
 
@@ -148,6 +180,16 @@ impl Sessions {
         ended
     }
 
+    /// Deletes every session of a user, ended or not, with their refresh tokens.
+    pub(super) fn remove_user(&mut self, user_id: i64) {
+        for id in self.by_user.remove(&user_id).unwrap_or_default() {
+            self.by_id.remove(&id);
+            for hash in self.refresh_by_session.remove(&id).unwrap_or_default() {
+                self.refresh.remove(&hash);
+            }
+        }
+    }
+
     /// Spends a refresh token of a live session (see
     /// [`SessionStore::consume_refresh`](crate::store::SessionStore::consume_refresh)).
     pub(super) fn consume_refresh(&mut self, hash: &TokenHash, now: i64) -> Consumed {
@@ -185,12 +227,13 @@ impl Sessions {
     }
 }
 
-/// API keys by id, by hash and by organization.
+/// API keys by id, by hash, by organization and by creator.
 #[derive(Debug, Default)]
 pub(super) struct ApiKeys {
     by_id: HashMap<i64, ApiKeyRecord>,
     id_by_hash: HashMap<TokenHash, i64>,
     by_org: ByOrg,
+    by_creator: HashMap<i64, BTreeSet<i64>>,
     /// The last id handed out: ids increase and are never reused.
     last_id: i64,
 }
@@ -205,8 +248,22 @@ impl ApiKeys {
         let key = new.into_record(self.last_id);
         self.id_by_hash.insert(key.hash, key.id);
         self.by_org.insert(key.org.as_deref(), key.id);
+        self.by_creator
+            .entry(key.created_by)
+            .or_default()
+            .insert(key.id);
         self.by_id.insert(key.id, key.clone());
         Ok(key)
+    }
+
+    /// Deletes every key a user created.
+    pub(super) fn remove_created_by(&mut self, user_id: i64) {
+        for id in self.by_creator.remove(&user_id).unwrap_or_default() {
+            if let Some(key) = self.by_id.remove(&id) {
+                self.id_by_hash.remove(&key.hash);
+                self.by_org.remove(key.org.as_deref(), id);
+            }
+        }
     }
 
     pub(super) fn get(&self, id: i64) -> Option<&ApiKeyRecord> {
@@ -271,6 +328,13 @@ impl ResetTokens {
     pub(super) fn user(&self, hash: &TokenHash, now: i64) -> Option<i64> {
         let token = self.by_hash.get(hash).filter(|t| t.pending(now))?;
         Some(token.user_id)
+    }
+
+    /// Deletes every token of a user.
+    pub(super) fn remove_user(&mut self, user_id: i64) {
+        for hash in self.by_user.remove(&user_id).unwrap_or_default() {
+            self.by_hash.remove(&hash);
+        }
     }
 
     /// Spends a pending token and every other token of its user; the user.

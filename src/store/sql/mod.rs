@@ -85,6 +85,12 @@
 //!   with itself but not with readers) in its transaction, so ids are allocated and committed one
 //!   writer at a time, in order. SQLite has a single writer, so its ids are always committed in
 //!   order.
+//! * Removing a user ([`UserStore::delete_user_ending_sessions`]) is one transaction that first
+//!   takes the user row: on PostgreSQL `SELECT … FOR UPDATE` (then the user's sessions, likewise),
+//!   on SQLite a `BEGIN IMMEDIATE` transaction. A session, API key or reset token being created
+//!   for the user at the same time either commits first and is deleted with the user, or waits
+//!   and then fails its foreign key; a refresh token being added to one of the user's sessions
+//!   likewise.
 //! * Signing keys are ordered by an autoincrement column (insertion order), so every instance
 //!   picks the same newest key as the active signer.
 //!
@@ -100,6 +106,7 @@
 //! [`Error::Config`]: crate::Error::Config
 //! [`StoreError::Corrupt`]: crate::error::StoreError::Corrupt
 //! [`RevocationStore::append_revocations`]: super::RevocationStore::append_revocations
+//! [`UserStore::delete_user_ending_sessions`]: super::UserStore::delete_user_ending_sessions
 
 use crate::error::{ConfigError, Error, StoreError};
 

@@ -1,14 +1,14 @@
-//! [`UserStore`] on [`SqlStore`]: users, and the change that ends a user's sessions in one
-//! transaction.
+//! [`UserStore`] on [`SqlStore`]: users, the change that ends a user's sessions in one
+//! transaction, and the removal of a user with everything that belongs to them, in another.
 
 use async_trait::async_trait;
 
-use super::SqlStore;
 use super::revocations::INSERT_REVOCATION;
 #[cfg(feature = "postgres")]
 use super::revocations::LOCK_REVOCATIONS;
 use super::rows;
 use super::sessions::REVOKE_USER_SESSIONS;
+use super::{SqlPool, SqlStore};
 use crate::store::{NewUser, StoreResult, User, UserChange, UserStore};
 
 const INSERT_USER: &str = "INSERT INTO auth_users (email, password_hash, role, org, created_at) \
@@ -31,6 +31,73 @@ const REPLACE_PASSWORD_HASH: &str =
     "UPDATE auth_users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
 const SET_PASSWORD_HASH: &str = "UPDATE auth_users SET password_hash = $2 WHERE id = $1";
 const SET_ROLE: &str = "UPDATE auth_users SET role = $2 WHERE id = $1";
+
+// Removing a user. The first read finds the user row and makes the removal wait for, or hold
+// back, every write that could add a row referring to the user:
+// * PostgreSQL: `FOR UPDATE` conflicts with every other row lock. A session, key or reset token
+//   being created for the user either committed first (its insert's foreign-key check held a lock
+//   this waits for, and the deletes below see it) or waits for the removal and then fails its
+//   foreign key.
+// * SQLite: the transaction begins `IMMEDIATE`, holding the one write lock throughout.
+
+/// SQLite: the user row, in a transaction that holds the write lock.
+#[cfg(feature = "sqlite")]
+const FIND_USER_FOR_REMOVAL: &str = "SELECT id FROM auth_users WHERE id = $1";
+/// PostgreSQL: the user row, locked until the removal commits.
+#[cfg(feature = "postgres")]
+const LOCK_USER_FOR_REMOVAL: &str = "SELECT id FROM auth_users WHERE id = $1 FOR UPDATE";
+/// PostgreSQL: the user's sessions, locked before their tokens are read. A refresh token being
+/// added to one of them (its foreign-key check holds a lock this waits for) has committed by the
+/// time the tokens are deleted, or waits and then fails its foreign key; it cannot slip in between
+/// the tokens' deletion and the sessions'.
+#[cfg(feature = "postgres")]
+const LOCK_USER_SESSIONS: &str = "SELECT id FROM auth_sessions WHERE user_id = $1 FOR UPDATE";
+/// The removal, children first (the foreign keys do not cascade); each finds its rows through an
+/// index on the user's id (schema version 3).
+const DELETE_USER_REFRESH_TOKENS: &str = "DELETE FROM auth_refresh_tokens \
+     WHERE session_id IN (SELECT id FROM auth_sessions WHERE user_id = $1)";
+const DELETE_USER_SESSIONS: &str = "DELETE FROM auth_sessions WHERE user_id = $1";
+const DELETE_USER_RESET_TOKENS: &str = "DELETE FROM auth_reset_tokens WHERE user_id = $1";
+const DELETE_USER_API_KEYS: &str = "DELETE FROM auth_api_keys WHERE created_by = $1";
+const DELETE_USER: &str = "DELETE FROM auth_users WHERE id = $1";
+
+/// How a removal starts on this database: the statement that begins its transaction, and the read
+/// that finds (on PostgreSQL, locks) the user row.
+fn removal_start(pool: &SqlPool) -> (&'static str, &'static str) {
+    match pool {
+        #[cfg(feature = "sqlite")]
+        SqlPool::Sqlite(_) => ("BEGIN IMMEDIATE", FIND_USER_FOR_REMOVAL),
+        #[cfg(feature = "postgres")]
+        SqlPool::Postgres(_) => ("BEGIN", LOCK_USER_FOR_REMOVAL),
+    }
+}
+
+/// Inside the transaction `$tx`: ends the live sessions of user `$id` at `$now` and appends each
+/// to the revocation log (refused until `$until`); evaluates to their ids, sorted.
+macro_rules! end_sessions_logged {
+    ($store:expr, $tx:ident, $id:expr, $now:expr, $until:expr) => {{
+        let mut ended: Vec<String> = sqlx::query_scalar(REVOKE_USER_SESSIONS)
+            .bind($id)
+            .bind($now)
+            .fetch_all(&mut *$tx)
+            .await?;
+        ended.sort();
+        if !ended.is_empty() {
+            #[cfg(feature = "postgres")]
+            if $store.pool.is_postgres() {
+                sqlx::query(LOCK_REVOCATIONS).execute(&mut *$tx).await?;
+            }
+            for sid in &ended {
+                sqlx::query(INSERT_REVOCATION)
+                    .bind(sid)
+                    .bind($until)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
+        ended
+    }};
+}
 
 #[async_trait]
 impl UserStore for SqlStore {
@@ -87,24 +154,39 @@ impl UserStore for SqlStore {
             if changed.rows_affected() == 0 {
                 return Ok(None);
             }
-            let mut ended: Vec<String> = sqlx::query_scalar(REVOKE_USER_SESSIONS)
-                .bind(id)
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-            ended.sort();
-            if !ended.is_empty() {
-                #[cfg(feature = "postgres")]
-                if self.pool.is_postgres() {
-                    sqlx::query(LOCK_REVOCATIONS).execute(&mut *tx).await?;
-                }
-                for sid in &ended {
-                    sqlx::query(INSERT_REVOCATION)
-                        .bind(sid)
-                        .bind(refused_until)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+            let ended = end_sessions_logged!(self, tx, id, now, refused_until);
+            tx.commit().await?;
+            Ok(Some(ended))
+        })
+    }
+
+    async fn delete_user_ending_sessions(
+        &self,
+        id: i64,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
+        let (begin, find_user) = removal_start(&self.pool);
+        with_pool!(&self.pool, p => {
+            // Dropping `tx` on any error (or an unknown user) rolls everything back.
+            let mut tx = p.begin_with(begin).await?;
+            let found = sqlx::query(find_user).bind(id).fetch_optional(&mut *tx).await?;
+            if found.is_none() {
+                return Ok(None);
+            }
+            #[cfg(feature = "postgres")]
+            if self.pool.is_postgres() {
+                sqlx::query(LOCK_USER_SESSIONS).bind(id).execute(&mut *tx).await?;
+            }
+            let ended = end_sessions_logged!(self, tx, id, now, refused_until);
+            for delete in [
+                DELETE_USER_REFRESH_TOKENS,
+                DELETE_USER_SESSIONS,
+                DELETE_USER_RESET_TOKENS,
+                DELETE_USER_API_KEYS,
+                DELETE_USER,
+            ] {
+                sqlx::query(delete).bind(id).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(Some(ended))
