@@ -219,12 +219,15 @@ mod sql_cases {
     #[cfg(feature = "sqlite")]
     const SQLITE_KEY: &str = "INSERT INTO auth_api_keys \
         (name, hash, prefix, environment, role, org, created_by, created_at) \
-        SELECT 'k', X'abababababababababababababababababababababababababababababababab', 'osk_live_k', 'live', 'viewer', 'acme', id, 0 FROM auth_users";
+        SELECT 'k', \
+            X'abababababababababababababababababababababababababababababababab', \
+            'osk_live_k', 'live', 'viewer', 'acme', id, 0 FROM auth_users";
     #[cfg(feature = "postgres")]
     const POSTGRES_KEY: &str = "INSERT INTO auth_api_keys \
         (name, hash, prefix, environment, role, org, created_by, created_at) \
-        SELECT 'k', decode('abababababababababababababababababababababababababababababababab', 'hex'), 'osk_live_k', 'live', 'viewer', 'acme', id, 0 \
-        FROM auth_users";
+        SELECT 'k', \
+            decode('abababababababababababababababababababababababababababababababab', 'hex'), \
+            'osk_live_k', 'live', 'viewer', 'acme', id, 0 FROM auth_users";
 
     /// Runs `scripts` on the database directly, without opening a store (which would migrate it).
     async fn run_raw(db: &Db, scripts: &[&'static str]) {

@@ -405,7 +405,7 @@ enum Made {
 
 /// Creates a session (even `i`) or an API key (odd `i`) named `name` for user `id`.
 async fn create_for(store: &Arc<dyn Store>, id: i64, name: &str, i: usize) -> Made {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let first = RefreshRecord::new(
             hash(&format!("first {name}")),
             name.to_owned(),

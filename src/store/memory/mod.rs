@@ -12,12 +12,12 @@
 //! # Cost
 //!
 //! No call scans a table. Every record is held in a hash map by its key, beside the indexes its
-//! lookups need ([`tables`]): users by id, email and organization; API keys by id, hash,
-//! organization and creator; sessions by id and user; refresh tokens by hash and session; reset tokens by
-//! hash and user. A lookup by key is O(1), a listing O(result), ending a user's sessions
-//! O(that user's sessions), and reading the revocation log by cursor a binary search. Signing
-//! keys and server secrets stay a plain list and map: a store holds a handful of signing keys
-//! (the signer and the keys retiring behind it) and a few named secrets, by design.
+//! lookups need (in `tables`): users by id, email and organization; API keys by id, hash,
+//! organization and creator; sessions by id and user; refresh tokens by hash and session; reset
+//! tokens by hash and user. A lookup by key is O(1), a listing O(result), ending or removing a
+//! user's sessions O(that user's sessions), and reading the revocation log by cursor a binary
+//! search. Signing keys and server secrets stay a plain list and map: a store holds a handful of
+//! signing keys (the signer and the keys retiring behind it) and a few named secrets, by design.
 
 mod tables;
 
