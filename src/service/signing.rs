@@ -5,7 +5,9 @@
 //! last token it signed has expired, then leaves the ring, the JWKS and the store. A host may
 //! instead supply the ring itself; then the store's keys are not used.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use crate::clock::secs;
 use crate::config::AuthConfig;
@@ -18,7 +20,8 @@ use super::AuthService;
 
 /// The signing side of a service.
 pub(super) struct Signing {
-    ring: RwLock<Arc<KeyRing>>,
+    /// Read without a lock on every verification; replaced whole when the keys change.
+    ring: ArcSwap<KeyRing>,
     sealer: Sealer,
     algorithm: KeyAlgorithm,
     /// How long a retired key keeps verifying after its successor was stored.
@@ -57,7 +60,7 @@ impl Signing {
             }
         };
         Ok(Self {
-            ring: RwLock::new(Arc::new(ring)),
+            ring: ArcSwap::from_pointee(ring),
             sealer,
             algorithm,
             retire_after,
@@ -66,11 +69,16 @@ impl Signing {
     }
 
     pub(super) fn ring(&self) -> Arc<KeyRing> {
-        Arc::clone(&self.ring.read().unwrap_or_else(|p| p.into_inner()))
+        self.ring.load_full()
+    }
+
+    /// The current ring, for one verification: a lock-free load, no reference count touched.
+    pub(super) fn current(&self) -> arc_swap::Guard<Arc<KeyRing>> {
+        self.ring.load()
     }
 
     fn replace(&self, ring: KeyRing) {
-        *self.ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        self.ring.store(Arc::new(ring));
     }
 }
 

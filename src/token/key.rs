@@ -10,6 +10,7 @@ use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use sha2::{Digest as _, Sha256};
 
+use super::ACCESS_TOKEN_TYP;
 use crate::error::{ConfigError, Error, InternalError, InternalKind};
 use crate::secret::random_bytes;
 
@@ -46,6 +47,11 @@ impl KeyAlgorithm {
 pub struct JwtKey {
     pub(super) kid: String,
     pub(super) kind: KeyKind,
+    /// The header segment this key's tokens carry, base64url-encoded as [`KeyRing::sign`]
+    /// writes it: a token whose first segment equals it needs no header parsing.
+    ///
+    /// [`KeyRing::sign`]: super::KeyRing::sign
+    pub(super) header: Box<str>,
 }
 
 #[derive(Clone)]
@@ -70,6 +76,22 @@ fn check_kid(kid: &str) -> Result<(), Error> {
 }
 
 impl JwtKey {
+    /// The key with its precomputed header segment.
+    fn assemble(kid: String, kind: KeyKind) -> Self {
+        let alg = match kind {
+            KeyKind::Hs256 { .. } => KeyAlgorithm::Hs256,
+            KeyKind::Ed25519 { .. } => KeyAlgorithm::EdDsa,
+        };
+        // The members in the order serde_json writes a map (sorted), as tokens always had them.
+        let header = serde_json::json!({
+            "alg": alg.as_str(),
+            "kid": kid,
+            "typ": ACCESS_TOKEN_TYP,
+        });
+        let header = URL_SAFE_NO_PAD.encode(header.to_string()).into_boxed_str();
+        Self { kid, kind, header }
+    }
+
     /// An HS256 key. Secrets shorter than 32 bytes are refused.
     pub fn hs256(kid: impl Into<String>, secret: &[u8]) -> Result<Self, Error> {
         let kid = kid.into();
@@ -81,14 +103,14 @@ impl JwtKey {
             .map_err(|_| Error::Config(ConfigError::WeakHs256Secret))?;
         let encoding = EncodingKey::from_secret(secret)
             .map_err(|e| Error::internal(InternalKind::Crypto, e))?;
-        Ok(Self {
+        Ok(Self::assemble(
             kid,
-            kind: KeyKind::Hs256 {
+            KeyKind::Hs256 {
                 secret: secret.to_vec(),
                 mac,
                 encoding,
             },
-        })
+        ))
     }
 
     /// A new HS256 key with a random 256-bit secret.
@@ -104,14 +126,14 @@ impl JwtKey {
         let der = signing
             .to_pkcs8_der()
             .map_err(|_| Error::Config(ConfigError::InvalidEd25519Key))?;
-        Ok(Self {
+        Ok(Self::assemble(
             kid,
-            kind: KeyKind::Ed25519 {
+            KeyKind::Ed25519 {
                 seed: Some(seed),
                 verifying: signing.verifying_key(),
                 encoding: Some(EncodingKey::from_ed_der(der.as_bytes())),
             },
-        })
+        ))
     }
 
     /// A new Ed25519 signing key.
@@ -130,14 +152,14 @@ impl JwtKey {
         if verifying.is_weak() {
             return Err(Error::Config(ConfigError::WeakEd25519Key));
         }
-        Ok(Self {
+        Ok(Self::assemble(
             kid,
-            kind: KeyKind::Ed25519 {
+            KeyKind::Ed25519 {
                 seed: None,
                 verifying,
                 encoding: None,
             },
-        })
+        ))
     }
 
     /// Rebuilds a key from [`material`](Self::material) (as persisted by a store).

@@ -11,9 +11,11 @@
 //!
 //! Signing goes through `jsonwebtoken`'s RustCrypto provider, named explicitly rather than taken
 //! from the process default, so the crate uses exactly one backend even when a host also enables
-//! `jsonwebtoken/aws_lc_rs`. Verification keeps keyed state (an HMAC key schedule, a decompressed
-//! Ed25519 point, checked once for small order when loaded) per key and parses the token once;
-//! every Ed25519 verification requires a canonical `S`. `benches/hot_path.rs` measures it against
+//! `jsonwebtoken/aws_lc_rs`. Verification keeps keyed state per key (an HMAC key schedule, a
+//! decompressed Ed25519 point, checked once for small order when loaded, and the encoded header
+//! its tokens carry, so that a token this ring signed needs no header parsing), decodes into
+//! stack buffers and reads the claims borrowing from the payload; every Ed25519 verification
+//! requires a canonical `S`. `benches/hot_path.rs` measures it against
 //! bare `jsonwebtoken::decode` of the same token.
 
 use std::time::Duration;
@@ -26,10 +28,12 @@ mod key;
 mod ring;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 pub(crate) use key::oct_thumbprint;
 pub use key::{JwtKey, KeyAlgorithm, ed25519_thumbprint};
 pub use ring::KeyRing;
+pub(crate) use verify::Claims;
 
 /// The `typ` header of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
