@@ -93,6 +93,13 @@ pub enum AuditEvent {
         /// The admin who changed it.
         by: i64,
     },
+    /// A user was removed, with their sessions and API keys.
+    UserRemoved {
+        /// The user.
+        user_id: i64,
+        /// The admin who removed them.
+        by: i64,
+    },
 }
 
 /// Receives audit events. Called inline: keep it quick (hand off to a channel for slow sinks).

@@ -27,6 +27,7 @@ use std::time::Duration;
 /// An IP network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), from the `ipnet` crate.
 pub use ipnet::IpNet;
 
+use crate::cache::CacheConfig;
 use crate::error::{ConfigError, Error};
 use crate::keys::MasterKey;
 use crate::rbac::{Role, seed};
@@ -282,6 +283,8 @@ pub struct AuthConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// The forwarding header the trusted proxies set (default `X-Forwarded-For`).
     pub forwarded_header: ForwardedHeader,
+    /// The in-process caches of verified tokens and API keys (sizes, off-switches).
+    pub caches: CacheConfig,
 }
 
 impl Default for AuthConfig {
@@ -310,6 +313,7 @@ impl Default for AuthConfig {
             master_keys: Vec::new(),
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::default(),
+            caches: CacheConfig::default(),
         }
     }
 }
@@ -343,6 +347,9 @@ impl AuthConfig {
         }
         if self.issuer.is_empty() || self.audience.is_empty() {
             return Err(Error::Config(ConfigError::IssuerAudience));
+        }
+        if !self.caches.is_valid() {
+            return Err(Error::Config(ConfigError::Caches));
         }
         if !self.allowed_origins.iter().all(|o| is_origin(o)) {
             return Err(Error::Config(ConfigError::AllowedOrigin));
@@ -439,6 +446,8 @@ impl AuthConfigBuilder {
         ///
         /// Choose the one your proxies write: they pass the other along as the client sent it.
         forwarded_header: ForwardedHeader,
+        /// Sets the sizes (0: off) and intervals of the verified-credential caches.
+        caches: CacheConfig,
         /// Sets the master keys (the first seals, all open).
         master_keys: Vec<MasterKey>,
     }

@@ -130,6 +130,9 @@ pub enum ValidationError {
     /// A role change to a role that grants more than the changer's own.
     #[error("a role cannot be given above your own")]
     RoleAboveOwn,
+    /// A user asked to remove their own account through the admin path.
+    #[error("you cannot remove your own account")]
+    RemoveSelf,
     /// An API key asked for a role above its creator's.
     #[error("an API key's role cannot exceed its creator's")]
     KeyRoleAboveCreator,
@@ -179,6 +182,10 @@ pub enum ConfigError {
          other pages act with the user's cookie"
     )]
     AllowedOrigin,
+    /// A cache larger than [`MAX_CACHE_SLOTS`](crate::cache::MAX_CACHE_SLOTS), or a zero flush
+    /// interval.
+    #[error("cache sizes must be at most 2^20 slots and the last-use flush interval above zero")]
+    Caches,
     /// An empty issuer or audience.
     #[error("issuer and audience must not be empty")]
     IssuerAudience,

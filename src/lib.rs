@@ -138,6 +138,7 @@ pub mod audit;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -165,6 +166,7 @@ mod service;
 struct ReadmeDoctests;
 
 pub use api_key::Environment;
+pub use cache::CacheConfig;
 pub use config::AuthConfig;
 pub use credential::Credential;
 pub use email::Email;

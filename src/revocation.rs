@@ -11,11 +11,21 @@
 //! * **sync**: read the log from this instance's cursor (the poller does it every
 //!   `revocation_poll`), so another instance's logout is refused here within one interval;
 //! * entries leave the set once the last token of their session would have expired.
+//!
+//! Reads take no lock: the set is an immutable value behind an [`ArcSwap`], replaced whole by
+//! each change (an empty set costs one load). So that a change does not copy a large set, it is
+//! kept in two levels: a large `settled` map shared between versions, and a small `recent` one
+//! that changes copy; `recent` is folded into `settled` once it passes a fraction of it, which
+//! keeps a change's copying amortized to a small share of the set's size.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::cache::api_keys::KeyCache;
 
 use crate::error::Error;
 use crate::store::{Store, UserChange};
@@ -28,28 +38,59 @@ pub(crate) struct Revocations {
     store: Arc<dyn Store>,
     /// How long a revoked session's access tokens can live: access-token lifetime plus leeway.
     token_lifetime: i64,
-    /// Session id → until when its tokens must be refused.
-    set: RwLock<HashMap<String, i64>>,
+    /// Session id → until when its tokens must be refused. Read without a lock.
+    set: ArcSwap<RevokedSet>,
+    /// Serializes the writers of `set` (each builds the next version from the current one).
+    writer: Mutex<()>,
     /// How far into the store's log this process has read.
     cursor: tokio::sync::Mutex<i64>,
+    /// The verified-API-key cache, made stale by log entries that name a key or a user.
+    keys: KeyCache,
+}
+
+/// Whether a log entry names an API key (`apikey:<id>`) or a user (`user:<id>`) whose keys must
+/// be read again, rather than a session (session ids never hold a `:`).
+fn names_key_holder(entry: &str) -> bool {
+    entry.starts_with("apikey:") || entry.starts_with("user:")
 }
 
 impl Revocations {
     /// An empty set over `store`; `token_lifetime` is the access-token lifetime plus leeway, in
     /// seconds.
-    pub(crate) fn new(store: Arc<dyn Store>, token_lifetime: i64) -> Self {
+    pub(crate) fn new(store: Arc<dyn Store>, token_lifetime: i64, keys: KeyCache) -> Self {
         Self {
+            keys,
             store,
             token_lifetime,
-            set: RwLock::new(HashMap::new()),
+            set: ArcSwap::from_pointee(RevokedSet::default()),
+            writer: Mutex::new(()),
             cursor: tokio::sync::Mutex::new(0),
         }
     }
 
+    /// The verified-API-key cache.
+    pub(crate) fn keys(&self) -> &KeyCache {
+        &self.keys
+    }
+
+    /// Makes cached API keys stale after a change to a key or a user already made in the store:
+    /// here at once, and on every other instance through the log (`names` are `apikey:<id>` or
+    /// `user:<id>`). The entries stay in the log as long as a cached key is trusted.
+    pub(crate) async fn publish_key_change(&self, names: &[String], now: i64) -> Result<(), Error> {
+        debug_assert!(names.iter().all(|n| names_key_holder(n)));
+        self.keys.invalidate();
+        self.store
+            .append_revocations(names, now.saturating_add(self.keys.ttl()))
+            .await?;
+        Ok(())
+    }
+
     /// Whether `session`'s access tokens are refused at `now`. No I/O.
     pub(crate) fn is_revoked(&self, session: &str, now: i64) -> bool {
-        let set = self.set.read().unwrap_or_else(|p| p.into_inner());
-        set.get(session).is_some_and(|&until| until > now)
+        self.set
+            .load()
+            .get(session)
+            .is_some_and(|until| until > now)
     }
 
     /// Until when a session revoked at `now` must be refused: its last token has expired.
@@ -59,11 +100,13 @@ impl Revocations {
 
     /// Adds `(session, until)` entries; a session already present keeps the later `until`.
     fn insert<'a>(&self, entries: impl IntoIterator<Item = (&'a str, i64)>) {
-        let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
-        for (id, until) in entries {
-            let entry = set.entry(id.to_owned()).or_insert(until);
-            *entry = (*entry).max(until);
+        let mut entries = entries.into_iter().peekable();
+        if entries.peek().is_none() {
+            return;
         }
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let next = self.set.load().with(entries);
+        self.set.store(Arc::new(next));
     }
 
     fn insert_ids(&self, ids: &[String], until: i64) {
@@ -100,6 +143,7 @@ impl Revocations {
         now: i64,
     ) -> Result<bool, Error> {
         let until = self.until(now);
+        let role_changed = matches!(change, UserChange::Role(_));
         let Some(ended) = self
             .store
             .update_user_ending_sessions(user_id, change, now, until)
@@ -108,6 +152,29 @@ impl Revocations {
             return Ok(false);
         };
         self.insert_ids(&ended, until);
+        if role_changed {
+            // The keys the user made act with at most the user's role.
+            self.publish_key_change(&[format!("user:{user_id}")], now)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Deletes a user with their sessions, reset tokens and API keys in one store transaction
+    /// (the ended sessions go to the log in it), then refuses their access tokens and drops their
+    /// cached keys, here at once and elsewhere through the log. `false` if the user is unknown.
+    pub(crate) async fn remove_user(&self, user_id: i64, now: i64) -> Result<bool, Error> {
+        let until = self.until(now);
+        let Some(ended) = self
+            .store
+            .delete_user_ending_sessions(user_id, now, until)
+            .await?
+        else {
+            return Ok(false);
+        };
+        self.insert_ids(&ended, until);
+        self.publish_key_change(&[format!("user:{user_id}")], now)
+            .await?;
         Ok(true)
     }
 
@@ -120,7 +187,15 @@ impl Revocations {
                 .store
                 .revocations_since(*cursor, now, SYNC_BATCH)
                 .await?;
-            self.insert(batch.iter().map(|r| (r.session_id.as_str(), r.until)));
+            if batch.iter().any(|r| names_key_holder(&r.session_id)) {
+                self.keys.invalidate();
+            }
+            self.insert(
+                batch
+                    .iter()
+                    .filter(|r| !names_key_holder(&r.session_id))
+                    .map(|r| (r.session_id.as_str(), r.until)),
+            );
             match batch.last() {
                 Some(last) => *cursor = last.cursor,
                 None => break,
@@ -129,9 +204,107 @@ impl Revocations {
                 break;
             }
         }
-        let mut set = self.set.write().unwrap_or_else(|p| p.into_inner());
-        set.retain(|_, &mut until| until > now);
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.set.load_full();
+        if current.has_expired(now) {
+            self.set.store(Arc::new(current.without_expired(now)));
+        }
         Ok(())
+    }
+
+    /// How many sessions are refused: a test hook.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let set = self.set.load();
+        set.settled.len() + set.recent.len()
+    }
+}
+
+/// One version of the revocation set: `settled`, shared between versions, and `recent`, which
+/// each change copies. A session may be in both; the later `until` counts.
+#[derive(Default)]
+struct RevokedSet {
+    settled: Arc<HashMap<Box<str>, i64>>,
+    recent: HashMap<Box<str>, i64>,
+    /// The earliest `until` in the set: nothing can be pruned before it.
+    earliest: Option<i64>,
+    /// When the set was last pruned. Expired entries refuse nothing, so pruning (a full copy)
+    /// runs at most once per [`PRUNE_EVERY`] seconds, however often the earliest entry expires.
+    pruned_at: i64,
+}
+
+/// Seconds between two prunings of the revocation set, at least.
+const PRUNE_EVERY: i64 = 60;
+
+/// `recent` is folded into `settled` once it holds more than this, or more than an eighth of
+/// `settled`, whichever is larger.
+const RECENT_MIN: usize = 256;
+
+impl RevokedSet {
+    fn get(&self, session: &str) -> Option<i64> {
+        // An empty set answers without a lookup.
+        self.earliest?;
+        let settled = self.settled.get(session).copied();
+        let recent = self.recent.get(session).copied();
+        settled.max(recent)
+    }
+
+    /// The next version: this one with `entries` added.
+    fn with<'a>(&self, entries: impl Iterator<Item = (&'a str, i64)>) -> Self {
+        let mut recent = self.recent.clone();
+        let mut earliest = self.earliest;
+        for (id, until) in entries {
+            let entry = recent.entry(Box::from(id)).or_insert(until);
+            *entry = (*entry).max(until);
+            earliest = Some(earliest.map_or(until, |e| e.min(until)));
+        }
+        if recent.len() > RECENT_MIN.max(self.settled.len() / 8) {
+            let mut settled = HashMap::clone(&self.settled);
+            for (id, until) in recent {
+                let entry = settled.entry(id).or_insert(until);
+                *entry = (*entry).max(until);
+            }
+            return Self {
+                settled: Arc::new(settled),
+                recent: HashMap::new(),
+                earliest,
+                pruned_at: self.pruned_at,
+            };
+        }
+        Self {
+            settled: Arc::clone(&self.settled),
+            recent,
+            earliest,
+            pruned_at: self.pruned_at,
+        }
+    }
+
+    /// Whether pruning is due at `now`: some entry has expired and the last pruning is old.
+    fn has_expired(&self, now: i64) -> bool {
+        self.earliest.is_some_and(|e| e <= now) && now.saturating_sub(self.pruned_at) >= PRUNE_EVERY
+    }
+
+    /// This set without the entries whose tokens have all expired at `now`, in one level.
+    fn without_expired(&self, now: i64) -> Self {
+        let mut settled: HashMap<Box<str>, i64> = self
+            .settled
+            .iter()
+            .filter(|&(_, &until)| until > now)
+            .map(|(id, &until)| (id.clone(), until))
+            .collect();
+        for (id, &until) in &self.recent {
+            if until > now {
+                let entry = settled.entry(id.clone()).or_insert(until);
+                *entry = (*entry).max(until);
+            }
+        }
+        let earliest = settled.values().copied().min();
+        Self {
+            settled: Arc::new(settled),
+            recent: HashMap::new(),
+            earliest,
+            pruned_at: now,
+        }
     }
 }
 
@@ -164,8 +337,8 @@ mod tests {
     #[tokio::test]
     async fn published_sessions_are_refused_here_and_reach_another_instance() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let here = Revocations::new(Arc::clone(&store), 100);
-        let there = Revocations::new(Arc::clone(&store), 100);
+        let here = Revocations::new(Arc::clone(&store), 100, KeyCache::new(8, 60));
+        let there = Revocations::new(Arc::clone(&store), 100, KeyCache::new(8, 60));
         here.publish(&["s1".to_owned()], 1_000).await.unwrap();
         assert!(here.is_revoked("s1", 1_000), "refused here at once");
         assert!(!there.is_revoked("s1", 1_000), "not before the other syncs");
@@ -175,6 +348,53 @@ mod tests {
         // Once its last token has expired, the entry has no use left.
         assert!(!here.is_revoked("s1", 1_100));
         there.sync(1_100).await.unwrap();
-        assert!(there.set.read().unwrap().is_empty(), "pruned after expiry");
+        assert_eq!(there.len(), 0, "pruned after expiry");
+    }
+
+    #[tokio::test]
+    async fn a_key_change_reaches_another_instance_through_the_log_and_revokes_no_session() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let here = Revocations::new(Arc::clone(&store), 100, KeyCache::new(8, 60));
+        let there = Revocations::new(Arc::clone(&store), 100, KeyCache::new(8, 60));
+        let (g_here, g_there) = (here.keys.generation(), there.keys.generation());
+        here.publish_key_change(&["apikey:7".to_owned()], 1_000)
+            .await
+            .unwrap();
+        assert_ne!(here.keys.generation(), g_here, "stale here at once");
+        assert_eq!(there.keys.generation(), g_there);
+        there.sync(1_001).await.unwrap();
+        assert_ne!(
+            there.keys.generation(),
+            g_there,
+            "stale there after one sync"
+        );
+        assert_eq!(there.len(), 0, "a key change is not a session");
+        // A sync that reads only sessions leaves the cache alone.
+        let g = there.keys.generation();
+        here.publish(&["s1".to_owned()], 1_002).await.unwrap();
+        there.sync(1_003).await.unwrap();
+        assert_eq!(there.keys.generation(), g);
+    }
+
+    #[tokio::test]
+    async fn a_large_set_folds_recent_entries_and_keeps_every_one() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let set = Revocations::new(store, 100, KeyCache::new(8, 60));
+        let ids: Vec<String> = (0..3_000).map(|i| format!("s{i}")).collect();
+        for chunk in ids.chunks(7) {
+            set.publish(chunk, 1_000).await.unwrap();
+        }
+        let current = set.set.load();
+        assert!(
+            current.recent.len() <= RECENT_MIN.max(current.settled.len() / 8) + 7,
+            "recent entries are folded into the shared level"
+        );
+        assert!(ids.iter().all(|id| set.is_revoked(id, 1_050)));
+        assert!(!set.is_revoked("s-unknown", 1_050));
+        // A later revocation of the same session extends it, whichever level holds it.
+        set.publish(&["s0".to_owned()], 1_080).await.unwrap();
+        assert!(set.is_revoked("s0", 1_150) && !set.is_revoked("s1", 1_150));
+        set.sync(1_150).await.unwrap();
+        assert_eq!(set.len(), 1, "only the extended session is left");
     }
 }

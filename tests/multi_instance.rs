@@ -79,7 +79,7 @@ async fn instances_accept_each_others_tokens(db: Db) {
 
     let ada = signed_in(&a, "ada@example.com", seed::ADMIN).await;
     assert_eq!(
-        b.authenticate(ada.access())
+        *b.authenticate(ada.access())
             .await
             .expect("B accepts A's token"),
         ada.principal
@@ -218,10 +218,68 @@ async fn api_key_revocation_propagates(db: Db) {
     let key = created.key.expose().to_owned();
     let on_b = b.authenticate(&key).await.expect("B accepts the key");
     assert_eq!(on_b.role, seed::MEMBER);
+    // Both have it cached now.
+    a.authenticate(&key).await.expect("A accepts the key");
+    b.authenticate(&key).await.expect("B accepts the key again");
 
     a.revoke_api_key(&admin, created.info.id)
         .await
         .expect("revoke");
+    assert!(
+        matches!(a.authenticate(&key).await, Err(Error::InvalidApiKey)),
+        "refused at once where it was revoked"
+    );
+    let refusal = refused_within_deadline(&b, &key).await;
+    assert!(matches!(refusal, Error::InvalidApiKey), "{refusal:?}");
+}
+
+/// A key both instances have cached follows its creator: a demotion on A lowers the key's role
+/// on A at once and on B within the deadline; removing the creator disables it the same way.
+async fn creator_changes_reach_cached_keys(db: Db) {
+    let a = instance(&db).await;
+    let b = instance(&db).await;
+    let root = signed_in(&a, "root@example.com", seed::ADMIN)
+        .await
+        .principal;
+    let creator = signed_in(&a, "mia@example.com", seed::ADMIN).await;
+    let created = a
+        .create_api_key(
+            &creator.principal,
+            "ci",
+            Environment::Live,
+            Some(seed::ADMIN),
+        )
+        .await
+        .expect("create key");
+    let key = created.key.expose().to_owned();
+    for service in [&a, &b] {
+        assert_eq!(service.authenticate(&key).await.unwrap().role, seed::ADMIN);
+    }
+
+    a.set_role(&root, creator.user.id, seed::MEMBER)
+        .await
+        .expect("demote the creator");
+    assert_eq!(
+        a.authenticate(&key).await.unwrap().role,
+        seed::MEMBER,
+        "at once where it changed"
+    );
+    let start = Instant::now();
+    while b.authenticate(&key).await.unwrap().role != seed::MEMBER {
+        assert!(
+            start.elapsed() < PROPAGATION_DEADLINE,
+            "B still acts with the old role"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    a.remove_user(&root, creator.user.id)
+        .await
+        .expect("remove the creator");
+    assert!(matches!(
+        a.authenticate(&key).await,
+        Err(Error::InvalidApiKey)
+    ));
     let refusal = refused_within_deadline(&b, &key).await;
     assert!(matches!(refusal, Error::InvalidApiKey), "{refusal:?}");
 }
@@ -314,6 +372,7 @@ per_store! {
     instances_accept_each_others_tokens,
     logout_propagates,
     api_key_revocation_propagates,
+    creator_changes_reach_cached_keys,
     role_change_propagates,
     refresh_race_one_instance,
     refresh_race_two_instances,

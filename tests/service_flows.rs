@@ -16,7 +16,7 @@ use assimetria_auth::{AuthConfig, Error};
 use assimetria_auth::{RefreshToken, ResetToken};
 use harness::*;
 
-fn revoked(r: Result<assimetria_auth::Principal, Error>) -> bool {
+fn revoked(r: Result<Arc<assimetria_auth::Principal>, Error>) -> bool {
     matches!(r, Err(Error::InvalidToken(TokenError::Revoked)))
 }
 
@@ -580,7 +580,8 @@ async fn api_key_lifecycle() {
     assert_eq!(p.environment(), Environment::Live);
     h.service.require(&p, seed::TasksWrite).unwrap();
     assert!(h.service.require(&p, seed::SettingsManage).is_err());
-    // last_used_at was recorded.
+    // last_used_at was recorded (written in a batch, here at once).
+    h.service.flush().await.unwrap();
     assert!(
         h.service.list_api_keys(&admin).await.unwrap()[0]
             .last_used_at

@@ -207,5 +207,7 @@ async fn main() -> Result<(), BoxError> {
     axum::serve(listener, app)
         .with_graceful_shutdown(example_support::shutdown_signal())
         .await?;
+    // The requests have finished: write what they left pending (API keys' last use).
+    api.service().flush().await?;
     Ok(())
 }

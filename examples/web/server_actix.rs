@@ -196,7 +196,7 @@ async fn main() -> Result<(), BoxError> {
     let settings = Settings::from_env()?;
     let service = settings.start().await?;
 
-    let api = HttpApi::new(service);
+    let api = HttpApi::new(service.clone());
     let data = web::Data::new(DemoData::default());
     let server = HttpServer::new(move || {
         App::new()
@@ -213,5 +213,7 @@ async fn main() -> Result<(), BoxError> {
     .bind(settings.addr)?;
     tracing::info!(addr = ?server.addrs(), "listening (actix-web)");
     server.run().await?;
+    // The requests have finished: write what they left pending (API keys' last use).
+    service.flush().await?;
     Ok(())
 }

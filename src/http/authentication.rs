@@ -21,12 +21,17 @@ pub struct Authentication(Arc<Found>);
 #[derive(Debug)]
 struct Found {
     api: HttpApi,
-    outcome: Result<Principal, Reply>,
+    outcome: Result<Arc<Principal>, Reply>,
 }
 
 impl Authentication {
     /// The principal, or the refusal the authentication produced.
     pub fn principal(&self) -> Result<&Principal, &Reply> {
+        self.0.outcome.as_deref()
+    }
+
+    /// The principal, shared (no copy), or the refusal.
+    pub(crate) fn shared_principal(&self) -> Result<&Arc<Principal>, &Reply> {
         self.0.outcome.as_ref()
     }
 

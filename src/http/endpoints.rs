@@ -217,7 +217,7 @@ impl HttpApi {
         // The middleware's outcome when it ran, else authenticate here.
         let principal = || async {
             let outcome = match found {
-                Some(found) => found.principal().cloned().map_err(Reply::clone),
+                Some(found) => found.shared_principal().cloned().map_err(Reply::clone),
                 None => self.authenticate(&head.meta()).await,
             };
             outcome.map_err(Failure::Refused)
@@ -247,7 +247,7 @@ impl HttpApi {
                 self.session_reply(200, tokens, None)
             }
             Endpoint::Logout => {
-                service.logout(&principal().await?).await?;
+                service.logout(&*principal().await?).await?;
                 Reply::json(200, &OK).with_header("set-cookie", self.cookie("", 0))
             }
             Endpoint::ForgotPassword => {
@@ -261,7 +261,7 @@ impl HttpApi {
                 service.reset_password(&req.token, &req.password).await?;
                 message("Password has been reset. Sign in with the new password.")
             }
-            Endpoint::Me => user_reply(&service.me(&principal().await?).await?),
+            Endpoint::Me => user_reply(&service.me(&*principal().await?).await?),
             Endpoint::CreateApiKey => {
                 let p = principal().await?;
                 let req: CreateApiKeyRequest = body().await?.json()?;
@@ -276,7 +276,7 @@ impl HttpApi {
                 Reply::json(201, &body).with_header("cache-control", "no-store".into())
             }
             Endpoint::ListApiKeys => {
-                let keys = service.list_api_keys(&principal().await?).await?;
+                let keys = service.list_api_keys(&*principal().await?).await?;
                 Reply::json(
                     200,
                     &serde_json::json!({ "success": true, "api_keys": keys }),
@@ -288,7 +288,7 @@ impl HttpApi {
                 Reply::json(200, &OK)
             }
             Endpoint::ListUsers => {
-                let users = service.list_users(&principal().await?).await?;
+                let users = service.list_users(&*principal().await?).await?;
                 Reply::json(200, &serde_json::json!({ "success": true, "users": users }))
             }
             Endpoint::SetRole => {

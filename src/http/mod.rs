@@ -94,7 +94,7 @@ impl HttpApi {
 
     /// Authenticates a request: finds the credential, applies the CSRF rule, verifies it.
     /// The `Err` is the reply to send (401 or 403).
-    pub async fn authenticate(&self, meta: &RequestMeta<'_>) -> Result<Principal, Reply> {
+    pub async fn authenticate(&self, meta: &RequestMeta<'_>) -> Result<Arc<Principal>, Reply> {
         let config = self.service.config();
         let Some((credential, source)) = extract_credential(meta, &config.cookie.name) else {
             return Err(Reply::error(&Error::MissingCredentials, false));
@@ -115,7 +115,7 @@ impl HttpApi {
         &self,
         meta: &RequestMeta<'_>,
         permission: impl Into<Permission>,
-    ) -> Result<Principal, Reply> {
+    ) -> Result<Arc<Principal>, Reply> {
         let p = self.authenticate(meta).await?;
         self.service
             .require(&p, permission)

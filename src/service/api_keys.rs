@@ -1,8 +1,9 @@
-//! API keys: creation, listing, revocation, and the API-key path of authentication.
+//! API keys: creation, listing, revocation (the API-key path of authentication is in
+//! `authenticate.rs`).
 
 use serde::Serialize;
 
-use crate::api_key::{Environment, ParsedKey};
+use crate::api_key::Environment;
 use crate::audit::AuditEvent;
 use crate::error::{Error, ValidationError};
 use crate::principal::{Principal, PrincipalKind};
@@ -15,8 +16,6 @@ use super::AuthService;
 
 /// Longest API-key name.
 const MAX_KEY_NAME_LEN: usize = 100;
-/// An API key's `last_used_at` is written at most this often.
-const TOUCH_INTERVAL: i64 = 60;
 
 /// An API key's public description (no secret): the wire's `api_key` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,57 +65,6 @@ pub struct CreatedApiKey {
 }
 
 impl AuthService {
-    /// The API-key path: the key passed its offline checks; look up its hash, then its creator's
-    /// current role (a key acts with at most that role).
-    pub(super) async fn authenticate_api_key(
-        &self,
-        key: ParsedKey<'_>,
-    ) -> Result<Principal, Error> {
-        let store = &self.inner.store;
-        let record = store
-            .api_key_by_hash(&key.hash())
-            .await?
-            .ok_or(Error::InvalidApiKey)?;
-        if record.revoked_at.is_some() || record.environment != key.environment() {
-            return Err(Error::InvalidApiKey);
-        }
-        // Demoting (or removing) the creator demotes (or disables) the keys they made.
-        let creator = store
-            .user_by_id(record.created_by)
-            .await?
-            .ok_or(Error::InvalidApiKey)?;
-        // The key acts with whichever of the two grants no more than the other. A role the
-        // policy no longer defines holds nothing and is at most any, so it wins: fail closed.
-        let policy = &self.inner.policy;
-        let role = if policy.is_at_most(&record.role, &creator.role) {
-            record.role
-        } else if policy.is_at_most(&creator.role, &record.role) {
-            creator.role
-        } else {
-            // The creator moved to a role whose permissions do not nest with the key's: no named
-            // role holds only what both hold, so the key holds nothing until it is re-minted.
-            return Err(Error::InvalidApiKey);
-        };
-        let role = policy.role_named(role.as_str()).unwrap_or(role);
-        let now = self.now();
-        if record
-            .last_used_at
-            .is_none_or(|t| now - t >= TOUCH_INTERVAL)
-        {
-            store.touch_api_keys(&[(record.id, now)]).await?;
-        }
-        Ok(Principal {
-            subject: format!("apikey:{}", record.id),
-            user_id: record.created_by,
-            org: record.org,
-            role,
-            kind: PrincipalKind::ApiKey {
-                id: record.id,
-                environment: record.environment,
-            },
-        })
-    }
-
     /// Creates an API key (needs [`ApiKeysManage`], a user session, and a role the policy
     /// defines, no higher than the creator's; default: the policy's lowest role). The plaintext is in the result only.
     pub async fn create_api_key(
@@ -196,7 +144,13 @@ impl AuthService {
         if key.org != principal.org || key.revoked_at.is_some() {
             return Err(Error::NotFound);
         }
-        self.inner.store.revoke_api_key(id, self.now()).await?;
+        let now = self.now();
+        self.inner.store.revoke_api_key(id, now).await?;
+        // Refused at once here, and within one poll interval on every other instance.
+        self.inner
+            .revocations
+            .publish_key_change(&[format!("apikey:{id}")], now)
+            .await?;
         self.audit(AuditEvent::ApiKeyRevoked {
             key_id: id,
             by: principal.user_id,

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use crate::api_key::ApiKeyFormat;
 use crate::audit::{AuditSink, TracingAudit};
+use crate::cache::api_keys::KeyCache;
+use crate::cache::tokens::TokenCache;
 use crate::clock::{Clock, SystemClock, secs};
 use crate::config::AuthConfig;
 use crate::error::{ConfigError, Error};
@@ -108,7 +110,9 @@ impl AuthServiceBuilder {
     }
 
     /// Validates the configuration, loads (or creates) the keys, loads the revocation log and
-    /// starts the revocation poller. Must run inside a tokio runtime.
+    /// starts the background tasks (the revocation poller, the writer of API keys' last-use
+    /// times), which end when the last clone of the service is dropped. Must run inside a tokio
+    /// runtime.
     pub async fn build(self) -> Result<AuthService, Error> {
         let mut config = self.config;
         config.validate()?;
@@ -142,7 +146,12 @@ impl AuthServiceBuilder {
             hasher: PasswordHasher::from_config(&config)?,
             validation: Validation::from_config(&config),
             api_keys: ApiKeyFormat::new(&config.api_key_prefix)?,
-            revocations: Revocations::new(Arc::clone(&store), token_lifetime),
+            revocations: Revocations::new(
+                Arc::clone(&store),
+                token_lifetime,
+                KeyCache::new(config.caches.api_keys, secs(config.caches.api_key_ttl)),
+            ),
+            token_cache: TokenCache::new(config.caches.tokens),
             config,
             store,
             clock: self.clock,
@@ -167,6 +176,16 @@ impl AuthServiceBuilder {
                 },
             );
         }
+        // API keys' last-use times, coalesced in memory, are written in one batch per interval.
+        spawn_poller(
+            Arc::downgrade(&service.inner),
+            |inner| inner.config.caches.last_used_flush,
+            |inner| async move {
+                if let Err(e) = (AuthService { inner }).flush().await {
+                    tracing::warn!(error = %e, "writing API keys' last use failed; will retry");
+                }
+            },
+        );
         Ok(service)
     }
 }

@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use crate::api_key::ApiKeyFormat;
 use crate::audit::{AuditEvent, AuditSink};
+use crate::cache::tokens::TokenCache;
 use crate::clock::Clock;
 use crate::config::{AuthConfig, RateLimit, RateLimits};
-use crate::credential::Credential;
 use crate::email::{Email, MAX_EMAIL_LEN};
 use crate::error::Error;
 use crate::mail::Mailer;
@@ -33,6 +33,7 @@ use crate::store::{Store, User};
 use crate::token::Validation;
 
 mod api_keys;
+mod authenticate;
 mod builder;
 mod resets;
 mod sessions;
@@ -55,6 +56,8 @@ struct Inner {
     refresh: RefreshTokens,
     policy: Policy,
     revocations: Revocations,
+    /// Verified access tokens; `None` when turned off.
+    token_cache: Option<TokenCache>,
     limiter: Arc<dyn RateLimiter>,
     audit: Arc<dyn AuditSink>,
     mailer: Arc<dyn Mailer>,
@@ -132,25 +135,6 @@ impl AuthService {
     #[doc(hidden)]
     pub fn password_hash_is_current(&self, phc: &str) -> bool {
         !self.inner.hasher.needs_rehash(phc)
-    }
-
-    /// Authenticates a bearer value or cookie value ([`Credential::parse`] decides which path):
-    /// an API key takes the API-key path (checksum offline, then the store), anything else the
-    /// JWT path (no I/O).
-    pub async fn authenticate(&self, credential: &str) -> Result<Principal, Error> {
-        let credential = Credential::parse(credential, &self.inner.api_keys)?;
-        self.authenticate_credential(credential).await
-    }
-
-    /// Authenticates a credential already classified by [`Credential::parse`].
-    pub(crate) async fn authenticate_credential(
-        &self,
-        credential: Credential<'_>,
-    ) -> Result<Principal, Error> {
-        match credential {
-            Credential::Jwt(token) => self.authenticate_jwt(token),
-            Credential::ApiKey(key) => self.authenticate_api_key(key).await,
-        }
     }
 
     /// The API-key format of this deployment (its configured prefix), for classifying a value.

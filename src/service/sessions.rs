@@ -1,12 +1,12 @@
-//! Sessions: register, login, refresh, logout, and the JWT path of authentication.
+//! Sessions: register, login, refresh, logout.
 
 use std::net::IpAddr;
 
 use crate::audit::AuditEvent;
 use crate::clock::secs;
 use crate::email::Email;
-use crate::error::{Error, StoreError, TokenError, ValidationError};
-use crate::principal::{Principal, PrincipalKind};
+use crate::error::{Error, StoreError, ValidationError};
+use crate::principal::Principal;
 use crate::refresh::Rotation;
 use crate::secret::{AccessToken, Password, RefreshToken, random_id};
 use crate::store::{NewUser, Session, User};
@@ -270,25 +270,5 @@ impl AuthService {
             session_id: session.to_owned(),
         });
         Ok(())
-    }
-
-    /// The JWT path alone: signature, claims, and the in-process revocation set. No I/O.
-    pub fn authenticate_jwt(&self, token: &str) -> Result<Principal, Error> {
-        let now = self.now();
-        let claims = self.key_ring().verify(token, &self.inner.validation, now)?;
-        if self.inner.revocations.is_revoked(&claims.sid, now) {
-            return Err(Error::InvalidToken(TokenError::Revoked));
-        }
-        let user_id = claims.sub.parse().map_err(|_| TokenError::Malformed)?;
-        Ok(Principal {
-            subject: claims.sub,
-            user_id,
-            org: claims.org,
-            // The name as signed; the policy decides what it may do (an unknown one: nothing).
-            role: claims.role,
-            kind: PrincipalKind::User {
-                session: claims.sid,
-            },
-        })
     }
 }

@@ -124,4 +124,42 @@ impl AuthService {
         info.role = role;
         Ok(info)
     }
+
+    /// Removes a user (needs [`UsersManage`]): the user, their sessions, reset tokens and the API
+    /// keys they created are deleted in one store transaction. Their access tokens are refused
+    /// and their keys stop working at once here, and on every other instance within one poll
+    /// interval. A user of another organization, or an unknown id, is [`Error::NotFound`]; a user
+    /// whose role grants more than the remover's is out of reach ([`Error::Forbidden`]); nobody
+    /// removes themselves this way ([`ValidationError::RemoveSelf`]).
+    pub async fn remove_user(&self, admin: &Principal, user_id: i64) -> Result<(), Error> {
+        self.require(admin, UsersManage)?;
+        if user_id == admin.user_id {
+            return Err(ValidationError::RemoveSelf.into());
+        }
+        let user = self
+            .inner
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if user.org != admin.org {
+            return Err(Error::NotFound);
+        }
+        if !self.inner.policy.is_at_most(&user.role, &admin.role) {
+            return Err(Error::Forbidden(UsersManage.into()));
+        }
+        if !self
+            .inner
+            .revocations
+            .remove_user(user_id, self.now())
+            .await?
+        {
+            return Err(Error::NotFound);
+        }
+        self.audit(AuditEvent::UserRemoved {
+            user_id,
+            by: admin.user_id,
+        });
+        Ok(())
+    }
 }

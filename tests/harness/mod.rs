@@ -157,7 +157,7 @@ impl SignedIn {
             .expect("a fresh access token authenticates");
         SignedIn {
             user: login.user,
-            principal,
+            principal: Principal::clone(&principal),
             access_token: login.access_token,
             refresh_token: login.refresh_token,
         }

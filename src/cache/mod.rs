@@ -1,0 +1,197 @@
+//! The in-process caches of verified credentials: verified access tokens, and verified API keys
+//! with their pending last-use times.
+//!
+//! Both are tables of a fixed number of slots (set in [`CacheConfig`]), each slot an
+//! [`ArcSwapOption`] holding one immutable entry. A lookup is one or two lock-free loads and a
+//! comparison; a hit allocates nothing and returns the cached [`Principal`](crate::Principal)
+//! behind an `Arc`. An insertion replaces one of the two slots its hash picks. The memory is
+//! therefore bounded by the slot count times the largest entry, whatever the traffic, and no
+//! entry is ever trusted beyond what the caller checks on every hit (expiry, the revocation set,
+//! the key ring, the key cache's generation).
+//!
+//! Nothing enters a cache before it was verified in full, so a flood of garbage or forgeries
+//! never evicts anything.
+
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+
+pub(crate) mod api_keys;
+pub(crate) mod tokens;
+
+/// Largest slot count either cache may be given.
+pub const MAX_CACHE_SLOTS: usize = 1 << 20;
+
+/// The in-process caches of verified credentials ([`AuthConfig::caches`](crate::AuthConfig)).
+///
+/// A cache hit still honours everything that can end a credential: a cached access token is
+/// refused once expired, once its session is in the revocation set (logout, password reset, role
+/// change, refresh-token reuse) and once its signing key left the ring; a cached API key is
+/// dropped the moment a key is revoked or a user's role changes or the user is removed, on this
+/// instance at once and on the others through the revocation log within one poll interval.
+///
+/// ```
+/// use assimetria_auth::{AuthConfig, CacheConfig};
+///
+/// let config = AuthConfig::builder()
+///     .caches(CacheConfig { tokens: 0, ..CacheConfig::default() }) // no token cache
+///     .build()?;
+/// assert_eq!(config.caches.api_keys, 4096);
+/// # Ok::<(), assimetria_auth::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Slots of the verified-token cache, at most [`MAX_CACHE_SLOTS`]; 0 turns it off. Each
+    /// holds one token of at most 2 KiB (longer ones are not cached) and its principal. Default
+    /// 4096.
+    pub tokens: usize,
+    /// Slots of the verified-API-key cache, at most [`MAX_CACHE_SLOTS`]; 0 turns it off (every
+    /// API-key request then reads the store). Default 4096.
+    pub api_keys: usize,
+    /// How long a cached API key is trusted before the store is read again. Revocations and role
+    /// changes reach the cache without waiting for it; this bounds what a change made behind the
+    /// service's back (directly in the database) can take to be seen. Default 5 minutes.
+    pub api_key_ttl: Duration,
+    /// How often API keys' `last_used_at` times, coalesced in memory, are written to the store in
+    /// one batch ([`AuthService::flush`](crate::AuthService::flush) writes them at once, e.g. at
+    /// shutdown). Default 60 s.
+    pub last_used_flush: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            tokens: 4096,
+            api_keys: 4096,
+            api_key_ttl: Duration::from_secs(300),
+            last_used_flush: Duration::from_secs(60),
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Whether the sizes and intervals are usable.
+    pub(crate) fn is_valid(&self) -> bool {
+        self.tokens <= MAX_CACHE_SLOTS
+            && self.api_keys <= MAX_CACHE_SLOTS
+            && !self.last_used_flush.is_zero()
+    }
+}
+
+/// A table of slots, each holding one immutable entry; an entry lives in one of the two slots
+/// its hash picks.
+pub(crate) struct Slots<E> {
+    slots: Box<[ArcSwapOption<E>]>,
+    mask: usize,
+}
+
+impl<E> Slots<E> {
+    /// `count` slots, rounded up to a power of two (at least 2); `None` for 0 (no cache).
+    pub(crate) fn new(count: usize) -> Option<Self> {
+        if count == 0 {
+            return None;
+        }
+        let count = count.clamp(2, MAX_CACHE_SLOTS).next_power_of_two();
+        Some(Self {
+            slots: (0..count).map(|_| ArcSwapOption::empty()).collect(),
+            mask: count - 1,
+        })
+    }
+
+    /// The two slots `hash` picks.
+    fn pair(&self, hash: u64) -> [&ArcSwapOption<E>; 2] {
+        // The high bits: the hashes are multiplicative.
+        let i = (hash >> 32) as usize & self.mask;
+        [&self.slots[i], &self.slots[i ^ 1]]
+    }
+
+    /// The first answer `f` gives for an entry in the slots `hash` picks.
+    pub(crate) fn find<R>(&self, hash: u64, mut f: impl FnMut(&E) -> Option<R>) -> Option<R> {
+        self.pair(hash)
+            .into_iter()
+            .find_map(|slot| slot.load().as_deref().and_then(&mut f))
+    }
+
+    /// Puts `entry` in one of the slots `hash` picks: an empty one, else one whose entry
+    /// `replaceable` gives up, else the one the hash's lowest bit names. Returns what it
+    /// replaced.
+    pub(crate) fn put(
+        &self,
+        hash: u64,
+        entry: E,
+        replaceable: impl Fn(&E) -> bool,
+    ) -> Option<std::sync::Arc<E>> {
+        let pair = self.pair(hash);
+        let slot = pair
+            .iter()
+            .find(|slot| slot.load().as_deref().is_none_or(&replaceable))
+            .unwrap_or(&pair[(hash & 1) as usize]);
+        slot.swap(Some(std::sync::Arc::new(entry)))
+    }
+
+    /// How many slots hold an entry.
+    pub(crate) fn occupied(&self) -> usize {
+        self.slots.iter().filter(|s| s.load().is_some()).count()
+    }
+
+    /// Every entry, for the rare scans (flushing last-use times).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = std::sync::Arc<E>> + '_ {
+        self.slots.iter().filter_map(ArcSwapOption::load_full)
+    }
+}
+
+/// A hash of `bytes` for picking slots (FxHash-style multiply-rotate over 8-byte words).
+pub(crate) fn slot_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    for &b in chunks.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    }
+    h
+}
+
+/// Whether two byte strings are equal, in time that depends only on their lengths: a cached
+/// credential is compared without telling a prober how much of it matched.
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_keep_two_entries_per_pair_and_replace_by_preference() {
+        let slots = Slots::<u32>::new(3).unwrap();
+        assert_eq!(slots.slots.len(), 4, "rounded up to a power of two");
+        let h = 7u64 << 32;
+        assert!(slots.put(h, 1, |_| false).is_none());
+        assert!(
+            slots.put(h, 2, |_| false).is_none(),
+            "the pair's second slot"
+        );
+        assert_eq!(slots.find(h, |&e| (e == 2).then_some(e)), Some(2));
+        // Both full: a replaceable entry goes first.
+        assert_eq!(slots.put(h, 3, |&e| e == 1).as_deref(), Some(&1));
+        assert_eq!(slots.find(h, |&e| (e == 1).then_some(e)), None);
+        assert_eq!(slots.entries().count(), 2);
+        assert!(Slots::<u32>::new(0).is_none(), "0 turns the cache off");
+    }
+
+    #[test]
+    fn same_bytes_compares_whole_strings() {
+        assert!(same_bytes(b"abc", b"abc"));
+        assert!(!same_bytes(b"abc", b"abd"));
+        assert!(!same_bytes(b"abc", b"abcd"));
+        assert_ne!(slot_hash(b"abcdefghij"), slot_hash(b"abcdefghik"));
+    }
+}

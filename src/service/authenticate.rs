@@ -1,0 +1,199 @@
+//! Authentication, the request's hot path: the JWT path (no I/O, no lock, a verified-token cache)
+//! and the API-key path (a verified-key cache; one store query on a miss; last-use times written
+//! in batches by a background task, never on the request path).
+
+use std::sync::Arc;
+
+use crate::api_key::ParsedKey;
+use crate::cache::tokens::TokenCache;
+use crate::credential::Credential;
+use crate::error::{Error, TokenError};
+use crate::principal::{Principal, PrincipalKind};
+use crate::rbac::Role;
+use crate::store::ApiKeyWithCreator;
+use crate::token::Claims;
+
+use super::AuthService;
+
+impl AuthService {
+    /// Authenticates a bearer value or cookie value ([`Credential::parse`] decides which path):
+    /// an API key takes the API-key path (checksum offline, then the verified-key cache, then the
+    /// store), anything else the JWT path (no I/O).
+    ///
+    /// The principal comes behind an `Arc`: a request whose credential was verified before is
+    /// answered from a cache without allocating.
+    pub async fn authenticate(&self, credential: &str) -> Result<Arc<Principal>, Error> {
+        let credential = Credential::parse(credential, &self.inner.api_keys)?;
+        self.authenticate_credential(credential).await
+    }
+
+    /// Authenticates a credential already classified by [`Credential::parse`].
+    pub(crate) async fn authenticate_credential(
+        &self,
+        credential: Credential<'_>,
+    ) -> Result<Arc<Principal>, Error> {
+        match credential {
+            Credential::Jwt(token) => self.authenticate_jwt(token),
+            Credential::ApiKey(key) => self.authenticate_api_key(key).await,
+        }
+    }
+
+    /// The JWT path alone: structure, then the verified-token cache, else the signature and the
+    /// claims; on both ways the revocation set. No I/O, no lock.
+    pub fn authenticate_jwt(&self, token: &str) -> Result<Arc<Principal>, Error> {
+        let inner = &*self.inner;
+        let now = self.now();
+        let ring = inner.signing.current();
+        // Garbage and unknown keys are refused here, before the cache is consulted.
+        let located = ring.locate(token)?;
+        let horizon = now.saturating_sub(crate::clock::secs(inner.validation.leeway));
+        let cached = inner
+            .token_cache
+            .as_ref()
+            .and_then(|cache| cache.get(token, located.signature, ring.generation(), horizon));
+        if let Some(principal) = cached {
+            return self.unless_revoked(principal, now);
+        }
+        let (principal, exp) = located.verify(&inner.validation, now, |claims| {
+            self.token_principal(claims)
+        })??;
+        let principal = self.unless_revoked(Arc::new(principal), now)?;
+        if let Some(cache) = &inner.token_cache {
+            let principal = Arc::clone(&principal);
+            cache.insert(
+                token,
+                located.signature,
+                ring.generation(),
+                exp,
+                horizon,
+                principal,
+            );
+        }
+        Ok(principal)
+    }
+
+    /// The principal a verified token names, and its expiry. Only `sub`, `sid`, `role` and `org`
+    /// are copied out of the token.
+    fn token_principal(&self, claims: &Claims<'_>) -> Result<(Principal, i64), TokenError> {
+        let user_id = claims.sub.parse().map_err(|_| TokenError::Malformed)?;
+        // The name as signed; the policy decides what it may do (an unknown one: nothing). A
+        // name the policy defines is its own `Role`, shared rather than copied.
+        let role = self
+            .inner
+            .policy
+            .role_named(&claims.role)
+            .unwrap_or_else(|| Role::new(&claims.role));
+        let principal = Principal {
+            subject: claims.sub.clone().into_owned(),
+            user_id,
+            org: claims.org.as_ref().map(|o| o.clone().into_owned()),
+            role,
+            kind: PrincipalKind::User {
+                session: claims.sid.clone().into_owned(),
+            },
+        };
+        Ok((principal, claims.exp))
+    }
+
+    /// `principal`, unless its session is in the revocation set.
+    fn unless_revoked(&self, principal: Arc<Principal>, now: i64) -> Result<Arc<Principal>, Error> {
+        match principal.session() {
+            Some(session) if self.inner.revocations.is_revoked(session, now) => {
+                Err(Error::InvalidToken(TokenError::Revoked))
+            }
+            _ => Ok(principal),
+        }
+    }
+
+    /// The API-key path: the key passed its offline checks. A key verified before is answered
+    /// from the cache; otherwise one store query reads the key and its creator's current role (a
+    /// key acts with at most that role).
+    pub(super) async fn authenticate_api_key(
+        &self,
+        key: ParsedKey<'_>,
+    ) -> Result<Arc<Principal>, Error> {
+        let keys = self.inner.revocations.keys();
+        let hash = key.hash();
+        let now = self.now();
+        if let Some(principal) = keys.get(&hash, now) {
+            return Ok(principal);
+        }
+        // Read before the store: a change that lands meanwhile makes this entry stale.
+        let generation = keys.generation();
+        let found = self
+            .inner
+            .store
+            .api_key_with_creator(&hash)
+            .await?
+            .ok_or(Error::InvalidApiKey)?;
+        let principal = Arc::new(self.key_principal(found, key)?);
+        keys.insert(hash, Arc::clone(&principal), generation, now);
+        Ok(principal)
+    }
+
+    /// The principal a stored key authenticates as, or [`Error::InvalidApiKey`].
+    fn key_principal(
+        &self,
+        found: ApiKeyWithCreator,
+        key: ParsedKey<'_>,
+    ) -> Result<Principal, Error> {
+        let ApiKeyWithCreator {
+            key: record,
+            creator_role,
+            ..
+        } = found;
+        if record.revoked_at.is_some() || record.environment != key.environment() {
+            return Err(Error::InvalidApiKey);
+        }
+        // Demoting (or removing) the creator demotes (or disables) the keys they made.
+        let creator_role = creator_role.ok_or(Error::InvalidApiKey)?;
+        // The key acts with whichever of the two grants no more than the other. A role the
+        // policy no longer defines holds nothing and is at most any, so it wins: fail closed.
+        let policy = &self.inner.policy;
+        let role = if policy.is_at_most(&record.role, &creator_role) {
+            record.role
+        } else if policy.is_at_most(&creator_role, &record.role) {
+            creator_role
+        } else {
+            // The creator moved to a role whose permissions do not nest with the key's: no named
+            // role holds only what both hold, so the key holds nothing until it is re-minted.
+            return Err(Error::InvalidApiKey);
+        };
+        let role = policy.role_named(role.as_str()).unwrap_or(role);
+        Ok(Principal {
+            subject: format!("apikey:{}", record.id),
+            user_id: record.created_by,
+            org: record.org,
+            role,
+            kind: PrincipalKind::ApiKey {
+                id: record.id,
+                environment: record.environment,
+            },
+        })
+    }
+
+    /// How many access tokens and API keys the caches hold: a test hook. Not part of the stable
+    /// API.
+    #[doc(hidden)]
+    pub fn cached_credentials(&self) -> (usize, usize) {
+        let tokens = self.inner.token_cache.as_ref().map_or(0, TokenCache::len);
+        (tokens, self.inner.revocations.keys().len())
+    }
+
+    /// Writes pending work to the store now: the API keys' last-use times, coalesced in memory
+    /// since the last write (the background task does it every
+    /// [`CacheConfig::last_used_flush`](crate::CacheConfig::last_used_flush)). Call it at
+    /// shutdown, after the server has stopped taking requests, so that no use is lost.
+    pub async fn flush(&self) -> Result<(), Error> {
+        let keys = self.inner.revocations.keys();
+        let uses = keys.take_uses();
+        if uses.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.inner.store.touch_api_keys(&uses).await {
+            keys.restore(&uses);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
