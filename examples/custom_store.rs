@@ -29,7 +29,8 @@ use assimetria_auth::error::StoreError;
 use assimetria_auth::store::{
     ApiKeyRecord, ApiKeyStore, ApiKeyWithCreator, Consumed, NewApiKey, NewUser, RefreshRecord,
     ResetTokenStore, Revocation, RevocationStore, Session, SessionStore, SigningKeyStore,
-    StoreResult, StoredKey, TokenHash, User, UserChange, UserStore,
+    StoreResult, StoredKey, TokenHash, User, UserChange, UserStore, api_key_change_entry,
+    user_change_entry,
 };
 use assimetria_auth::{AuthConfig, AuthService, MasterKey, Password};
 use async_trait::async_trait;
@@ -74,6 +75,8 @@ impl Tables {
         }
         ended.sort();
         self.log_revocations(&ended, refused_until);
+        // Then the user's own entry: other instances read the user's API keys again.
+        self.log_revocations(&[user_change_entry(user)], refused_until);
         ended
     }
 
@@ -278,15 +281,15 @@ impl ApiKeyStore for TinyStore {
         Ok(first(&self.tables().api_keys, |k| k.id == id))
     }
 
-    async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool> {
+    async fn revoke_api_key(&self, id: i64, now: i64, refused_until: i64) -> StoreResult<bool> {
+        // The revocation and its log entry under one lock.
         let mut t = self.tables();
         match t.api_keys.iter_mut().find(|k| k.id == id) {
-            Some(key) if key.revoked_at.is_none() => {
-                key.revoked_at = Some(now);
-                Ok(true)
-            }
-            _ => Ok(false),
+            Some(key) if key.revoked_at.is_none() => key.revoked_at = Some(now),
+            _ => return Ok(false),
         }
+        t.log_revocations(&[api_key_change_entry(id)], refused_until);
+        Ok(true)
     }
 
     async fn touch_api_keys(&self, uses: &[(i64, i64)]) -> StoreResult<()> {

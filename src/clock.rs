@@ -21,8 +21,18 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Read on every request, so on Linux from the kernel's coarse real-time clock: the same
+    /// seconds as the precise one (at most a few milliseconds behind), at a fraction of the cost.
+    #[cfg(target_os = "linux")]
     fn now(&self) -> i64 {
-        OffsetDateTime::now_utc().unix_timestamp()
+        rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse).tv_sec
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 }
 

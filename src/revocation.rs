@@ -15,11 +15,12 @@
 //! Reads take no lock: the set is an immutable value behind an [`ArcSwap`], replaced whole by
 //! each change (an empty set costs one load). So that a change does not copy a large set, it is
 //! kept in two levels: a large `settled` map shared between versions, and a small `recent` one
-//! that changes copy; `recent` is folded into `settled` once it passes a fraction of it, which
-//! keeps a change's copying amortized to a small share of the set's size.
+//! that changes copy; `recent` is folded into `settled` once it passes the square root of its
+//! size, which keeps a change's copying amortized to O(√n) entries.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use arc_swap::ArcSwap;
 use crate::cache::api_keys::KeyCache;
 
 use crate::error::Error;
-use crate::store::{Store, UserChange};
+use crate::store::{Store, UserChange, is_key_change_entry};
 
 /// Log entries read per store call while syncing.
 const SYNC_BATCH: i64 = 1000;
@@ -46,12 +47,8 @@ pub(crate) struct Revocations {
     cursor: tokio::sync::Mutex<i64>,
     /// The verified-API-key cache, made stale by log entries that name a key or a user.
     keys: KeyCache,
-}
-
-/// Whether a log entry names an API key (`apikey:<id>`) or a user (`user:<id>`) whose keys must
-/// be read again, rather than a session (session ids never hold a `:`).
-fn names_key_holder(entry: &str) -> bool {
-    entry.starts_with("apikey:") || entry.starts_with("user:")
+    /// When the log was last read in full (Unix seconds; 0: never).
+    synced_at: AtomicI64,
 }
 
 impl Revocations {
@@ -60,6 +57,7 @@ impl Revocations {
     pub(crate) fn new(store: Arc<dyn Store>, token_lifetime: i64, keys: KeyCache) -> Self {
         Self {
             keys,
+            synced_at: AtomicI64::new(0),
             store,
             token_lifetime,
             set: ArcSwap::from_pointee(RevokedSet::default()),
@@ -73,16 +71,13 @@ impl Revocations {
         &self.keys
     }
 
-    /// Makes cached API keys stale after a change to a key or a user already made in the store:
-    /// here at once, and on every other instance through the log (`names` are `apikey:<id>` or
-    /// `user:<id>`). The entries stay in the log as long as a cached key is trusted.
-    pub(crate) async fn publish_key_change(&self, names: &[String], now: i64) -> Result<(), Error> {
-        debug_assert!(names.iter().all(|n| names_key_holder(n)));
+    /// Revokes an API key: in the store with its log entry (one transaction), and out of this
+    /// process's key cache at once; other instances drop it when they read the entry. `false`
+    /// if the key was unknown or already revoked.
+    pub(crate) async fn revoke_api_key(&self, id: i64, now: i64) -> Result<bool, Error> {
+        let revoked = self.store.revoke_api_key(id, now, self.until(now)).await?;
         self.keys.invalidate();
-        self.store
-            .append_revocations(names, now.saturating_add(self.keys.ttl()))
-            .await?;
-        Ok(())
+        Ok(revoked)
     }
 
     /// Whether `session`'s access tokens are refused at `now`. No I/O.
@@ -143,7 +138,6 @@ impl Revocations {
         now: i64,
     ) -> Result<bool, Error> {
         let until = self.until(now);
-        let role_changed = matches!(change, UserChange::Role(_));
         let Some(ended) = self
             .store
             .update_user_ending_sessions(user_id, change, now, until)
@@ -152,11 +146,9 @@ impl Revocations {
             return Ok(false);
         };
         self.insert_ids(&ended, until);
-        if role_changed {
-            // The keys the user made act with at most the user's role.
-            self.publish_key_change(&[format!("user:{user_id}")], now)
-                .await?;
-        }
+        // The keys the user made act with at most the user's role. The store logged the change
+        // for the other instances in the same transaction.
+        self.keys.invalidate();
         Ok(true)
     }
 
@@ -173,8 +165,7 @@ impl Revocations {
             return Ok(false);
         };
         self.insert_ids(&ended, until);
-        self.publish_key_change(&[format!("user:{user_id}")], now)
-            .await?;
+        self.keys.invalidate();
         Ok(true)
     }
 
@@ -187,13 +178,13 @@ impl Revocations {
                 .store
                 .revocations_since(*cursor, now, SYNC_BATCH)
                 .await?;
-            if batch.iter().any(|r| names_key_holder(&r.session_id)) {
+            if batch.iter().any(|r| is_key_change_entry(&r.session_id)) {
                 self.keys.invalidate();
             }
             self.insert(
                 batch
                     .iter()
-                    .filter(|r| !names_key_holder(&r.session_id))
+                    .filter(|r| !is_key_change_entry(&r.session_id))
                     .map(|r| (r.session_id.as_str(), r.until)),
             );
             match batch.last() {
@@ -203,6 +194,12 @@ impl Revocations {
             if (batch.len() as i64) < SYNC_BATCH {
                 break;
             }
+        }
+        // After a gap longer than a cached key is trusted (failed syncs, a paused process), an
+        // entry may have left the log unread: read every cached key again.
+        let last = self.synced_at.swap(now, Ordering::Relaxed);
+        if now.saturating_sub(last) >= self.keys.ttl() {
+            self.keys.invalidate();
         }
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.set.load_full();
@@ -236,9 +233,15 @@ struct RevokedSet {
 /// Seconds between two prunings of the revocation set, at least.
 const PRUNE_EVERY: i64 = 60;
 
-/// `recent` is folded into `settled` once it holds more than this, or more than an eighth of
-/// `settled`, whichever is larger.
+/// `recent` is folded into `settled` once it holds more than this, or more than the square root
+/// of `settled`'s size, whichever is larger: a change then copies O(√n) entries, and the fold's
+/// O(n) copy comes once per √n changes.
 const RECENT_MIN: usize = 256;
+
+/// When `recent` is folded into a `settled` of `settled` entries.
+fn fold_at(settled: usize) -> usize {
+    RECENT_MIN.max(settled.isqrt())
+}
 
 impl RevokedSet {
     fn get(&self, session: &str) -> Option<i64> {
@@ -258,7 +261,7 @@ impl RevokedSet {
             *entry = (*entry).max(until);
             earliest = Some(earliest.map_or(until, |e| e.min(until)));
         }
-        if recent.len() > RECENT_MIN.max(self.settled.len() / 8) {
+        if recent.len() > fold_at(self.settled.len()) {
             let mut settled = HashMap::clone(&self.settled);
             for (id, until) in recent {
                 let entry = settled.entry(id).or_insert(until);
@@ -356,11 +359,15 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let here = Revocations::new(Arc::clone(&store), 100, KeyCache::new(8, 60));
         let there = Revocations::new(Arc::clone(&store), 100, KeyCache::new(8, 60));
+        there.sync(1_000).await.unwrap();
         let (g_here, g_there) = (here.keys.generation(), there.keys.generation());
-        here.publish_key_change(&["apikey:7".to_owned()], 1_000)
+        assert!(!here.revoke_api_key(7, 1_000).await.unwrap(), "no such key");
+        assert_ne!(here.keys.generation(), g_here, "stale here at once");
+        // What a revocation on another instance leaves in the log.
+        store
+            .append_revocations(&[crate::store::api_key_change_entry(7)], 1_100)
             .await
             .unwrap();
-        assert_ne!(here.keys.generation(), g_here, "stale here at once");
         assert_eq!(there.keys.generation(), g_there);
         there.sync(1_001).await.unwrap();
         assert_ne!(
@@ -374,6 +381,10 @@ mod tests {
         here.publish(&["s1".to_owned()], 1_002).await.unwrap();
         there.sync(1_003).await.unwrap();
         assert_eq!(there.keys.generation(), g);
+        // A sync after a gap longer than a cached key is trusted: whatever the log lost meanwhile,
+        // the cached keys are read again.
+        there.sync(1_100).await.unwrap();
+        assert_ne!(there.keys.generation(), g, "stale after a long gap");
     }
 
     #[tokio::test]
@@ -386,7 +397,7 @@ mod tests {
         }
         let current = set.set.load();
         assert!(
-            current.recent.len() <= RECENT_MIN.max(current.settled.len() / 8) + 7,
+            current.recent.len() <= fold_at(current.settled.len()) + 7,
             "recent entries are folded into the shared level"
         );
         assert!(ids.iter().all(|id| set.is_revoked(id, 1_050)));

@@ -195,22 +195,80 @@ async fn admin_with_key(h: &Harness, role: assimetria_auth::Role) -> (SignedIn, 
 
 #[tokio::test]
 async fn a_cached_key_is_served_without_the_store_until_its_ttl() {
-    let h = harness(config(CacheConfig {
-        api_key_ttl: Duration::from_secs(60),
-        ..CacheConfig::default()
-    }))
-    .await;
-    let (_, id, key) = admin_with_key(&h, seed::MEMBER).await;
-    let first = h.service.authenticate(&key).await.unwrap();
-    // Revoked behind the service's back (straight in the store): the cache does not read it...
-    h.store.revoke_api_key(id, T0).await.unwrap();
-    let again = h.service.authenticate(&key).await.unwrap();
+    // No background sync: the log is read only when this test says so.
+    let clock = Arc::new(assimetria_auth::clock::ManualClock::new(T0));
+    let store: Arc<dyn assimetria_auth::store::Store> =
+        Arc::new(assimetria_auth::MemoryStore::new());
+    let service = assimetria_auth::AuthService::builder(
+        config(CacheConfig {
+            api_key_ttl: Duration::from_secs(60),
+            ..CacheConfig::default()
+        }),
+        Arc::clone(&store),
+    )
+    .clock(clock.clone())
+    .background_revocation_sync(false)
+    .build()
+    .await
+    .unwrap();
+    let admin = signed_in(&service, "admin@example.com", seed::ADMIN).await;
+    let created = service
+        .create_api_key(
+            &admin.principal,
+            "ci",
+            Environment::Live,
+            Some(seed::MEMBER),
+        )
+        .await
+        .unwrap();
+    let (id, key) = (created.info.id, created.key.expose());
+    let first = service.authenticate(key).await.unwrap();
+    // Revoked by another instance: in the store and its log, not yet read here.
+    store.revoke_api_key(id, T0, T0 + 600).await.unwrap();
+    let again = service.authenticate(key).await.unwrap();
     assert!(Arc::ptr_eq(&first, &again), "no store read on a hit");
-    // ...until the entry's time is up.
-    h.clock.advance(Duration::from_secs(60));
+    // The TTL bounds it even if the log were never read...
+    clock.advance(Duration::from_secs(60));
+    assert!(matches!(
+        service.authenticate(key).await,
+        Err(Error::InvalidApiKey)
+    ));
+}
+
+#[tokio::test]
+async fn another_instances_revocation_reaches_the_cache_at_the_next_sync() {
+    let h = default_harness().await;
+    let (_, id, key) = admin_with_key(&h, seed::MEMBER).await;
+    h.service.authenticate(&key).await.unwrap();
+    h.store.revoke_api_key(id, T0, T0 + 600).await.unwrap();
+    h.service.sync_revocations().await.unwrap();
     assert!(matches!(
         h.service.authenticate(&key).await,
         Err(Error::InvalidApiKey)
+    ));
+}
+
+#[tokio::test]
+async fn a_token_whose_session_id_names_a_log_entry_is_refused() {
+    let h = default_harness().await;
+    let ring = KeyRing::new(JwtKey::hs256("k1", &[7; 32]).unwrap()).unwrap();
+    h.service.set_key_ring(ring.clone()).await;
+    let claims = assimetria_auth::token::AccessClaims {
+        sub: "1".into(),
+        sid: "user:1".into(),
+        role: seed::VIEWER,
+        org: None,
+        iss: "assimetria-auth".into(),
+        aud: "assimetria-api".into(),
+        iat: T0,
+        nbf: T0,
+        exp: T0 + 60,
+        jti: "j".into(),
+    };
+    let token = ring.sign(&claims).unwrap();
+    assert!(matches!(
+        h.service.authenticate(token.expose()).await,
+        Err(Error::InvalidToken(TokenError::Malformed))
     ));
 }
 

@@ -140,28 +140,44 @@ impl<E> Slots<E> {
     }
 }
 
-/// A hash of `bytes` for picking slots (FxHash-style multiply-rotate over 8-byte words).
+/// The slot hash of a credential's random part (a signature segment, a SHA-256): its first 16
+/// bytes, mixed. Only fully verified credentials are ever inserted, and their signatures or
+/// hashes are beyond a client's choosing, so the entries spread evenly; a client's lookups can
+/// pick any slot but only ever miss there. Shorter input is hashed whole.
 pub(crate) fn slot_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
-    }
-    for &b in chunks.remainder() {
-        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-    }
-    h
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        let n = b.len().min(8);
+        w[..n].copy_from_slice(&b[..n]);
+        u64::from_le_bytes(w)
+    };
+    let head = &bytes[..bytes.len().min(16)];
+    let (a, b) = head.split_at(head.len().min(8));
+    (word(a).wrapping_mul(K).rotate_left(29) ^ word(b)).wrapping_mul(K)
 }
 
 /// Whether two byte strings are equal, in time that depends only on their lengths: a cached
 /// credential is compared without telling a prober how much of it matched.
+///
+/// The differences are OR-ed together eight bytes at a time with no branch on the data, and only
+/// the total is looked at (through `black_box`, so the compiler cannot stop early). `subtle`'s
+/// slice comparison would be as constant but puts an optimisation barrier on every byte, which
+/// costs more than the whole cache hit it guards.
 pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .fold(0u64, |acc, (x, y)| acc | u64::from(x ^ y));
+    let diff = a8
+        .zip(b8)
+        .fold(tail, |acc, (x, y)| acc | (word(x) ^ word(y)));
     std::hint::black_box(diff) == 0
 }
 
@@ -193,5 +209,7 @@ mod tests {
         assert!(!same_bytes(b"abc", b"abd"));
         assert!(!same_bytes(b"abc", b"abcd"));
         assert_ne!(slot_hash(b"abcdefghij"), slot_hash(b"abcdefghik"));
+        assert_ne!(slot_hash(b"abcdefgh"), slot_hash(b"bbcdefgh"));
+        assert_eq!(slot_hash(b""), slot_hash(b""));
     }
 }

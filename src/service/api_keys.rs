@@ -131,7 +131,8 @@ impl AuthService {
         Ok(keys.iter().map(ApiKeyInfo::from).collect())
     }
 
-    /// Revokes a key, effective at once (needs [`ApiKeysManage`]). A key of another
+    /// Revokes a key (needs [`ApiKeysManage`]): refused at once on this instance, and on every
+    /// other instance sharing the store within one revocation poll interval. A key of another
     /// organization, or an unknown id, is [`Error::NotFound`].
     pub async fn revoke_api_key(&self, principal: &Principal, id: i64) -> Result<(), Error> {
         self.require(principal, ApiKeysManage)?;
@@ -144,13 +145,17 @@ impl AuthService {
         if key.org != principal.org || key.revoked_at.is_some() {
             return Err(Error::NotFound);
         }
-        let now = self.now();
-        self.inner.store.revoke_api_key(id, now).await?;
-        // Refused at once here, and within one poll interval on every other instance.
-        self.inner
+        // Refused at once here, and within one poll interval on every other instance (the log
+        // entry commits with the revocation).
+        if !self
+            .inner
             .revocations
-            .publish_key_change(&[format!("apikey:{id}")], now)
-            .await?;
+            .revoke_api_key(id, self.now())
+            .await?
+        {
+            // Revoked by a concurrent request meanwhile.
+            return Err(Error::NotFound);
+        }
         self.audit(AuditEvent::ApiKeyRevoked {
             key_id: id,
             by: principal.user_id,

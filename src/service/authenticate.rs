@@ -10,10 +10,13 @@ use crate::credential::Credential;
 use crate::error::{Error, TokenError};
 use crate::principal::{Principal, PrincipalKind};
 use crate::rbac::Role;
-use crate::store::ApiKeyWithCreator;
+use crate::store::{ApiKeyWithCreator, is_key_change_entry};
 use crate::token::Claims;
 
 use super::AuthService;
+
+/// Last-use times written per store call, at most.
+const TOUCH_BATCH: usize = 256;
 
 impl AuthService {
     /// Authenticates a bearer value or cookie value ([`Credential::parse`] decides which path):
@@ -42,10 +45,10 @@ impl AuthService {
     /// claims; on both ways the revocation set. No I/O, no lock.
     pub fn authenticate_jwt(&self, token: &str) -> Result<Arc<Principal>, Error> {
         let inner = &*self.inner;
-        let now = self.now();
         let ring = inner.signing.current();
-        // Garbage and unknown keys are refused here, before the cache is consulted.
+        // Garbage and unknown keys are refused here, before the clock or the cache is read.
         let located = ring.locate(token)?;
+        let now = self.now();
         let horizon = now.saturating_sub(crate::clock::secs(inner.validation.leeway));
         let cached = inner
             .token_cache
@@ -76,6 +79,11 @@ impl AuthService {
     /// are copied out of the token.
     fn token_principal(&self, claims: &Claims<'_>) -> Result<(Principal, i64), TokenError> {
         let user_id = claims.sub.parse().map_err(|_| TokenError::Malformed)?;
+        // The revocation log names users and keys with a `:`; a session id never has one (this
+        // service's are base64url), so a token whose `sid` does is not one to trust.
+        if is_key_change_entry(&claims.sid) {
+            return Err(TokenError::Malformed);
+        }
         // The name as signed; the policy decides what it may do (an unknown one: nothing). A
         // name the policy defines is its own `Role`, shared rather than copied.
         let role = self
@@ -187,12 +195,12 @@ impl AuthService {
     pub async fn flush(&self) -> Result<(), Error> {
         let keys = self.inner.revocations.keys();
         let uses = keys.take_uses();
-        if uses.is_empty() {
-            return Ok(());
-        }
-        if let Err(e) = self.inner.store.touch_api_keys(&uses).await {
-            keys.restore(&uses);
-            return Err(e.into());
+        // Bounded batches: a store's write lock is never held for thousands of rows at once.
+        for (i, batch) in uses.chunks(TOUCH_BATCH).enumerate() {
+            if let Err(e) = self.inner.store.touch_api_keys(batch).await {
+                keys.restore(&uses[i * TOUCH_BATCH..]);
+                return Err(e.into());
+            }
         }
         Ok(())
     }

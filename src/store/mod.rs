@@ -123,8 +123,9 @@ pub trait UserStore: Send + Sync {
     async fn replace_password_hash(&self, id: i64, expected: &str, new: &str) -> StoreResult<bool>;
     /// Applies `change` to the user and ends every live session of the user, **in one
     /// transaction**, appending each ended session to the revocation log (refused until
-    /// `refused_until`) in the same transaction. Returns the ended sessions' ids (sorted), or
-    /// `None` (nothing changed) if the user is unknown.
+    /// `refused_until`) in the same transaction, followed by [`user_change_entry`]`(id)` (other
+    /// instances then read the user's API keys again). Returns the ended sessions' ids (sorted),
+    /// or `None` (nothing changed) if the user is unknown.
     ///
     /// A crash can therefore never leave the new role or password in place while sessions (and
     /// their access tokens) of the old one live on.
@@ -137,7 +138,7 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Option<Vec<String>>>;
     /// Deletes the user **in one transaction** with everything that belongs to them: their
     /// sessions are ended and each appended to the revocation log (refused until
-    /// `refused_until`), then their refresh tokens, sessions, reset tokens and the API keys they
+    /// `refused_until`), followed by [`user_change_entry`]`(id)`, then their refresh tokens, sessions, reset tokens and the API keys they
     /// created are deleted, then the user. Returns the ended sessions' ids (sorted), or `None`
     /// (nothing changed) if the user is unknown.
     ///
@@ -379,8 +380,10 @@ pub trait ApiKeyStore: Send + Sync {
     async fn list_api_keys(&self, org: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>>;
     /// The key with this id.
     async fn api_key_by_id(&self, id: i64) -> StoreResult<Option<ApiKeyRecord>>;
-    /// Revokes a key; `false` if unknown or already revoked.
-    async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool>;
+    /// Revokes a key and appends [`api_key_change_entry`]`(id)` to the revocation log (kept
+    /// until `refused_until`), **in one transaction**, so every instance drops the key from its
+    /// cache; `false` (nothing written) if unknown or already revoked.
+    async fn revoke_api_key(&self, id: i64, now: i64, refused_until: i64) -> StoreResult<bool>;
     /// Records uses in one batch: each key's `last_used_at` becomes the later of its stored value
     /// and the given time. Unknown ids are skipped. SQL stores write the batch in one transaction.
     ///
@@ -423,7 +426,27 @@ pub struct Revocation {
     pub until: i64,
 }
 
-/// The revocation log that keeps every instance's in-process revocation set current.
+/// The revocation-log entry a change to user `user_id` appends (a role change, a password
+/// change, a removal): every instance reads that user's API keys again.
+pub fn user_change_entry(user_id: i64) -> String {
+    format!("user:{user_id}")
+}
+
+/// The revocation-log entry a revoked API key appends: every instance drops it from its cache.
+pub fn api_key_change_entry(key_id: i64) -> String {
+    format!("apikey:{key_id}")
+}
+
+/// Whether a revocation-log entry names a user or an API key ([`user_change_entry`],
+/// [`api_key_change_entry`]) rather than a session. Session ids never hold a `:`; an access
+/// token whose `sid` does is refused.
+pub fn is_key_change_entry(entry: &str) -> bool {
+    entry.contains(':')
+}
+
+/// The revocation log that keeps every instance's in-process revocation set current. Its entries
+/// are ended sessions' ids, and the names of changed users and revoked API keys
+/// ([`is_key_change_entry`]); a store keeps them alike.
 #[async_trait]
 pub trait RevocationStore: Send + Sync {
     /// Appends entries.

@@ -209,6 +209,15 @@ impl JwtKey {
         }
     }
 
+    /// The length of this key's signature segment (base64url, unpadded): 43 characters for
+    /// HS256's 32 bytes, 86 for Ed25519's 64.
+    pub(super) fn signature_segment_len(&self) -> usize {
+        match self.kind {
+            KeyKind::Hs256 { .. } => 43,
+            KeyKind::Ed25519 { .. } => 86,
+        }
+    }
+
     /// Whether this key can sign (it holds private material).
     pub fn can_sign(&self) -> bool {
         match &self.kind {

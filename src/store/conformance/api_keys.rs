@@ -8,7 +8,7 @@ use super::{T0, hash, new_key, user};
 use crate::api_key::Environment;
 use crate::error::StoreError;
 
-use crate::store::{ApiKeyWithCreator, Store, UserChange};
+use crate::store::{ApiKeyWithCreator, Store, UserChange, api_key_change_entry};
 
 /// Keys get increasing ids and read back exactly, by hash and by id; a taken hash is
 /// [`StoreError::Conflict`]; a key is revoked once and stays listed; a use is recorded;
@@ -55,11 +55,29 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
     assert!(matches!(err, StoreError::Conflict), "got {err:?}");
 
     // Revoke: once; revoked keys stay listed and findable.
-    assert!(store.revoke_api_key(c.id, T0 + 5).await.unwrap());
-    assert!(!store.revoke_api_key(c.id, T0 + 6).await.unwrap());
-    assert!(!store.revoke_api_key(d.id + 1000, T0 + 6).await.unwrap());
+    assert!(store.revoke_api_key(c.id, T0 + 5, T0 + 100).await.unwrap());
+    assert!(!store.revoke_api_key(c.id, T0 + 6, T0 + 100).await.unwrap());
+    assert!(
+        !store
+            .revoke_api_key(d.id + 1000, T0 + 6, T0 + 100)
+            .await
+            .unwrap()
+    );
     let c = store.api_key_by_hash(&c.hash).await.unwrap().unwrap();
     assert_eq!(c.revoked_at, Some(T0 + 5));
+    // The revocation logged its key, once, for the other instances' caches.
+    let log: Vec<_> = store
+        .revocations_since(0, T0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.session_id, r.until))
+        .collect();
+    assert_eq!(
+        log,
+        vec![(api_key_change_entry(c.id), T0 + 100)],
+        "revoke_api_key: the key's entry in the revocation log, with the revocation"
+    );
 
     // Touch.
     store.touch_api_keys(&[(a.id, T0 + 9)]).await.unwrap();
@@ -114,7 +132,7 @@ pub async fn api_key_with_creator_reads_the_current_role(store: Arc<dyn Store>) 
         "api_key_with_creator: each key carries its own creator's role"
     );
 
-    assert!(store.revoke_api_key(a.id, T0 + 5).await.unwrap());
+    assert!(store.revoke_api_key(a.id, T0 + 5, T0 + 9).await.unwrap());
     let revoked = store.api_key_with_creator(&a.hash).await.unwrap();
     let revoked = revoked.expect("api_key_with_creator: a revoked key is still returned");
     assert_eq!(

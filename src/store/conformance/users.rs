@@ -8,7 +8,9 @@ use std::sync::Arc;
 use super::{T0, hash, is_live, new_key, new_user, session, user};
 use crate::error::StoreError;
 
-use crate::store::{Consumed, NewUser, RefreshRecord, Session, Store, UserChange};
+use crate::store::{
+    Consumed, NewUser, RefreshRecord, Session, Store, UserChange, user_change_entry,
+};
 
 /// Users get increasing ids and read back exactly as created, by email (exact match) and by id.
 pub async fn users_create_and_look_up(store: Arc<dyn Store>) {
@@ -147,7 +149,7 @@ pub async fn users_update_ending_sessions(store: Arc<dyn Store>) {
         assert!(!is_live(&store, sid, id).await, "{sid} ended");
     }
     assert!(is_live(&store, "bob-1", other).await);
-    // The revocation log got both, in the same step.
+    // The revocation log got both, then the user's own entry, in the same step.
     let log: Vec<_> = store
         .revocations_since(0, T0 + 1, 100)
         .await
@@ -159,8 +161,10 @@ pub async fn users_update_ending_sessions(store: Arc<dyn Store>) {
         log,
         vec![
             ("ada-1".to_owned(), T0 + 500),
-            ("ada-2".to_owned(), T0 + 500)
-        ]
+            ("ada-2".to_owned(), T0 + 500),
+            (user_change_entry(id), T0 + 500)
+        ],
+        "update_user_ending_sessions: the ended sessions, then the user's entry"
     );
 
     // A password change with no live session left: nothing to end, the hash changes.
@@ -216,7 +220,8 @@ pub async fn users_update_ends_only_live_sessions(store: Arc<dyn Store>) {
         let log = store.revocations_since(0, T0 + 2, 100).await.unwrap();
         log.into_iter().map(|r| r.session_id).collect::<Vec<_>>()
     };
-    assert_eq!(logged(Arc::clone(&store)).await, ["s-a", "s-c"]);
+    let entry = user_change_entry(ada);
+    assert_eq!(logged(Arc::clone(&store)).await, ["s-a", "s-c", &entry]);
     for sid in ["s-a", "s-b", "s-c"] {
         assert!(!is_live(&store, sid, ada).await, "{sid} ended");
     }
@@ -229,8 +234,8 @@ pub async fn users_update_ends_only_live_sessions(store: Arc<dyn Store>) {
     assert_eq!(again, Some(vec![]));
     assert_eq!(
         logged(Arc::clone(&store)).await,
-        ["s-a", "s-c"],
-        "nothing more logged"
+        ["s-a", "s-c", &entry, &entry],
+        "no session logged again; the user's entry for the second change"
     );
     assert!(matches!(
         store
@@ -340,9 +345,11 @@ pub async fn users_delete_ending_sessions(store: Arc<dyn Store>) {
         log,
         [
             ("ada-1".to_owned(), T0 + 500),
-            ("ada-2".to_owned(), T0 + 500)
+            ("ada-2".to_owned(), T0 + 500),
+            (user_change_entry(ada), T0 + 500)
         ],
-        "delete_user_ending_sessions: appends each ended session to the revocation log"
+        "delete_user_ending_sessions: appends each ended session to the revocation log, then \
+         the user's entry"
     );
 
     // The user is gone, with everything that was theirs.

@@ -116,6 +116,8 @@ impl UserStore for MemoryStore {
         }
         let ended = s.sessions.revoke_user(id, now);
         s.revocations.append(&ended, refused_until);
+        s.revocations
+            .append(&[user_change_entry(id)], refused_until);
         Ok(Some(ended))
     }
 
@@ -132,6 +134,8 @@ impl UserStore for MemoryStore {
         }
         let ended = s.sessions.revoke_user(id, now);
         s.revocations.append(&ended, refused_until);
+        s.revocations
+            .append(&[user_change_entry(id)], refused_until);
         s.sessions.remove_user(id);
         s.resets.remove_user(id);
         s.api_keys.remove_created_by(id);
@@ -198,15 +202,15 @@ impl ApiKeyStore for MemoryStore {
         Ok(self.lock().api_keys.get(id).cloned())
     }
 
-    async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool> {
+    async fn revoke_api_key(&self, id: i64, now: i64, refused_until: i64) -> StoreResult<bool> {
         let mut s = self.lock();
-        Ok(match s.api_keys.get_mut(id) {
-            Some(k) if k.revoked_at.is_none() => {
-                k.revoked_at = Some(now);
-                true
-            }
-            _ => false,
-        })
+        match s.api_keys.get_mut(id) {
+            Some(k) if k.revoked_at.is_none() => k.revoked_at = Some(now),
+            _ => return Ok(false),
+        }
+        s.revocations
+            .append(&[api_key_change_entry(id)], refused_until);
+        Ok(true)
     }
 
     async fn touch_api_keys(&self, uses: &[(i64, i64)]) -> StoreResult<()> {

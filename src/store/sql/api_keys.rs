@@ -4,9 +4,14 @@ use async_trait::async_trait;
 
 use super::SqlStore;
 use super::queries::bytes;
+use super::revocations::INSERT_REVOCATION;
+#[cfg(feature = "postgres")]
+use super::revocations::LOCK_REVOCATIONS;
 use super::rows;
 use crate::secret::TokenHash;
-use crate::store::{ApiKeyRecord, ApiKeyStore, ApiKeyWithCreator, NewApiKey, StoreResult};
+use crate::store::{
+    ApiKeyRecord, ApiKeyStore, ApiKeyWithCreator, NewApiKey, StoreResult, api_key_change_entry,
+};
 
 const INSERT_API_KEY: &str = "INSERT INTO auth_api_keys \
      (name, hash, prefix, environment, role, org, created_by, created_at) \
@@ -86,8 +91,26 @@ impl ApiKeyStore for SqlStore {
         fetch_optional!(self, API_KEY_BY_ID, [id], rows::api_key)
     }
 
-    async fn revoke_api_key(&self, id: i64, now: i64) -> StoreResult<bool> {
-        Ok(execute!(self, REVOKE_API_KEY, [id, now]) == 1)
+    async fn revoke_api_key(&self, id: i64, now: i64, refused_until: i64) -> StoreResult<bool> {
+        with_pool!(&self.pool, p => {
+            // The revocation and its log entry commit together; dropping `tx` rolls back.
+            let mut tx = p.begin().await?;
+            let revoked = sqlx::query(REVOKE_API_KEY).bind(id).bind(now).execute(&mut *tx).await?;
+            if revoked.rows_affected() != 1 {
+                return Ok(false);
+            }
+            #[cfg(feature = "postgres")]
+            if self.pool.is_postgres() {
+                sqlx::query(LOCK_REVOCATIONS).execute(&mut *tx).await?;
+            }
+            sqlx::query(INSERT_REVOCATION)
+                .bind(api_key_change_entry(id))
+                .bind(refused_until)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
     async fn touch_api_keys(&self, uses: &[(i64, i64)]) -> StoreResult<()> {

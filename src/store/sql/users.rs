@@ -9,7 +9,7 @@ use super::revocations::LOCK_REVOCATIONS;
 use super::rows;
 use super::sessions::REVOKE_USER_SESSIONS;
 use super::{SqlPool, SqlStore};
-use crate::store::{NewUser, StoreResult, User, UserChange, UserStore};
+use crate::store::{NewUser, StoreResult, User, UserChange, UserStore, user_change_entry};
 
 const INSERT_USER: &str = "INSERT INTO auth_users (email, password_hash, role, org, created_at) \
                            VALUES ($1, $2, $3, $4, $5) RETURNING id";
@@ -73,7 +73,8 @@ fn removal_start(pool: &SqlPool) -> (&'static str, &'static str) {
 }
 
 /// Inside the transaction `$tx`: ends the live sessions of user `$id` at `$now` and appends each
-/// to the revocation log (refused until `$until`); evaluates to their ids, sorted.
+/// to the revocation log (refused until `$until`), then the user's own entry
+/// ([`user_change_entry`]); evaluates to the sessions' ids, sorted.
 macro_rules! end_sessions_logged {
     ($store:expr, $tx:ident, $id:expr, $now:expr, $until:expr) => {{
         let mut ended: Vec<String> = sqlx::query_scalar(REVOKE_USER_SESSIONS)
@@ -82,18 +83,16 @@ macro_rules! end_sessions_logged {
             .fetch_all(&mut *$tx)
             .await?;
         ended.sort();
-        if !ended.is_empty() {
-            #[cfg(feature = "postgres")]
-            if $store.pool.is_postgres() {
-                sqlx::query(LOCK_REVOCATIONS).execute(&mut *$tx).await?;
-            }
-            for sid in &ended {
-                sqlx::query(INSERT_REVOCATION)
-                    .bind(sid)
-                    .bind($until)
-                    .execute(&mut *$tx)
-                    .await?;
-            }
+        #[cfg(feature = "postgres")]
+        if $store.pool.is_postgres() {
+            sqlx::query(LOCK_REVOCATIONS).execute(&mut *$tx).await?;
+        }
+        for entry in ended.iter().cloned().chain([user_change_entry($id)]) {
+            sqlx::query(INSERT_REVOCATION)
+                .bind(entry)
+                .bind($until)
+                .execute(&mut *$tx)
+                .await?;
         }
         ended
     }};
