@@ -11,10 +11,8 @@ mod support;
 
 use std::alloc::System;
 
-use assimetria_auth::CacheConfig;
 use assimetria_auth::api_key::Environment;
 use assimetria_auth::rbac::seed;
-use assimetria_auth::token::JwtKey;
 use hmac::{Hmac, KeyInit as _};
 use sha2::Sha256;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -50,12 +48,7 @@ fn allocations<R>(f: impl FnOnce() -> R) -> usize {
 /// Measures every path once (after one warm-up call each).
 pub(crate) fn measure() -> Counts {
     let rt = runtime();
-    let uncached = service(&rt, JwtKey::hs256("k1", &SECRET).unwrap(), no_token_cache());
-    let cached = service(
-        &rt,
-        JwtKey::hs256("k1", &SECRET).unwrap(),
-        CacheConfig::default(),
-    );
+    let (uncached, cached) = hs256_services(&rt);
     let token = access_token(&rt, &uncached, "count@example.com");
     let (_, admin) = signed_in(&rt, &cached, "admin@example.com", seed::ADMIN);
     let key = rt

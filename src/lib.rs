@@ -60,6 +60,7 @@
 //! |---|---|
 //! | root | [`AuthService`], [`AuthServiceBuilder`], [`Principal`], [`Credential`], [`Email`], the secret types ([`Password`], [`AccessToken`], [`RefreshToken`], [`ResetToken`], [`ApiKeySecret`]), the flows' outcomes, [`MasterKey`] |
 //! | [`config`] | [`AuthConfig`] and its parts: lifetimes, argon2 costs, cookie, rate limits, trusted proxies |
+//! | [`cache`] | [`CacheConfig`]: the bounded in-process caches of verified access tokens and API keys |
 //! | [`error`] | [`Error`] (one status and wire code per variant) and its typed details |
 //! | [`rbac`] | [`Role`], [`Permission`], [`Policy`], the [`policy!`] declaration and its markers for `Require<P>`, the seed's preset |
 //! | [`store`] | the storage traits, [`MemoryStore`], `SqlStore` (SQLite, PostgreSQL), and with `test-util` the conformance suite a host's own store runs |
@@ -80,11 +81,14 @@
 //! Authorization: Bearer …  |  Cookie: assimetria_jwt=…
 //!    -> http: finds the value (bearer header, else cookie); CSRF rule for cookie writes
 //!    -> Credential::parse (no allocation; `osk_` prefix => API key, else JWT)
-//!    -> API key: checksum (offline) -> SHA-256 -> the key by its hash -> revoked?
-//!                -> the creator's current role caps the key's role
-//!       JWT:     kid selects the key, the key pins the algorithm -> signature
-//!                -> typ/iss/aud/exp/nbf -> session revoked? (in-process set, no I/O)
-//!    -> Principal { subject, org, role, kind: User{session} | ApiKey{id, environment} }
+//!    -> API key: checksum (offline) -> SHA-256 -> verified-key cache (hit: done, no I/O)
+//!                -> else one store read: the key and its creator's current role -> revoked?
+//!                -> the creator's role caps the key's role -> cached
+//!       JWT:     header compared with each key's own (else parsed: kid selects the key, the
+//!                key pins the algorithm) -> verified-token cache (hit: skip to revocation)
+//!                -> signature -> typ/iss/aud/exp/nbf -> cached
+//!                -> session revoked? (in-process set, lock-free, no I/O)
+//!    -> Arc<Principal> { subject, org, role, kind: User{session} | ApiKey{id, environment} }
 //!    -> Policy: role holds the Permission? -> Ok | Error::Forbidden (403)
 //! ```
 //!

@@ -27,6 +27,18 @@ pub(crate) fn ready<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// Like [`ready`], but a future that does wait (a store read on a cache miss) is finished on
+/// `rt`: the steady-state rows count the occasional miss instead of failing on it.
+pub(crate) fn settle<F: Future>(rt: &tokio::runtime::Runtime, future: F) -> F::Output {
+    let _context = rt.enter();
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => rt.block_on(future),
+    }
+}
+
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -127,6 +139,16 @@ pub(crate) fn signed_in(
         let principal = service.authenticate(&token).await.unwrap();
         (token, principal)
     })
+}
+
+/// Two services signing with the same HS256 key: one with the token cache off, one with the
+/// defaults (a token of either verifies on both).
+pub(crate) fn hs256_services(rt: &tokio::runtime::Runtime) -> (AuthService, AuthService) {
+    let key = JwtKey::hs256("k1", &SECRET).unwrap();
+    (
+        service(rt, key.clone(), no_token_cache()),
+        service(rt, key, CacheConfig::default()),
+    )
 }
 
 pub(crate) fn no_token_cache() -> CacheConfig {

@@ -2,9 +2,10 @@
 //! with their pending last-use times.
 //!
 //! Both are tables of a fixed number of slots (set in [`CacheConfig`]), each slot an
-//! [`ArcSwapOption`] holding one immutable entry. A lookup is one or two lock-free loads and a
-//! comparison; a hit allocates nothing and returns the cached [`Principal`](crate::Principal)
-//! behind an `Arc`. An insertion replaces one of the two slots its hash picks. The memory is
+//! [`ArcSwapOption`] holding one immutable entry. A lookup is a few lock-free loads (an entry lives
+//! in one of the four slots of the group its hash picks, usually the first) and a comparison; a
+//! hit allocates nothing and returns the cached [`Principal`](crate::Principal) behind an `Arc`.
+//! An insertion takes a free or stale slot of the group, else evicts one. The memory is
 //! therefore bounded by the slot count times the largest entry, whatever the traffic, and no
 //! entry is ever trusted beyond what the caller checks on every hit (expiry, the revocation set,
 //! the key ring, the key cache's generation).
@@ -78,42 +79,45 @@ impl CacheConfig {
     }
 }
 
-/// A table of slots, each holding one immutable entry; an entry lives in one of the two slots
-/// its hash picks.
+/// Slots an entry may live in (a group of this many, aligned).
+const WAYS: usize = 4;
+
+/// A table of slots, each holding one immutable entry; an entry lives in one of the [`WAYS`]
+/// slots of the group its hash picks.
 pub(crate) struct Slots<E> {
     slots: Box<[ArcSwapOption<E>]>,
     mask: usize,
 }
 
 impl<E> Slots<E> {
-    /// `count` slots, rounded up to a power of two (at least 2); `None` for 0 (no cache).
+    /// `count` slots, rounded up to a power of two (at least one group); `None` for 0 (no
+    /// cache).
     pub(crate) fn new(count: usize) -> Option<Self> {
         if count == 0 {
             return None;
         }
-        let count = count.clamp(2, MAX_CACHE_SLOTS).next_power_of_two();
+        let count = count.clamp(WAYS, MAX_CACHE_SLOTS).next_power_of_two();
         Some(Self {
             slots: (0..count).map(|_| ArcSwapOption::empty()).collect(),
             mask: count - 1,
         })
     }
 
-    /// The two slots `hash` picks.
-    fn pair(&self, hash: u64) -> [&ArcSwapOption<E>; 2] {
+    /// The slots of the group `hash` picks, the one it names first.
+    fn group(&self, hash: u64) -> impl Iterator<Item = &ArcSwapOption<E>> {
         // The high bits: the hashes are multiplicative.
         let i = (hash >> 32) as usize & self.mask;
-        [&self.slots[i], &self.slots[i ^ 1]]
+        (0..WAYS).map(move |k| &self.slots[i ^ k])
     }
 
-    /// The first answer `f` gives for an entry in the slots `hash` picks.
+    /// The first answer `f` gives for an entry in the group `hash` picks.
     pub(crate) fn find<R>(&self, hash: u64, mut f: impl FnMut(&E) -> Option<R>) -> Option<R> {
-        self.pair(hash)
-            .into_iter()
+        self.group(hash)
             .find_map(|slot| slot.load().as_deref().and_then(&mut f))
     }
 
-    /// Puts `entry` in one of the slots `hash` picks: an empty one, else one whose entry
-    /// `replaceable` gives up, else the one the hash's lowest bit names. Returns what it
+    /// Puts `entry` in the group `hash` picks: in an empty slot, else one whose entry
+    /// `replaceable` gives up, else the one the hash's lowest bits name. Returns what it
     /// replaced.
     pub(crate) fn put(
         &self,
@@ -121,11 +125,13 @@ impl<E> Slots<E> {
         entry: E,
         replaceable: impl Fn(&E) -> bool,
     ) -> Option<std::sync::Arc<E>> {
-        let pair = self.pair(hash);
-        let slot = pair
-            .iter()
+        let slot = self
+            .group(hash)
             .find(|slot| slot.load().as_deref().is_none_or(&replaceable))
-            .unwrap_or(&pair[(hash & 1) as usize]);
+            .unwrap_or_else(|| {
+                let victim = (hash as usize) % WAYS;
+                self.group(hash).nth(victim).unwrap_or(&self.slots[0])
+            });
         slot.swap(Some(std::sync::Arc::new(entry)))
     }
 
@@ -186,20 +192,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slots_keep_two_entries_per_pair_and_replace_by_preference() {
-        let slots = Slots::<u32>::new(3).unwrap();
-        assert_eq!(slots.slots.len(), 4, "rounded up to a power of two");
-        let h = 7u64 << 32;
-        assert!(slots.put(h, 1, |_| false).is_none());
-        assert!(
-            slots.put(h, 2, |_| false).is_none(),
-            "the pair's second slot"
-        );
-        assert_eq!(slots.find(h, |&e| (e == 2).then_some(e)), Some(2));
-        // Both full: a replaceable entry goes first.
-        assert_eq!(slots.put(h, 3, |&e| e == 1).as_deref(), Some(&1));
-        assert_eq!(slots.find(h, |&e| (e == 1).then_some(e)), None);
-        assert_eq!(slots.entries().count(), 2);
+    fn slots_keep_a_group_of_entries_and_replace_by_preference() {
+        let slots = Slots::<u32>::new(5).unwrap();
+        assert_eq!(slots.slots.len(), 8, "rounded up to a power of two");
+        let h = 2u64 << 32;
+        for e in 1..=4 {
+            assert!(slots.put(h, e, |_| false).is_none(), "a free slot for {e}");
+        }
+        assert_eq!(slots.find(h, |&e| (e == 4).then_some(e)), Some(4));
+        // The group is full: a replaceable entry goes first, else the hash names a victim.
+        assert_eq!(slots.put(h, 5, |&e| e == 3).as_deref(), Some(&3));
+        assert_eq!(slots.find(h, |&e| (e == 3).then_some(e)), None);
+        assert!(slots.put(h, 6, |_| false).is_some());
+        assert_eq!(slots.entries().count(), 4, "one group, never more");
         assert!(Slots::<u32>::new(0).is_none(), "0 turns the cache off");
     }
 

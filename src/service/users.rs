@@ -87,15 +87,7 @@ impl AuthService {
     ) -> Result<UserInfo, Error> {
         self.require(admin, UsersManage)?;
         let role = self.inner.policy.known(role)?;
-        let user = self
-            .inner
-            .store
-            .user_by_id(user_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        if user.org != admin.org {
-            return Err(Error::NotFound);
-        }
+        let user = self.org_member(admin, user_id).await?;
         // No one hands out more than they hold, or changes someone who holds more: with a host's
         // policy, users:manage alone must not be a way up.
         let policy = &self.inner.policy;
@@ -136,15 +128,7 @@ impl AuthService {
         if user_id == admin.user_id {
             return Err(ValidationError::RemoveSelf.into());
         }
-        let user = self
-            .inner
-            .store
-            .user_by_id(user_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        if user.org != admin.org {
-            return Err(Error::NotFound);
-        }
+        let user = self.org_member(admin, user_id).await?;
         if !self.inner.policy.is_at_most(&user.role, &admin.role) {
             return Err(Error::Forbidden(UsersManage.into()));
         }
@@ -161,5 +145,20 @@ impl AuthService {
             by: admin.user_id,
         });
         Ok(())
+    }
+
+    /// The user `user_id` of the admin's organization; any other (or none) is
+    /// [`Error::NotFound`], so ids of other organizations reveal nothing.
+    async fn org_member(&self, admin: &Principal, user_id: i64) -> Result<User, Error> {
+        let user = self
+            .inner
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if user.org != admin.org {
+            return Err(Error::NotFound);
+        }
+        Ok(user)
     }
 }
