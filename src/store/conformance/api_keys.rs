@@ -4,7 +4,7 @@
 use crate::rbac::seed;
 use std::sync::Arc;
 
-use super::{T0, hash, new_key, user};
+use super::{T0, hash, logged, new_key, user};
 use crate::api_key::Environment;
 use crate::error::StoreError;
 
@@ -66,13 +66,7 @@ pub async fn api_keys_lifecycle(store: Arc<dyn Store>) {
     let c = store.api_key_by_hash(&c.hash).await.unwrap().unwrap();
     assert_eq!(c.revoked_at, Some(T0 + 5));
     // The revocation logged its key, once, for the other instances' caches.
-    let log: Vec<_> = store
-        .revocations_since(0, T0, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.session_id, r.until))
-        .collect();
+    let log = logged(&store, T0).await;
     assert_eq!(
         log,
         vec![(api_key_change_entry(c.id), T0 + 100)],

@@ -252,6 +252,12 @@ async fn session(store: &Arc<dyn Store>, sid: &str, user_id: i64, first: &str) {
 
 /// Whether session `sid` is live: a store adds a refresh token only to a live session (and adding
 /// the same one again is a no-op), so this probe changes nothing that a case looks at.
+/// The revocation log in force at `now`, as `(entry, until)` pairs in order.
+async fn logged(store: &Arc<dyn Store>, now: i64) -> Vec<(String, i64)> {
+    let log = store.revocations_since(0, now, 1000).await.unwrap();
+    log.into_iter().map(|r| (r.session_id, r.until)).collect()
+}
+
 async fn is_live(store: &Arc<dyn Store>, sid: &str, user_id: i64) -> bool {
     let probe = RefreshRecord::new(
         hash(&format!("liveness probe {sid}")),

@@ -5,7 +5,7 @@
 use crate::rbac::seed;
 use std::sync::Arc;
 
-use super::{T0, hash, is_live, new_key, new_user, session, user};
+use super::{T0, hash, is_live, logged, new_key, new_user, session, user};
 use crate::error::StoreError;
 
 use crate::store::{
@@ -150,13 +150,7 @@ pub async fn users_update_ending_sessions(store: Arc<dyn Store>) {
     }
     assert!(is_live(&store, "bob-1", other).await);
     // The revocation log got both, then the user's own entry, in the same step.
-    let log: Vec<_> = store
-        .revocations_since(0, T0 + 1, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.session_id, r.until))
-        .collect();
+    let log = logged(&store, T0 + 1).await;
     assert_eq!(
         log,
         vec![
@@ -334,13 +328,7 @@ pub async fn users_delete_ending_sessions(store: Arc<dyn Store>) {
         Some(vec!["ada-1".to_owned(), "ada-2".to_owned()]),
         "delete_user_ending_sessions: returns the live sessions it ended, sorted"
     );
-    let log: Vec<_> = store
-        .revocations_since(0, T0 + 1, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.session_id, r.until))
-        .collect();
+    let log = logged(&store, T0 + 1).await;
     assert_eq!(
         log,
         [
