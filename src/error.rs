@@ -142,6 +142,17 @@ pub enum ValidationError {
     /// Logout was called with an API key, which has no session.
     #[error("API keys have no session to log out; revoke the key instead")]
     NoSessionForApiKey,
+    /// A flow that acts on the signed-in user's own account (sessions, password change,
+    /// verification mail) was called with an API key.
+    #[error("this needs a user's access token; API keys cannot act on an account")]
+    UserTokenRequired,
+    /// An imported password hash that is malformed, of an unsupported scheme, or with costs out
+    /// of bounds. `422 invalid_password_hash`.
+    #[error(
+        "password_hash must be a PHC argon2id/argon2i/argon2d, scrypt or pbkdf2-sha256 string, or \
+         a bcrypt $2a$/$2b$/$2y$ hash, with costs in bounds"
+    )]
+    InvalidPasswordHash,
 }
 
 /// Invalid configuration or key material: a host's programming or deployment error, found at
@@ -374,6 +385,13 @@ pub enum Error {
     /// The password-reset token is unknown, used or expired. `400`.
     #[error("invalid or expired reset token")]
     InvalidResetToken,
+    /// The email-verification token is unknown, used or expired. `400`.
+    #[error("invalid or expired verification token")]
+    InvalidVerificationToken,
+    /// The password was right, but the account's email address is not verified yet and the
+    /// service requires it (`require_verified_email`). `403`.
+    #[error("email address not verified; follow the link in the verification mail")]
+    EmailNotVerified,
     /// The principal's role lacks the permission. `403`.
     #[error("forbidden: requires {0}")]
     Forbidden(Permission),
@@ -419,8 +437,8 @@ impl Error {
             | Error::InvalidRefreshToken
             | Error::RefreshTokenReused
             | Error::InvalidApiKey => 401,
-            Error::InvalidResetToken => 400,
-            Error::Forbidden(_) | Error::CrossOrigin => 403,
+            Error::InvalidResetToken | Error::InvalidVerificationToken => 400,
+            Error::Forbidden(_) | Error::CrossOrigin | Error::EmailNotVerified => 403,
             Error::NotFound => 404,
             Error::EmailTaken => 409,
             Error::Validation(_) => 422,
@@ -440,9 +458,12 @@ impl Error {
             Error::RefreshTokenReused => "refresh_token_reused",
             Error::InvalidApiKey => "invalid_api_key",
             Error::InvalidResetToken => "invalid_reset_token",
+            Error::InvalidVerificationToken => "invalid_verification_token",
+            Error::EmailNotVerified => "email_not_verified",
             Error::Forbidden(_) => "forbidden",
             Error::CrossOrigin => "cross_origin",
             Error::EmailTaken => "email_taken",
+            Error::Validation(ValidationError::InvalidPasswordHash) => "invalid_password_hash",
             Error::Validation(_) => "validation_error",
             Error::NotFound => "not_found",
             Error::RateLimited { .. } => "rate_limited",
