@@ -116,6 +116,7 @@ mod sql_cases {
             role: seed::MEMBER,
             org: Some("acme".to_owned()),
             created_at: T0,
+            email_verified: false,
         };
         store.create_user(new).await.expect("create user").id
     }

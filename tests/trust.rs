@@ -77,6 +77,7 @@ async fn login_upgrade_never_undoes_a_reset(db: Db) {
                 role: seed::MEMBER,
                 org: None,
                 created_at: T0,
+                email_verified: false,
             })
             .await
             .unwrap();

@@ -86,6 +86,7 @@ impl AuthService {
                 role,
                 org: None,
                 created_at: self.now(),
+                email_verified: false,
             })
             .await
             .map_err(|e| match e {

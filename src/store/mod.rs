@@ -1,6 +1,6 @@
 //! Storage: the traits a host plugs in, each with its contract, and the stores that keep them.
 //!
-//! [`Store`] is the union of six traits, one per kind of record. Hosts hold a store as
+//! [`Store`] is the union of seven traits, one per kind of record. Hosts hold a store as
 //! `Arc<dyn Store>`; [`memory::MemoryStore`] keeps everything in the process, and the `sqlite` and
 //! `postgres` features add [`sql::SqlStore`] on an embedded SQLite file or a PostgreSQL server.
 //! One conformance suite runs unchanged against every store; with the `test-util` feature it is
@@ -16,7 +16,7 @@
 //!
 //! # Contracts every store keeps
 //!
-//! * Secrets (refresh tokens, reset tokens, API keys) arrive and are looked up as [`TokenHash`]es
+//! * Secrets (refresh tokens, reset and verification tokens, API keys) arrive and are looked up as [`TokenHash`]es
 //!   only; a store never sees a plaintext secret.
 //! * Emails are stored as given (the service lower-cases them) and are unique.
 //! * Timestamps are Unix seconds.
@@ -25,9 +25,12 @@
 //! * Writes that race are compare-and-set or one transaction: a password-hash upgrade is written
 //!   only over the hash that was verified ([`UserStore::replace_password_hash`]); a role change
 //!   or reset ends the user's sessions in the same transaction
-//!   ([`UserStore::update_user_ending_sessions`]), and so does the removal of a user, which takes
-//!   their sessions, refresh and reset tokens and API keys with them
-//!   ([`UserStore::delete_user_ending_sessions`]).
+//!   ([`UserStore::update_user_ending_sessions`]), a password change is compare-and-set over the
+//!   verified hash and ends the user's other sessions in the same transaction
+//!   ([`UserStore::change_password_ending_sessions`]), and the removal of a user takes their
+//!   sessions, refresh, reset and verification tokens and API keys with them
+//!   ([`UserStore::delete_user_ending_sessions`]). Spending a verification token marks the
+//!   address verified in the same step ([`VerificationTokenStore::consume_verification_token`]).
 //! * No record outlives its user: a session, API key or reset token of a deleted user is refused.
 //! * Nothing a request waits on scans a table: the API-key path reads a key and its creator's
 //!   role with one indexed lookup ([`ApiKeyStore::api_key_with_creator`]), and last-use times are
@@ -63,7 +66,9 @@ pub struct User {
     pub id: i64,
     /// Lower-cased email.
     pub email: String,
-    /// argon2id PHC string.
+    /// The stored password hash: an argon2id PHC string, or until the user's first login after
+    /// an import, the hash another system wrote (see
+    /// [`PasswordInput`](crate::PasswordInput)).
     pub password_hash: String,
     /// The user's role.
     pub role: Role,
@@ -71,6 +76,9 @@ pub struct User {
     pub org: Option<String>,
     /// Creation time.
     pub created_at: i64,
+    /// Whether the user proved they receive mail at `email` (a verification link, a reset link,
+    /// or an importer that vouched for it).
+    pub email_verified: bool,
 }
 
 /// A user to create.
@@ -78,7 +86,7 @@ pub struct User {
 pub struct NewUser {
     /// Lower-cased email.
     pub email: String,
-    /// argon2id PHC string.
+    /// The password hash (see [`User::password_hash`]).
     pub password_hash: String,
     /// The user's role.
     pub role: Role,
@@ -86,6 +94,8 @@ pub struct NewUser {
     pub org: Option<String>,
     /// Creation time.
     pub created_at: i64,
+    /// Whether the address is already verified (an import that vouches for it).
+    pub email_verified: bool,
 }
 
 impl NewUser {
@@ -98,6 +108,7 @@ impl NewUser {
             role: self.role,
             org: self.org,
             created_at: self.created_at,
+            email_verified: self.email_verified,
         }
     }
 }
@@ -138,8 +149,9 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Option<Vec<String>>>;
     /// Deletes the user **in one transaction** with everything that belongs to them: their
     /// sessions are ended and each appended to the revocation log (refused until
-    /// `refused_until`), followed by [`user_change_entry`]`(id)`, then their refresh tokens, sessions, reset tokens and the API keys they
-    /// created are deleted, then the user. Returns the ended sessions' ids (sorted), or `None`
+    /// `refused_until`), followed by [`user_change_entry`]`(id)`, then their refresh tokens,
+    /// sessions, reset and verification tokens and the API keys they created are deleted, then
+    /// the user. Returns the ended sessions' ids (sorted), or `None`
     /// (nothing changed) if the user is unknown.
     ///
     /// Ordered with the writes that add a record of the user
@@ -153,6 +165,25 @@ pub trait UserStore: Send + Sync {
         now: i64,
         refused_until: i64,
     ) -> StoreResult<Option<Vec<String>>>;
+    /// A signed-in user's password change: **compare-and-set** of the password hash (written
+    /// only if the stored hash is still exactly `expected`, the one the current password was
+    /// verified against) and the end of every live session of the user **except `keep`**, **in
+    /// one transaction**, appending each ended session to the revocation log (refused until
+    /// `refused_until`) followed by [`user_change_entry`]`(id)`, as
+    /// [`update_user_ending_sessions`](Self::update_user_ending_sessions) does. Returns the
+    /// ended sessions' ids (sorted), or `None` (nothing changed) if the user is unknown or the
+    /// hash changed meanwhile (a reset or another change won).
+    ///
+    /// Ordered with [`SessionStore::create_session`] as `update_user_ending_sessions` is.
+    async fn change_password_ending_sessions(
+        &self,
+        id: i64,
+        expected: &str,
+        new: &str,
+        keep: Option<&str>,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>>;
 }
 
 /// A change to a user that ends the user's sessions (see
@@ -162,7 +193,9 @@ pub trait UserStore: Send + Sync {
 pub enum UserChange {
     /// A new role (the old role's tokens must not outlive it).
     Role(Role),
-    /// A new password hash, unconditionally (a password reset).
+    /// A new password hash, unconditionally: a password reset through the mailed link. The link
+    /// reached the user's inbox, so the store also marks the address verified
+    /// ([`User::email_verified`]) in the same write.
     PasswordHash(String),
 }
 
@@ -176,19 +209,49 @@ pub struct Session {
     pub user_id: i64,
     /// Start of the session.
     pub created_at: i64,
+    /// The last refresh of the session (its start until the first): the issue time of its newest
+    /// refresh token (see [`SessionStore::insert_refresh`]).
+    pub last_used_at: i64,
     /// When it was ended, if it was.
     pub revoked_at: Option<i64>,
+    /// The `User-Agent` the session started from, as sent (at most
+    /// [`MAX_USER_AGENT_LEN`] bytes), if any.
+    pub user_agent: Option<String>,
+    /// The client address the session started from (the address the rate limits count), if
+    /// known.
+    pub ip: Option<String>,
 }
 
+/// The longest `User-Agent` a session keeps; longer ones are cut (on a character boundary).
+pub const MAX_USER_AGENT_LEN: usize = 256;
+
 impl Session {
-    /// A live session (for host-written stores and their tests; the service makes its own).
+    /// A live session without client details (for host-written stores and their tests; the
+    /// service makes its own).
     pub fn new(id: String, user_id: i64, created_at: i64) -> Self {
         Self {
             id,
             user_id,
             created_at,
+            last_used_at: created_at,
             revoked_at: None,
+            user_agent: None,
+            ip: None,
         }
+    }
+
+    /// The same session, started from `user_agent` (cut to [`MAX_USER_AGENT_LEN`] bytes) at
+    /// `ip`.
+    pub fn with_client(mut self, user_agent: Option<&str>, ip: Option<String>) -> Self {
+        self.user_agent = user_agent.map(|ua| {
+            let mut end = ua.len().min(MAX_USER_AGENT_LEN);
+            while !ua.is_char_boundary(end) {
+                end -= 1;
+            }
+            ua[..end].to_owned()
+        });
+        self.ip = ip;
+        self
     }
 }
 
@@ -262,12 +325,19 @@ pub trait SessionStore: Send + Sync {
     /// [`Consumed::AlreadySpent`] with the winner's `spent_at`. A token past `expires_at`, or of a
     /// revoked session, is [`Consumed::Invalid`] and is not marked spent.
     async fn consume_refresh(&self, hash: &TokenHash, now: i64) -> StoreResult<Consumed>;
-    /// Adds a successor token to a live session. Inserting a hash that already exists is a no-op
-    /// (a grace-window retry derives the same successor). Returns `false`, inserting nothing, if
-    /// the session is revoked or unknown.
+    /// Adds a successor token to a live session, and moves the session's
+    /// [`last_used_at`](Session::last_used_at) to the record's `issued_at` (never back), in one
+    /// atomic step. Inserting a hash that already exists is a no-op for the token (a grace-window
+    /// retry derives the same successor). Returns `false`, changing nothing, if the session is
+    /// revoked or unknown.
     async fn insert_refresh(&self, record: RefreshRecord) -> StoreResult<bool>;
     /// Ends a session: its refresh tokens stop working. `false` if it was unknown or already ended.
     async fn revoke_session(&self, id: &str, now: i64) -> StoreResult<bool>;
+    /// The user's sessions that have not been ended (`revoked_at` unset), oldest first (by
+    /// `created_at`, then id). Sessions whose refresh tokens have all expired are included; the
+    /// service filters them by [`Session::last_used_at`]. Costs O(the user's sessions), not a
+    /// scan.
+    async fn sessions_of_user(&self, user_id: i64) -> StoreResult<Vec<Session>>;
 }
 
 /// An API key, as stored (never its plaintext).
@@ -414,6 +484,28 @@ pub trait ResetTokenStore: Send + Sync {
     async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>>;
 }
 
+/// Email-verification tokens.
+#[async_trait]
+pub trait VerificationTokenStore: Send + Sync {
+    /// Stores a verification token's hash for a user. A token of a deleted user is refused with
+    /// an error and stores nothing, as in [`SessionStore::create_session`].
+    async fn create_verification_token(
+        &self,
+        hash: &TokenHash,
+        user_id: i64,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// Spends a verification token, with every other outstanding verification token of the same
+    /// user, and marks the user's address verified ([`User::email_verified`]), as **one atomic
+    /// step**: of concurrent calls for one token, exactly one gets the user id. Unknown, spent or
+    /// expired (`expires_at <= now`) tokens give `None` and change nothing.
+    async fn consume_verification_token(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> StoreResult<Option<i64>>;
+}
+
 /// One entry of the revocation log: access tokens of session `session_id` are refused until
 /// `until` (when the last of them would have expired anyway).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -521,13 +613,25 @@ pub trait SigningKeyStore: Send + Sync {
 }
 
 /// Everything the service needs, as one object. Implemented for any type that implements the
-/// six traits.
+/// seven traits.
 pub trait Store:
-    UserStore + SessionStore + ApiKeyStore + ResetTokenStore + RevocationStore + SigningKeyStore
+    UserStore
+    + SessionStore
+    + ApiKeyStore
+    + ResetTokenStore
+    + VerificationTokenStore
+    + RevocationStore
+    + SigningKeyStore
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + SessionStore + ApiKeyStore + ResetTokenStore + RevocationStore + SigningKeyStore
+    T: UserStore
+        + SessionStore
+        + ApiKeyStore
+        + ResetTokenStore
+        + VerificationTokenStore
+        + RevocationStore
+        + SigningKeyStore
 {
 }

@@ -64,6 +64,7 @@ pub async fn hostile_input_round_trips_or_fails_cleanly(store: Arc<dyn Store>) {
             role: seed::VIEWER,
             org: Some(s.clone()),
             created_at: T0 + i as i64,
+            email_verified: false,
         };
         match store.create_user(new).await {
             Ok(u) => {

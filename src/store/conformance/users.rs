@@ -261,7 +261,8 @@ pub async fn users_list_by_organization(store: Arc<dyn Store>) {
         let created = store
             .create_user(NewUser {
                 org: org.map(str::to_owned),
-                ..new_user(&format!("user{i}@example.com"))
+                ..new_user(&format!("user{i}@example.com")),
+                email_verified: false,
             })
             .await
             .unwrap();

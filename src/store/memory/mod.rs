@@ -14,7 +14,7 @@
 //! No call scans a table. Every record is held in a hash map by its key, beside the indexes its
 //! lookups need (in `tables`): users by id, email and organization; API keys by id, hash,
 //! organization and creator; sessions by id and user; refresh tokens by hash and session; reset
-//! tokens by hash and user. A lookup by key is O(1), a listing O(result), ending or removing a
+//! and verification tokens by hash and user. A lookup by key is O(1), a listing O(result), ending or removing a
 //! user's sessions O(that user's sessions), and reading the revocation log by cursor a binary
 //! search. Signing keys and server secrets stay a plain list and map: a store holds a handful of
 //! signing keys (the signer and the keys retiring behind it) and a few named secrets, by design.
@@ -41,6 +41,9 @@ struct State {
     sessions: Sessions,
     api_keys: ApiKeys,
     resets: ResetTokens,
+    /// Email-verification tokens: the same rules as reset tokens (spending one spends the user's
+    /// others), and spending one marks the address verified.
+    verifications: ResetTokens,
     revocations: RevocationLog,
     /// A handful by design (the signer and the keys retiring behind it): a list is the index.
     keys: Vec<StoredKey>,
@@ -112,7 +115,10 @@ impl UserStore for MemoryStore {
         };
         match change {
             UserChange::Role(role) => user.role = role,
-            UserChange::PasswordHash(hash) => user.password_hash = hash,
+            UserChange::PasswordHash(hash) => {
+                user.password_hash = hash;
+                user.email_verified = true;
+            }
         }
         let ended = s.sessions.revoke_user(id, now);
         s.revocations.append(&ended, refused_until);
@@ -138,8 +144,31 @@ impl UserStore for MemoryStore {
             .append(&[user_change_entry(id)], refused_until);
         s.sessions.remove_user(id);
         s.resets.remove_user(id);
+        s.verifications.remove_user(id);
         s.api_keys.remove_created_by(id);
         s.users.remove(id);
+        Ok(Some(ended))
+    }
+
+    async fn change_password_ending_sessions(
+        &self,
+        id: i64,
+        expected: &str,
+        new: &str,
+        keep: Option<&str>,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
+        // One lock for the compare, the write and the ends: one transaction.
+        let mut s = self.lock();
+        match s.users.get_mut(id) {
+            Some(u) if u.password_hash == expected => u.password_hash = new.to_owned(),
+            _ => return Ok(None),
+        }
+        let ended = s.sessions.revoke_user_except(id, keep, now);
+        s.revocations.append(&ended, refused_until);
+        s.revocations
+            .append(&[user_change_entry(id)], refused_until);
         Ok(Some(ended))
     }
 }
@@ -164,6 +193,10 @@ impl SessionStore for MemoryStore {
 
     async fn revoke_session(&self, id: &str, now: i64) -> StoreResult<bool> {
         Ok(self.lock().sessions.revoke(id, now))
+    }
+
+    async fn sessions_of_user(&self, user_id: i64) -> StoreResult<Vec<Session>> {
+        Ok(self.lock().sessions.live_of_user(user_id))
     }
 }
 
@@ -247,6 +280,39 @@ impl ResetTokenStore for MemoryStore {
 
     async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
         Ok(self.lock().resets.consume(hash, now))
+    }
+}
+
+#[async_trait]
+impl VerificationTokenStore for MemoryStore {
+    async fn create_verification_token(
+        &self,
+        hash: &TokenHash,
+        user_id: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        if s.users.was_deleted(user_id) {
+            return Err(deleted_user());
+        }
+        s.verifications.insert(*hash, user_id, expires_at);
+        Ok(())
+    }
+
+    async fn consume_verification_token(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> StoreResult<Option<i64>> {
+        // The spend and the mark under one lock: nobody sees one without the other.
+        let mut s = self.lock();
+        let Some(user_id) = s.verifications.consume(hash, now) else {
+            return Ok(None);
+        };
+        if let Some(user) = s.users.get_mut(user_id) {
+            user.email_verified = true;
+        }
+        Ok(Some(user_id))
     }
 }
 

@@ -146,12 +146,6 @@ impl Sessions {
         Ok(())
     }
 
-    pub(super) fn is_live(&self, id: &str) -> bool {
-        self.by_id
-            .get(id)
-            .is_some_and(|sess| sess.revoked_at.is_none())
-    }
-
     /// Ends a live session; `false` if it is unknown or ended.
     pub(super) fn revoke(&mut self, id: &str, now: i64) -> bool {
         match self.by_id.get_mut(id) {
@@ -165,11 +159,24 @@ impl Sessions {
 
     /// Ends every live session of a user; their ids, sorted.
     pub(super) fn revoke_user(&mut self, user_id: i64, now: i64) -> Vec<String> {
+        self.revoke_user_except(user_id, None, now)
+    }
+
+    /// Ends every live session of a user but `keep`; their ids, sorted.
+    pub(super) fn revoke_user_except(
+        &mut self,
+        user_id: i64,
+        keep: Option<&str>,
+        now: i64,
+    ) -> Vec<String> {
         let Some(ids) = self.by_user.get(&user_id) else {
             return Vec::new();
         };
         let mut ended = Vec::new();
         for id in ids {
+            if Some(id.as_str()) == keep {
+                continue;
+            }
             if let Some(sess) = self.by_id.get_mut(id)
                 && sess.revoked_at.is_none()
             {
@@ -178,6 +185,18 @@ impl Sessions {
             }
         }
         ended
+    }
+
+    /// The live sessions of a user, oldest first.
+    pub(super) fn live_of_user(&self, user_id: i64) -> Vec<Session> {
+        let ids = self.by_user.get(&user_id).into_iter().flatten();
+        let mut live: Vec<Session> = ids
+            .filter_map(|id| self.by_id.get(id))
+            .filter(|sess| sess.revoked_at.is_none())
+            .cloned()
+            .collect();
+        live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        live
     }
 
     /// Deletes every session of a user, ended or not, with their refresh tokens.
@@ -213,8 +232,11 @@ impl Sessions {
     /// Adds a token to a live session (an existing hash is left alone); `false` if the session
     /// is ended or unknown.
     pub(super) fn insert_refresh(&mut self, record: RefreshRecord) -> bool {
-        if !self.is_live(&record.session_id) {
-            return false;
+        match self.by_id.get_mut(&record.session_id) {
+            Some(sess) if sess.revoked_at.is_none() => {
+                sess.last_used_at = sess.last_used_at.max(record.issued_at);
+            }
+            _ => return false,
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = self.refresh.entry(record.hash) {
             self.refresh_by_session
