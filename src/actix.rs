@@ -119,6 +119,7 @@ fn head(req: &HttpRequest) -> RequestHead<'_, header::HeaderMap> {
         headers: req.headers(),
         peer: req.peer_addr().map(|a| a.ip()),
         id: req.match_info().get("id"),
+        query: Some(req.query_string()).filter(|q| !q.is_empty()),
     }
 }
 

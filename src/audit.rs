@@ -99,8 +99,63 @@ pub enum AuditEvent {
         user_id: i64,
         /// The admin who removed them.
         by: i64,
+    },    /// A user was imported or created by an admin (`by: None`: by the host, e.g. a bulk
+    /// import), with a plaintext password or an existing hash.
+    UserImported {
+        /// The new user.
+        user_id: i64,
+        /// Whether the password came as another system's hash (re-hashed at first login).
+        legacy_hash: bool,
+        /// Whether the address was marked verified by the importer.
+        email_verified: bool,
+        /// The admin who created it, if an admin did.
+        by: Option<i64>,
+    },
+    /// A stored hash of another scheme or costs was replaced with the current argon2id one at a
+    /// successful login.
+    PasswordRehashed {
+        /// The user.
+        user_id: i64,
+    },
+    /// One of the user's own sessions was ended: `DELETE /api/auth/sessions/{id}`, or a logout
+    /// with `scope=others` or `global` (one event per ended session).
+    SessionEnded {
+        /// The user.
+        user_id: i64,
+        /// The ended session.
+        session_id: String,
+        /// The session that asked for it.
+        by_session: String,
+    },
+    /// A signed-in user changed their password; their other sessions were ended.
+    PasswordChanged {
+        /// The user.
+        user_id: i64,
+        /// The session kept.
+        session_id: String,
+    },
+    /// A password change with a wrong current password (counted like a failed login).
+    PasswordChangeFailed {
+        /// The user.
+        user_id: i64,
+    },
+    /// A verification mail was queued for the user's address.
+    VerificationRequested {
+        /// The user.
+        user_id: i64,
+    },
+    /// The user's address was verified by the mailed token.
+    EmailVerified {
+        /// The user.
+        user_id: i64,
+    },
+    /// A login with the right password was refused because the address is not verified.
+    LoginUnverified {
+        /// The user.
+        user_id: i64,
     },
 }
+
 
 /// Receives audit events. Called inline: keep it quick (hand off to a channel for slow sinks).
 pub trait AuditSink: Send + Sync + fmt::Debug {
@@ -116,6 +171,7 @@ impl AuditSink for TracingAudit {
     fn record(&self, event: &AuditEvent) {
         match event {
             AuditEvent::LoginFailed { .. }
+            | AuditEvent::PasswordChangeFailed { .. }
             | AuditEvent::RateLimited { .. }
             | AuditEvent::RefreshReuseDetected { .. } => {
                 tracing::warn!(target: "assimetria_auth::audit", event = ?event);

@@ -99,6 +99,7 @@ fn head<'a>(parts: &'a Parts, id: Option<&'a str>) -> RequestHead<'a, HeaderMap>
         headers: &parts.headers,
         peer: peer.map(|c| c.0.ip()),
         id,
+        query: parts.uri.query().filter(|q| !q.is_empty()),
     }
 }
 

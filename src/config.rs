@@ -174,6 +174,12 @@ pub struct RateLimits {
     pub forgot_per_client: RateLimit,
     /// Registrations per client address (each costs an argon2 hash).
     pub register_per_client: RateLimit,
+    /// Verification mails asked for again, per account.
+    pub resend_verification_per_account: RateLimit,
+    /// Verification mails asked for again, per client address.
+    pub resend_verification_per_client: RateLimit,
+    /// Verification-token submissions per client address (`POST /api/auth/verify-email`).
+    pub verify_email_per_client: RateLimit,
 }
 
 impl Default for RateLimits {
@@ -185,6 +191,9 @@ impl Default for RateLimits {
             forgot_per_account: RateLimit::new(5, Duration::from_secs(3600)),
             forgot_per_client: RateLimit::new(20, Duration::from_secs(60)),
             register_per_client: RateLimit::new(20, Duration::from_secs(3600)),
+            resend_verification_per_account: RateLimit::new(5, Duration::from_secs(3600)),
+            resend_verification_per_client: RateLimit::new(20, Duration::from_secs(60)),
+            verify_email_per_client: RateLimit::new(20, Duration::from_secs(60)),
         }
     }
 }
@@ -243,6 +252,16 @@ pub struct AuthConfig {
     pub refresh_grace: Duration,
     /// Password-reset token lifetime.
     pub reset_ttl: Duration,
+    /// Email-verification token lifetime (default 24 h).
+    pub verification_ttl: Duration,
+    /// Whether login refuses a user whose email address is not verified (`403
+    /// email_not_verified`, after the same password work as any login). Off by default. When on,
+    /// registration creates the account and mails the link but signs nobody in.
+    pub require_verified_email: bool,
+    /// Whether the refresh token travels in an httpOnly cookie (`assimetria_refresh`, `Path=/api/auth`,
+    /// `SameSite=Strict`) instead of the JSON body, for single-page apps whose scripts should
+    /// never read it. Off by default (the seed's bodies).
+    pub refresh_cookie: bool,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway: Duration,
     /// The access-token cookie.
@@ -296,6 +315,9 @@ impl Default for AuthConfig {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_grace: Duration::from_secs(10),
             reset_ttl: Duration::from_secs(3600),
+            verification_ttl: Duration::from_secs(24 * 3600),
+            require_verified_email: false,
+            refresh_cookie: false,
             leeway: Duration::from_secs(30),
             cookie: CookieConfig::default(),
             password_policy: PasswordPolicy::default(),
@@ -330,7 +352,10 @@ impl AuthConfig {
         if self.leeway > Duration::from_secs(300) {
             return Err(Error::Config(ConfigError::Leeway));
         }
-        if self.access_ttl.as_secs() == 0 || self.refresh_ttl.as_secs() == 0 {
+        if self.access_ttl.as_secs() == 0
+            || self.refresh_ttl.as_secs() == 0
+            || self.verification_ttl.as_secs() == 0
+        {
             return Err(Error::Config(ConfigError::TokenLifetime));
         }
         if self.hash_concurrency == 0 {
@@ -412,6 +437,13 @@ impl AuthConfigBuilder {
         refresh_grace: Duration,
         /// Sets the reset-token lifetime.
         reset_ttl: Duration,
+        /// Sets the email-verification token lifetime.
+        verification_ttl: Duration,
+        /// Sets whether login needs a verified email address (default off).
+        require_verified_email: bool,
+        /// Sets whether the refresh token travels in an httpOnly cookie instead of the body
+        /// (default off).
+        refresh_cookie: bool,
         /// Sets the clock leeway (at most 5 minutes).
         leeway: Duration,
         /// Sets the cookie settings.

@@ -146,6 +146,12 @@ pub enum ValidationError {
     /// verification mail) was called with an API key.
     #[error("this needs a user's access token; API keys cannot act on an account")]
     UserTokenRequired,
+    /// A user to create with both a `password` and a `password_hash`, or with neither.
+    #[error("give exactly one of password and password_hash")]
+    PasswordOrHash,
+    /// A logout `scope` other than `local`, `others` or `global`.
+    #[error("scope must be local, others or global")]
+    LogoutScope,
     /// An imported password hash that is malformed, of an unsupported scheme, or with costs out
     /// of bounds. `422 invalid_password_hash`.
     #[error(
@@ -388,6 +394,11 @@ pub enum Error {
     /// The email-verification token is unknown, used or expired. `400`.
     #[error("invalid or expired verification token")]
     InvalidVerificationToken,
+    /// A signed-in user's password change with a wrong current password. `403
+    /// invalid_credentials`: the session is fine (a 401 would tell the client to sign in again),
+    /// the password is not. Counted toward the login limit like a failed login.
+    #[error("the current password is incorrect")]
+    CurrentPasswordWrong,
     /// The password was right, but the account's email address is not verified yet and the
     /// service requires it (`require_verified_email`). `403`.
     #[error("email address not verified; follow the link in the verification mail")]
@@ -438,7 +449,10 @@ impl Error {
             | Error::RefreshTokenReused
             | Error::InvalidApiKey => 401,
             Error::InvalidResetToken | Error::InvalidVerificationToken => 400,
-            Error::Forbidden(_) | Error::CrossOrigin | Error::EmailNotVerified => 403,
+            Error::Forbidden(_)
+            | Error::CrossOrigin
+            | Error::EmailNotVerified
+            | Error::CurrentPasswordWrong => 403,
             Error::NotFound => 404,
             Error::EmailTaken => 409,
             Error::Validation(_) => 422,
@@ -452,7 +466,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::MissingCredentials => "unauthorized",
-            Error::InvalidCredentials => "invalid_credentials",
+            Error::InvalidCredentials | Error::CurrentPasswordWrong => "invalid_credentials",
             Error::InvalidToken(_) => "invalid_token",
             Error::InvalidRefreshToken => "invalid_refresh_token",
             Error::RefreshTokenReused => "refresh_token_reused",

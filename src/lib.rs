@@ -178,10 +178,13 @@ pub use error::Error;
 pub use keys::MasterKey;
 pub use principal::{Principal, PrincipalKind};
 pub use rbac::{Permission, Policy, Role};
-pub use secret::{AccessToken, ApiKeySecret, Password, RefreshToken, ResetToken};
+pub use password::PasswordInput;
+pub use secret::{
+    AccessToken, ApiKeySecret, MailToken, Password, RefreshToken, ResetToken, VerificationToken,
+};
 pub use service::{
-    ApiKeyInfo, AuthService, AuthServiceBuilder, CreatedApiKey, LoginOutcome, RefreshOutcome,
-    UserInfo,
+    ApiKeyInfo, AuthService, AuthServiceBuilder, ClientInfo, CreatedApiKey, ImportOptions,
+    ImportRecord, LoginOutcome, LogoutScope, RefreshOutcome, SessionInfo, SignUp, UserInfo,
 };
 pub use store::memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -1,11 +1,11 @@
-//! The [`Mailer`] a host implements to deliver password-reset mail.
+//! The [`Mailer`] a host implements to deliver password-reset and email-verification mail.
 
 use std::fmt;
 
 use async_trait::async_trait;
 
 use crate::error::Error;
-use crate::secret::ResetToken;
+use crate::secret::{MailToken, ResetToken, VerificationToken};
 
 /// What a mail is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,13 +13,16 @@ use crate::secret::ResetToken;
 pub enum MailKind {
     /// A password-reset link or code.
     PasswordReset,
+    /// A link or code that proves the recipient receives mail at the address.
+    VerifyEmail,
 }
 
 impl MailKind {
-    /// `password_reset`.
+    /// `password_reset` or `verify_email`.
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::PasswordReset => "password_reset",
+            MailKind::VerifyEmail => "verify_email",
         }
     }
 }
@@ -32,8 +35,8 @@ pub struct Mail {
     pub to: String,
     /// What it is for.
     pub kind: MailKind,
-    /// The reset token to include.
-    pub token: ResetToken,
+    /// The token to include (for the reset or verification page to send back).
+    pub token: MailToken,
 }
 
 impl Mail {
@@ -42,7 +45,16 @@ impl Mail {
         Self {
             to,
             kind: MailKind::PasswordReset,
-            token,
+            token: MailToken::new(token.expose()),
+        }
+    }
+
+    /// An email-verification mail.
+    pub fn verify_email(to: String, token: VerificationToken) -> Self {
+        Self {
+            to,
+            kind: MailKind::VerifyEmail,
+            token: MailToken::new(token.expose()),
         }
     }
 }

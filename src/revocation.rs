@@ -152,6 +152,29 @@ impl Revocations {
         Ok(true)
     }
 
+    /// A signed-in user's password change: compare-and-set of the hash over `expected`, and the
+    /// end of every session of the user but `keep`, in one store transaction (the log
+    /// included), then their access tokens are refused here at once. The ended sessions' ids, or
+    /// `None` (nothing changed) if the hash changed meanwhile or the user is gone.
+    pub(crate) async fn change_password(
+        &self,
+        user_id: i64,
+        (expected, new): (&str, &str),
+        keep: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let until = self.until(now);
+        let ended = self
+            .store
+            .change_password_ending_sessions(user_id, expected, new, keep, now, until)
+            .await?;
+        if let Some(ended) = &ended {
+            self.insert_ids(ended, until);
+            self.keys.invalidate();
+        }
+        Ok(ended)
+    }
+
     /// Deletes a user with their sessions, reset tokens and API keys in one store transaction
     /// (the ended sessions go to the log in it), then refuses their access tokens and drops their
     /// cached keys, here at once and elsewhere through the log. `false` if the user is unknown.

@@ -84,11 +84,20 @@ secret_type!(
     ResetToken
 );
 secret_type!(
+    /// An opaque, single-use email-verification token (≥ 256 bits). Stored only as its SHA-256.
+    VerificationToken
+);
+secret_type!(
+    /// A single-use token on its way to the user's inbox: a password-reset or an
+    /// email-verification token.
+    MailToken
+);
+secret_type!(
     /// An organization API key in plaintext (`osk_live_…` / `osk_test_…`), shown once at minting.
     ApiKeySecret
 );
 
-/// Longest opaque token (refresh or reset) accepted for hashing; longer input is refused at once.
+/// Longest opaque token (refresh, reset or verification) accepted for hashing; longer input is refused at once.
 pub(crate) const MAX_OPAQUE_TOKEN_LEN: usize = 128;
 
 /// SHA-256 of a high-entropy bearer secret: the only form in which refresh tokens, reset tokens

@@ -3,85 +3,18 @@
 
 use std::future::Future;
 
-use serde::{Deserialize, Serialize};
-
+use super::bodies::{
+    ChangePasswordRequest, CreateApiKeyRequest, Credentials, ForgotRequest, MessageBody,
+    RefreshRequest, ResetRequest, SessionBody, SetRoleRequest, Success, UserBody,
+    VerifyEmailRequest,
+};
+use super::request::{CredentialSource, check_csrf, cookie_value};
 use super::{
     Authentication, BodyError, Endpoint, Headers, HttpApi, HttpError, Reply, RequestHead, Route,
 };
-use crate::api_key::Environment;
-use crate::error::Error;
-use crate::rbac::Role;
-use crate::secret::{AccessToken, Password, RefreshToken, ResetToken};
-use crate::service::UserInfo;
-
-/// `POST /api/auth/login` and `/register` request.
-#[derive(Deserialize)]
-struct Credentials {
-    email: String,
-    password: Password,
-}
-
-/// `POST /api/auth/refresh` request.
-#[derive(Deserialize)]
-struct RefreshRequest {
-    refresh_token: RefreshToken,
-}
-
-/// `POST /api/auth/forgot-password` request.
-#[derive(Deserialize)]
-struct ForgotRequest {
-    email: String,
-}
-
-/// `POST /api/auth/reset-password` request.
-#[derive(Deserialize)]
-struct ResetRequest {
-    token: ResetToken,
-    password: Password,
-}
-
-/// `POST /api/api-keys` request. The role defaults to viewer and is at most the creator's.
-#[derive(Deserialize)]
-struct CreateApiKeyRequest {
-    name: String,
-    environment: Environment,
-    #[serde(default)]
-    role: Option<Role>,
-}
-
-/// `PATCH /api/users/{id}` request.
-#[derive(Deserialize)]
-struct SetRoleRequest {
-    role: Role,
-}
-
-/// Login and register: `{"success", "token", "refresh_token", "user"}`; refresh: the same
-/// without `user`.
-#[derive(Serialize)]
-struct SessionBody<'a> {
-    success: bool,
-    token: &'a str,
-    refresh_token: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'a UserInfo>,
-}
-
-#[derive(Serialize)]
-struct Success {
-    success: bool,
-}
-
-#[derive(Serialize)]
-struct MessageBody {
-    success: bool,
-    message: &'static str,
-}
-
-#[derive(Serialize)]
-struct UserBody<'a> {
-    success: bool,
-    user: &'a UserInfo,
-}
+use crate::error::{Error, ValidationError};
+use crate::secret::{AccessToken, RefreshToken};
+use crate::service::{ClientInfo, ImportRecord, LogoutScope, SignUp, UserInfo};
 
 /// Why an endpoint did not succeed; each kind has its reply.
 enum Failure {
@@ -231,24 +164,48 @@ impl HttpApi {
             Endpoint::Login | Endpoint::Register => {
                 let body = body().await?;
                 let req: Credentials = body.json()?;
-                let (email, password, client) = (&req.email, &req.password, body.client);
+                let client = ClientInfo::new(body.client, head.headers.get("user-agent"));
+                let (email, password) = (&req.email, &req.password);
                 let (status, out) = if endpoint == Endpoint::Login {
-                    (200, service.login(email, password, client).await?)
+                    (200, service.login_from(email, password, &client).await?)
                 } else {
-                    (201, service.register(email, password, client).await?)
+                    match service.sign_up(email, password, &client).await? {
+                        SignUp::SignedIn(out) => (201, out),
+                        SignUp::VerificationRequired(user) => {
+                            let message = "Account created. Follow the link mailed to your \
+                                           address to verify it, then sign in.";
+                            let body = UserBody {
+                                success: true,
+                                user: &user,
+                                message: Some(message),
+                            };
+                            return Ok(Reply::json(201, &body));
+                        }
+                    }
                 };
                 let tokens = (&out.access_token, &out.refresh_token, out.expires_in);
                 self.session_reply(status, tokens, Some(&out.user))
             }
             Endpoint::Refresh => {
-                let req: RefreshRequest = body().await?.json()?;
-                let out = service.refresh(&req.refresh_token).await?;
+                let body = body().await?;
+                let token = self.presented_refresh_token(head, &body)?;
+                let out = service.refresh(&token).await?;
                 let tokens = (&out.access_token, &out.refresh_token, out.expires_in);
                 self.session_reply(200, tokens, None)
             }
             Endpoint::Logout => {
-                service.logout(&*principal().await?).await?;
-                Reply::json(200, &OK).with_header("set-cookie", self.cookie("", 0))
+                let p = principal().await?;
+                let scope = match query_param(head.query, "scope") {
+                    None => LogoutScope::Local,
+                    Some(s) => LogoutScope::parse(s).ok_or(Error::from(ValidationError::LogoutScope))?,
+                };
+                service.logout_scope(&p, scope).await?;
+                let reply = Reply::json(200, &OK);
+                if scope == LogoutScope::Others {
+                    reply
+                } else {
+                    self.clear_cookies(reply)
+                }
             }
             Endpoint::ForgotPassword => {
                 let body = body().await?;
@@ -262,6 +219,36 @@ impl HttpApi {
                 message("Password has been reset. Sign in with the new password.")
             }
             Endpoint::Me => user_reply(&service.me(&*principal().await?).await?),
+            Endpoint::ListSessions => {
+                let sessions = service.list_sessions(&*principal().await?).await?;
+                let body = serde_json::json!({ "success": true, "sessions": sessions });
+                Reply::json(200, &body).with_header("cache-control", "no-store".into())
+            }
+            Endpoint::EndSession => {
+                let p = principal().await?;
+                let id = head.id.ok_or(Error::NotFound)?;
+                service.end_session(&p, id).await?;
+                Reply::json(200, &OK)
+            }
+            Endpoint::ChangePassword => {
+                let p = principal().await?;
+                let body = body().await?;
+                let req: ChangePasswordRequest = body.json()?;
+                let (current, new) = (&req.current_password, &req.new_password);
+                service.change_password(&p, current, new, body.client).await?;
+                message("Password changed. Your other sessions have been signed out.")
+            }
+            Endpoint::VerifyEmail => {
+                let body = body().await?;
+                let req: VerifyEmailRequest = body.json()?;
+                service.verify_email(&req.token, body.client).await?;
+                message("Email address verified.")
+            }
+            Endpoint::ResendVerification => {
+                let p = principal().await?;
+                service.resend_verification(&p, self.client(head)).await?;
+                message("If the address is not verified yet, a new verification link has been sent.")
+            }
             Endpoint::CreateApiKey => {
                 let p = principal().await?;
                 let req: CreateApiKeyRequest = body().await?.json()?;
@@ -291,6 +278,17 @@ impl HttpApi {
                 let users = service.list_users(&*principal().await?).await?;
                 Reply::json(200, &serde_json::json!({ "success": true, "users": users }))
             }
+            Endpoint::CreateUser => {
+                let p = principal().await?;
+                let req: ImportRecord = body().await?.json()?;
+                let user = service.add_user(&p, req).await?;
+                let body = UserBody {
+                    success: true,
+                    user: &user,
+                    message: None,
+                };
+                Reply::json(201, &body)
+            }
             Endpoint::SetRole => {
                 let p = principal().await?;
                 let body = body().await?;
@@ -309,17 +307,13 @@ impl HttpApi {
         })
     }
 
-    /// The access-token cookie holding `token` for `max_age` seconds (0 clears it).
-    fn cookie(&self, token: &str, max_age: i64) -> String {
+    /// A cookie `name=value` with the configured `Secure` and `Domain`, for `max_age` seconds (0
+    /// clears it).
+    fn cookie(&self, (name, value): (&str, &str), same_site: &str, path: &str, max_age: i64) -> String {
         let c = &self.service().config().cookie;
         let mut s = format!(
-            "{}={}; HttpOnly; {}SameSite={}; Path={}; Max-Age={}",
-            c.name,
-            token,
+            "{name}={value}; HttpOnly; {}SameSite={same_site}; Path={path}; Max-Age={max_age}",
             if c.secure { "Secure; " } else { "" },
-            c.same_site.as_str(),
-            c.path,
-            max_age
         );
         if let Some(domain) = &c.domain {
             s.push_str("; Domain=");
@@ -328,23 +322,110 @@ impl HttpApi {
         s
     }
 
-    /// A new token pair's reply: the tokens (and the user, at sign-in) and the cookie.
+    /// The access-token cookie holding `token` for `max_age` seconds (0 clears it).
+    fn access_cookie(&self, token: &str, max_age: i64) -> String {
+        let c = &self.service().config().cookie;
+        self.cookie((&c.name, token), c.same_site.as_str(), &c.path, max_age)
+    }
+
+    /// The refresh-token cookie holding `token` for `max_age` seconds (0 clears it): only the
+    /// auth routes ever receive it, and no cross-site request carries it.
+    fn refresh_cookie(&self, token: &str, max_age: i64) -> String {
+        self.cookie(
+            (REFRESH_COOKIE, token),
+            "Strict",
+            REFRESH_COOKIE_PATH,
+            max_age,
+        )
+    }
+
+    /// `reply` with the access cookie cleared, and the refresh cookie when it is on.
+    fn clear_cookies(&self, reply: Reply) -> Reply {
+        let reply = reply.with_header("set-cookie", self.access_cookie("", 0));
+        if self.service().config().refresh_cookie {
+            reply.with_header("set-cookie", self.refresh_cookie("", 0))
+        } else {
+            reply
+        }
+    }
+
+    /// The refresh token a refresh presents: the body's, else (with the refresh cookie on) the
+    /// cookie's, under the CSRF rule of cookie-authenticated writes. Without either, the seed's
+    /// answer to a body without the field (422), or with the cookie on, 401.
+    fn presented_refresh_token<H, B>(
+        &self,
+        head: &RequestHead<'_, H>,
+        body: &super::LimitedBody<B>,
+    ) -> Result<RefreshToken, Failure>
+    where
+        H: Headers + ?Sized,
+        B: AsRef<[u8]>,
+    {
+        let config = self.service().config();
+        if !config.refresh_cookie {
+            let req: RefreshRequest = body.json()?;
+            return req
+                .refresh_token
+                .ok_or_else(|| HttpError::WrongFields.into());
+        }
+        // An empty body is allowed here: the token is in the cookie.
+        let bytes = body.bytes.as_ref();
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            let req: RefreshRequest = body.json()?;
+            if let Some(token) = req.refresh_token {
+                return Ok(token);
+            }
+        }
+        let meta = head.meta();
+        let token = meta
+            .cookie
+            .and_then(|c| cookie_value(c, REFRESH_COOKIE))
+            .ok_or(Error::MissingCredentials)?;
+        check_csrf(&meta, CredentialSource::Cookie, &config.allowed_origins)?;
+        Ok(RefreshToken::new(token))
+    }
+
+    /// A new token pair's reply: the tokens (and the user, at sign-in) and the cookies. With the
+    /// refresh cookie on, the refresh token goes in its cookie and not in the body.
     fn session_reply(
         &self,
         status: u16,
         (access, refresh, expires_in): (&AccessToken, &RefreshToken, i64),
         user: Option<&UserInfo>,
     ) -> Reply {
+        let config = self.service().config();
+        let in_cookie = config.refresh_cookie;
         let body = SessionBody {
             success: true,
             token: access.expose(),
-            refresh_token: refresh.expose(),
+            refresh_token: (!in_cookie).then(|| refresh.expose()),
             user,
         };
-        Reply::json(status, &body)
-            .with_header("set-cookie", self.cookie(access.expose(), expires_in))
-            .with_header("cache-control", "no-store".into())
+        let reply = Reply::json(status, &body)
+            .with_header("set-cookie", self.access_cookie(access.expose(), expires_in))
+            .with_header("cache-control", "no-store".into());
+        if in_cookie {
+            let max_age = crate::clock::secs(config.refresh_ttl);
+            reply.with_header("set-cookie", self.refresh_cookie(refresh.expose(), max_age))
+        } else {
+            reply
+        }
     }
+}
+
+/// The refresh-token cookie's name.
+pub const REFRESH_COOKIE: &str = "assimetria_refresh";
+
+/// The refresh-token cookie's path: the auth routes only.
+const REFRESH_COOKIE_PATH: &str = "/api/auth";
+
+/// The first value of `name` in a query string (not percent-decoded: the values read here are
+/// plain words).
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?.split('&').find_map(|pair| {
+        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (n == name).then_some(v)
+    })
 }
 
 fn message(message: &'static str) -> Reply {
@@ -359,6 +440,7 @@ fn user_reply(user: &UserInfo) -> Reply {
     let body = UserBody {
         success: true,
         user,
+        message: None,
     };
     Reply::json(200, &body)
 }
@@ -391,6 +473,7 @@ mod tests {
             headers,
             peer: None,
             id: None,
+            query: None,
         }
     }
 

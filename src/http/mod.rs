@@ -31,6 +31,7 @@
 //! client in the same shape.
 
 mod authentication;
+mod bodies;
 mod cors;
 mod endpoints;
 mod error;
@@ -51,6 +52,7 @@ pub use extract::{AuthUser, Require};
 pub use forwarded::client_address;
 pub use reply::Reply;
 pub use request::{BodyError, Headers, LimitedBody, RequestHead, RequestMeta};
+pub use endpoints::REFRESH_COOKIE;
 pub use routes::{Endpoint, Method, ROUTES, Route};
 
 use std::sync::Arc;

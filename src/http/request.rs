@@ -51,6 +51,8 @@ pub struct RequestHead<'a, H: ?Sized> {
     /// The route's `{id}` segment, percent-decoded; `None` where the route has none or it is not
     /// UTF-8 (an id that names no resource: 404).
     pub id: Option<&'a str>,
+    /// The request URI's query string (after `?`, not decoded), if it has a non-empty one.
+    pub query: Option<&'a str>,
 }
 
 impl<'a, H: Headers + ?Sized> RequestHead<'a, H> {
@@ -109,11 +111,15 @@ pub(crate) fn extract_credential<'a>(
         };
         return Some((value, CredentialSource::Bearer));
     }
-    let cookies = meta.cookie?;
+    let value = cookie_value(meta.cookie?, cookie_name)?;
+    Some((value, CredentialSource::Cookie))
+}
+
+/// The value of cookie `name` in a `Cookie` header (quotes removed), if present and not empty.
+pub(crate) fn cookie_value<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
     cookies.split(';').find_map(|pair| {
-        let (name, value) = pair.trim().split_once('=')?;
-        (name == cookie_name && !value.is_empty())
-            .then_some((value.trim_matches('"'), CredentialSource::Cookie))
+        let (n, value) = pair.trim().split_once('=')?;
+        (n == name && !value.is_empty()).then_some(value.trim_matches('"'))
     })
 }
 
@@ -235,13 +241,19 @@ impl HttpApi {
             return Err(HttpError::PayloadTooLarge);
         }
         let bytes = read(limit).await?;
-        let config = self.service().config();
-        let forwarded = head.headers.get_all(config.forwarded_header.name());
         Ok(LimitedBody {
             content_type: head.headers.get("content-type").map(str::to_owned),
             bytes,
-            client: client_address(head.peer, forwarded, config),
+            client: self.client(head),
         })
+    }
+
+    /// The client address the limits count: the TCP peer, or what a trusted proxy forwarded
+    /// ([`client_address`]).
+    pub(crate) fn client<H: Headers + ?Sized>(&self, head: &RequestHead<'_, H>) -> Option<IpAddr> {
+        let config = self.service().config();
+        let forwarded = head.headers.get_all(config.forwarded_header.name());
+        client_address(head.peer, forwarded, config)
     }
 }
 
@@ -367,6 +379,7 @@ mod tests {
             headers,
             peer: None,
             id: None,
+            query: None,
         };
         let m = head.meta();
         assert_eq!(m.method, "POST");

@@ -10,8 +10,11 @@ pub enum Endpoint {
     /// `POST /api/auth/register` → 201 with the login body (the new user is signed in).
     Register,
     /// `POST /api/auth/refresh` → 200 `{"success", "token", "refresh_token"}` and a fresh cookie.
+    /// With `refresh_cookie` on, the token may come from the `assimetria_refresh` cookie instead
+    /// of the body (the CSRF rule then applies), and the new one goes back in it.
     Refresh,
-    /// `POST /api/auth/logout` → 200 `{"success": true}`; clears the cookie.
+    /// `POST /api/auth/logout[?scope=local|others|global]` → 200 `{"success": true}`; clears the
+    /// cookies (unless `scope=others`, which keeps the caller signed in).
     Logout,
     /// `POST /api/auth/forgot-password` → 200 whatever the email.
     ForgotPassword,
@@ -19,6 +22,19 @@ pub enum Endpoint {
     ResetPassword,
     /// `GET /api/auth/me` → 200 `{"success": true, "user": {…}}`.
     Me,
+    /// `GET /api/auth/sessions` → 200 `{"success": true, "sessions": [{"id", "created_at",
+    /// "last_used_at", "user_agent", "ip", "current"}]}`: the caller's live sessions.
+    ListSessions,
+    /// `DELETE /api/auth/sessions/{id}` → 200 `{"success": true}`; 404 unless it is one of the
+    /// caller's live sessions.
+    EndSession,
+    /// `POST /api/auth/change-password` `{"current_password", "new_password"}` → 200; every other
+    /// session of the user ends.
+    ChangePassword,
+    /// `POST /api/auth/verify-email` `{"token"}` → 200.
+    VerifyEmail,
+    /// `POST /api/auth/resend-verification` → 200 (a new mail unless already verified).
+    ResendVerification,
     /// `POST /api/api-keys` → 201 `{"success", "key", "api_key"}`; the key appears only here.
     CreateApiKey,
     /// `GET /api/api-keys` → 200 `{"success", "api_keys": [...]}` without secrets.
@@ -27,6 +43,9 @@ pub enum Endpoint {
     RevokeApiKey,
     /// `GET /api/users` → 200 `{"success", "users": [...]}`.
     ListUsers,
+    /// `POST /api/users` `{"email", "password" | "password_hash", "role"?, "email_verified"?}`
+    /// (needs `users:manage`) → 201 `{"success", "user"}`; 409 for a taken email.
+    CreateUser,
     /// `PATCH /api/users/{id}` `{role}` → 200 `{"success", "user"}`.
     SetRole,
     /// `GET /.well-known/jwks.json`: the public keys, or 404 when the ring has none (HS256 only).
@@ -40,7 +59,18 @@ impl Endpoint {
         use Endpoint::*;
         matches!(
             self,
-            Logout | Me | CreateApiKey | ListApiKeys | RevokeApiKey | ListUsers | SetRole
+            Logout
+                | Me
+                | ListSessions
+                | EndSession
+                | ChangePassword
+                | ResendVerification
+                | CreateApiKey
+                | ListApiKeys
+                | RevokeApiKey
+                | ListUsers
+                | CreateUser
+                | SetRole
         )
     }
 }
@@ -104,7 +134,7 @@ impl Route {
     }
 }
 
-/// The seed's routes: the one table every adapter mounts.
+/// The seed's routes, and the account routes beside them: the one table every adapter mounts.
 pub const ROUTES: &[Route] = &[
     route("/api/auth/login", &[(Method::Post, Endpoint::Login)]),
     route("/api/auth/register", &[(Method::Post, Endpoint::Register)]),
@@ -120,6 +150,26 @@ pub const ROUTES: &[Route] = &[
     ),
     route("/api/auth/me", &[(Method::Get, Endpoint::Me)]),
     route(
+        "/api/auth/sessions",
+        &[(Method::Get, Endpoint::ListSessions)],
+    ),
+    route(
+        "/api/auth/sessions/{id}",
+        &[(Method::Delete, Endpoint::EndSession)],
+    ),
+    route(
+        "/api/auth/change-password",
+        &[(Method::Post, Endpoint::ChangePassword)],
+    ),
+    route(
+        "/api/auth/verify-email",
+        &[(Method::Post, Endpoint::VerifyEmail)],
+    ),
+    route(
+        "/api/auth/resend-verification",
+        &[(Method::Post, Endpoint::ResendVerification)],
+    ),
+    route(
         "/api/api-keys",
         &[
             (Method::Post, Endpoint::CreateApiKey),
@@ -130,7 +180,13 @@ pub const ROUTES: &[Route] = &[
         "/api/api-keys/{id}",
         &[(Method::Delete, Endpoint::RevokeApiKey)],
     ),
-    route("/api/users", &[(Method::Get, Endpoint::ListUsers)]),
+    route(
+        "/api/users",
+        &[
+            (Method::Get, Endpoint::ListUsers),
+            (Method::Post, Endpoint::CreateUser),
+        ],
+    ),
     route("/api/users/{id}", &[(Method::Patch, Endpoint::SetRole)]),
     route("/.well-known/jwks.json", &[(Method::Get, Endpoint::Jwks)]),
 ];
@@ -153,9 +209,10 @@ mod tests {
             .iter()
             .flat_map(|r| r.methods.iter().map(|&(_, e)| e))
             .collect();
-        assert_eq!(endpoints.len(), 13);
+        assert_eq!(endpoints.len(), 19);
+        endpoints.sort_by_key(|e| format!("{e:?}"));
         endpoints.dedup();
-        assert_eq!(endpoints.len(), 13);
+        assert_eq!(endpoints.len(), 19);
         let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
         paths.sort_unstable();
         paths.dedup();

@@ -10,7 +10,10 @@
 //! | `sessions.rs` | register, login, refresh, logout, and JWT authentication |
 //! | `resets.rs` | forgot-password and reset-password |
 //! | `api_keys.rs` | API-key creation, listing, revocation, and API-key authentication |
-//! | `users.rs` | seeding users, `me`, listing users, role changes |
+//! | `users.rs` | seeding users, `me`, listing users, role changes, removal |
+//! | `import.rs` | importing users with a plaintext or another system's hash; `POST /api/users` |
+//! | `account.rs` | a signed-in user's own account: sessions, logout scopes, password change |
+//! | `verification.rs` | email verification: the mailed token, verifying, resending |
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,17 +35,22 @@ use crate::revocation::Revocations;
 use crate::store::{Store, User};
 use crate::token::Validation;
 
+mod account;
 mod api_keys;
 mod authenticate;
 mod builder;
+mod import;
 mod resets;
 mod sessions;
 mod signing;
 mod users;
+mod verification;
 
+pub use account::{LogoutScope, SessionInfo};
 pub use api_keys::{ApiKeyInfo, CreatedApiKey};
 pub use builder::AuthServiceBuilder;
-pub use sessions::{LoginOutcome, RefreshOutcome};
+pub use import::{ImportOptions, ImportRecord};
+pub use sessions::{ClientInfo, LoginOutcome, RefreshOutcome, SignUp};
 pub use users::UserInfo;
 
 struct Inner {
@@ -240,6 +248,8 @@ enum Limited {
     Login,
     ForgotPassword,
     Register,
+    ResendVerification,
+    VerifyEmail,
 }
 
 impl Limited {
@@ -249,6 +259,8 @@ impl Limited {
             Limited::Login => "login",
             Limited::ForgotPassword => "forgot_password",
             Limited::Register => "register",
+            Limited::ResendVerification => "resend_verification",
+            Limited::VerifyEmail => "verify_email",
         }
     }
 
@@ -259,6 +271,11 @@ impl Limited {
             Limited::Login => (Some(l.login_per_account), l.login_per_client),
             Limited::ForgotPassword => (Some(l.forgot_per_account), l.forgot_per_client),
             Limited::Register => (None, l.register_per_client),
+            Limited::ResendVerification => (
+                Some(l.resend_verification_per_account),
+                l.resend_verification_per_client,
+            ),
+            Limited::VerifyEmail => (None, l.verify_email_per_client),
         }
     }
 }

@@ -29,6 +29,49 @@ pub struct LoginOutcome {
     pub expires_in: i64,
 }
 
+/// What registration gives: a signed-in user, or (with
+/// [`require_verified_email`](crate::AuthConfig::require_verified_email) on) an account that
+/// waits for its address to be verified.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SignUp {
+    /// The account was created and signed in.
+    SignedIn(LoginOutcome),
+    /// The account was created and the verification mail queued; nobody is signed in until the
+    /// address is verified.
+    VerificationRequired(UserInfo),
+}
+
+/// Who is signing in: what a session remembers of the client it started from (shown by
+/// [`AuthService::list_sessions`]). The address is also what the rate limits count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientInfo {
+    /// The client address (behind trusted proxies, the one they forwarded).
+    pub ip: Option<IpAddr>,
+    /// The `User-Agent` header, as sent.
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// A client at `ip` sending `user_agent`.
+    pub fn new(ip: Option<IpAddr>, user_agent: Option<&str>) -> Self {
+        Self {
+            ip,
+            user_agent: user_agent.map(str::to_owned),
+        }
+    }
+}
+
+impl From<Option<IpAddr>> for ClientInfo {
+    fn from(ip: Option<IpAddr>) -> Self {
+        Self {
+            ip,
+            user_agent: None,
+        }
+    }
+}
+
 /// What a refresh hands out.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -42,18 +85,37 @@ pub struct RefreshOutcome {
 }
 
 impl AuthService {
-    /// Creates an account (email trimmed and lower-cased; the configured default role) and signs
-    /// it in. A taken email is [`Error::EmailTaken`]; a weak password [`Error::Validation`].
+    /// Creates an account (email trimmed and lower-cased; the configured default role), mails
+    /// its verification link, and signs it in. A taken email is [`Error::EmailTaken`]; a weak
+    /// password [`Error::Validation`]. With
+    /// [`require_verified_email`](crate::AuthConfig::require_verified_email) on, the account is
+    /// created but nobody is signed in: [`Error::EmailNotVerified`] (see
+    /// [`sign_up`](Self::sign_up), which says so without an error).
     pub async fn register(
         &self,
         email: &str,
         password: &Password,
         client: Option<IpAddr>,
     ) -> Result<LoginOutcome, Error> {
+        match self.sign_up(email, password, &client.into()).await? {
+            SignUp::SignedIn(outcome) => Ok(outcome),
+            SignUp::VerificationRequired(_) => Err(Error::EmailNotVerified),
+        }
+    }
+
+    /// Registration, as `POST /api/auth/register` runs it: creates the account, queues the
+    /// verification mail, and signs the user in from `client` unless the service requires a
+    /// verified address first.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<SignUp, Error> {
         let email = Email::parse(email)?;
         self.inner.hasher.check_policy(password)?;
         // Each registration costs an argon2 hash: bounded per client address.
-        self.limit(Limited::Register, None, client).await?;
+        self.limit(Limited::Register, None, client.ip).await?;
         if self
             .inner
             .store
@@ -67,7 +129,12 @@ impl AuthService {
             .insert_user(email, password, self.inner.config.default_role.clone())
             .await?;
         self.audit(AuditEvent::Registered { user_id: user.id });
-        self.start_session(user.id, &user.password_hash).await
+        self.send_verification(&user);
+        if self.inner.config.require_verified_email {
+            return Ok(SignUp::VerificationRequired(UserInfo::from(&user)));
+        }
+        let outcome = self.start_session(&user, &user.password_hash, client);
+        outcome.await.map(SignUp::SignedIn)
     }
 
     /// Hashes `password` and stores a new user; a taken email is [`Error::EmailTaken`].
@@ -96,14 +163,29 @@ impl AuthService {
     }
 
     /// Signs in. Unknown email and wrong password are one error, after the same argon2 work.
-    /// A hash with outdated parameters is upgraded on success.
+    /// A hash with outdated parameters, or of another scheme (an imported one), is upgraded on
+    /// success. With [`require_verified_email`](crate::AuthConfig::require_verified_email) on,
+    /// the right password of an unverified address is [`Error::EmailNotVerified`], and a fresh
+    /// verification mail is queued (within the resend limit).
     pub async fn login(
         &self,
         email: &str,
         password: &Password,
         client: Option<IpAddr>,
     ) -> Result<LoginOutcome, Error> {
-        let (email, user) = self.account_attempt(Limited::Login, email, client).await?;
+        self.login_from(email, password, &client.into()).await
+    }
+
+    /// [`login`](Self::login) from a client whose details the session keeps.
+    pub async fn login_from(
+        &self,
+        email: &str,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, Error> {
+        let (email, user) = self
+            .account_attempt(Limited::Login, email, client.ip)
+            .await?;
         let failed = || AuditEvent::LoginFailed {
             email: email
                 .as_ref()
@@ -123,7 +205,19 @@ impl AuthService {
             self.audit(failed());
             return Err(Error::InvalidCredentials);
         }
-        let mut expected_hash = user.password_hash;
+        if self.inner.config.require_verified_email && !user.email_verified {
+            self.audit(AuditEvent::LoginUnverified { user_id: user.id });
+            // The way out for a user whose first link expired: a new one, within the limit.
+            if self
+                .limit(Limited::ResendVerification, email.as_ref(), client.ip)
+                .await
+                .is_ok()
+            {
+                self.send_verification(&user);
+            }
+            return Err(Error::EmailNotVerified);
+        }
+        let mut expected_hash = user.password_hash.clone();
         if self.inner.hasher.needs_rehash(&expected_hash) {
             // Best effort: a failure here must not fail a correct login. Compare-and-set over the
             // hash just verified: a reset that landed meanwhile wins, and `start_session` then
@@ -135,7 +229,10 @@ impl AuthService {
                     .replace_password_hash(user.id, &expected_hash, &h)
                     .await
                 {
-                    Ok(true) => expected_hash = h,
+                    Ok(true) => {
+                        expected_hash = h;
+                        self.audit(AuditEvent::PasswordRehashed { user_id: user.id });
+                    }
                     Ok(false) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, user_id = user.id, "password rehash not saved")
@@ -144,7 +241,7 @@ impl AuthService {
                 Err(e) => tracing::warn!(error = %e, user_id = user.id, "password rehash skipped"),
             }
         }
-        self.start_session(user.id, &expected_hash).await
+        self.start_session(&user, &expected_hash, client).await
     }
 
     /// Opens a session for a user whose password (`expected_hash`) was just checked.
@@ -154,16 +251,17 @@ impl AuthService {
     /// read, so the token carries the new role, or the login fails because the password changed.
     async fn start_session(
         &self,
-        user_id: i64,
+        user: &User,
         expected_hash: &str,
+        client: &ClientInfo,
     ) -> Result<LoginOutcome, Error> {
+        let user_id = user.id;
         let now = self.now();
         let sid = random_id()?;
         let (refresh_token, record) = self.inner.refresh.first(&sid, user_id, now)?;
-        self.inner
-            .store
-            .create_session(Session::new(sid.clone(), user_id, now), record)
-            .await?;
+        let session = Session::new(sid.clone(), user_id, now)
+            .with_client(client.user_agent.as_deref(), client.ip.map(|ip| ip.to_string()));
+        self.inner.store.create_session(session, record).await?;
         let user = match self.inner.store.user_by_id(user_id).await? {
             Some(u) if u.password_hash == expected_hash => u,
             _ => {

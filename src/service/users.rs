@@ -13,8 +13,10 @@ use crate::store::{User, UserChange};
 
 use super::AuthService;
 
-/// A user as the wire shows it: `{"id", "email", "role"}`.
+/// A user as the wire shows it: `{"id", "email", "role", "email_verified"}` (the seed's three
+/// fields, and whether the address is verified).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct UserInfo {
     /// Id.
     pub id: i64,
@@ -22,6 +24,8 @@ pub struct UserInfo {
     pub email: String,
     /// Role.
     pub role: Role,
+    /// Whether the user proved they receive mail at `email`.
+    pub email_verified: bool,
 }
 
 impl From<&User> for UserInfo {
@@ -30,6 +34,7 @@ impl From<&User> for UserInfo {
             id: u.id,
             email: u.email.clone(),
             role: u.role.clone(),
+            email_verified: u.email_verified,
         }
     }
 }

@@ -216,7 +216,7 @@ pub async fn login_contract(s: &Server) {
     assert_eq!(r.body["success"], true);
     assert_eq!(
         r.body["user"],
-        json!({"id": id, "email": "user@example.com", "role": "admin"})
+        json!({"id": id, "email": "user@example.com", "role": "admin", "email_verified": false})
     );
     let token = r.body["token"].as_str().unwrap();
     assert!(token.starts_with("eyJ"));

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use assimetria_auth::audit::{AuditEvent, AuditSink};
 use assimetria_auth::clock::ManualClock;
-use assimetria_auth::mail::{Mail, Mailer};
+use assimetria_auth::mail::{Mail, MailKind, Mailer};
 use assimetria_auth::rbac::{Policy, Role};
 use assimetria_auth::store::Store;
 use assimetria_auth::store::memory::MemoryStore;
@@ -25,17 +25,22 @@ pub const PASSWORD: &str = "correct horse battery";
 /// The email [`registered_user`] signs up.
 pub const EMAIL: &str = "a@example.com";
 
-/// Records every mail (with its token, as a real mail would carry it).
+/// Records every mail (with its token, as a real mail would carry it): password-reset mails in
+/// `sent`, verification mails in `verifications`.
 #[derive(Debug, Default)]
 pub struct RecordingMailer {
     pub sent: Mutex<Vec<(String, String)>>,
+    pub verifications: Mutex<Vec<(String, String)>>,
 }
 
 #[async_trait]
 impl Mailer for RecordingMailer {
     async fn send(&self, mail: Mail) -> Result<(), Error> {
-        self.sent
-            .lock()
+        let list = match mail.kind {
+            MailKind::VerifyEmail => &self.verifications,
+            _ => &self.sent,
+        };
+        list.lock()
             .unwrap()
             .push((mail.to.clone(), mail.token.expose().to_owned()));
         Ok(())
@@ -56,6 +61,21 @@ impl RecordingMailer {
 
     pub fn count(&self) -> usize {
         self.sent.lock().unwrap().len()
+    }
+
+    /// Waits (briefly) for the `n`th verification mail.
+    pub async fn wait_for_verification(&self, n: usize) -> (String, String) {
+        for _ in 0..200 {
+            if let Some(m) = self.verifications.lock().unwrap().get(n - 1).cloned() {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("verification mail {n} never arrived");
+    }
+
+    pub fn verification_count(&self) -> usize {
+        self.verifications.lock().unwrap().len()
     }
 }
 
