@@ -8,8 +8,14 @@
 #![allow(dead_code, unreachable_pub)]
 
 use assimetria_auth::rbac::seed;
+pub mod account;
 pub mod cors;
 pub mod middleware;
+
+pub use account::{
+    change_password_contract, create_user_contract, logout_scopes_contract, sessions_contract,
+    verify_email_contract,
+};
 
 pub use cors::{cors_for_allowed_origins, no_cors_without_allowed_origins};
 pub use middleware::{
@@ -197,7 +203,7 @@ impl Server {
     }
 }
 
-fn keys(v: &Value) -> Vec<String> {
+pub fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
     k.sort();
     k
@@ -1012,7 +1018,20 @@ macro_rules! contract_suite {
             users_contract, jwks_contract, require_layer_guards_a_whole_router,
             require_auth_hands_the_principal_to_handlers,
             extractors_and_endpoints_reuse_the_middlewares_authentication,
-            no_cors_without_allowed_origins);
+            no_cors_without_allowed_origins, sessions_contract, logout_scopes_contract,
+            change_password_contract, verify_email_contract, create_user_contract);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn refresh_cookie_contract() {
+            let s = contract::start($serve, contract::account::refresh_cookie_config()).await;
+            contract::account::refresh_cookie_contract(&s).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn required_verification_contract() {
+            let s = contract::start($serve, contract::account::verified_email_config()).await;
+            contract::account::required_verification_contract(&s).await;
+        }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn cors_for_allowed_origins() {
