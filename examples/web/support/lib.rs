@@ -2,17 +2,19 @@
 //! framework: the environment they read ([`Settings`]), the service they build from it
 //! ([`Settings::start`]: store, master key, mailer, the admin account), the development mailer
 //! ([`OutboxMailer`]), the master key file ([`master_key`]), the demo resources ([`demo`]),
-//! logging and shutdown.
+//! the bulk importer ([`import_lines`]), logging and shutdown.
 //!
 //! `examples/web/server.rs` (axum) and `examples/web/server_actix.rs` (actix-web) serve the same
 //! API from it; `tests/equivalence.rs` checks that they answer alike.
 
 pub mod demo;
+mod import;
 pub mod master_key;
 mod outbox;
 mod settings;
 
 pub use demo::{DemoData, DemoError, Resource};
+pub use import::{ImportCounts, import_lines};
 pub use outbox::OutboxMailer;
 pub use settings::Settings;
 

@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use assimetria_auth::Error;
-use assimetria_auth::mail::{Mail, Mailer};
+use assimetria_auth::mail::{Mail, MailKind, Mailer};
 use async_trait::async_trait;
 use serde_json::json;
 
@@ -14,7 +14,8 @@ use serde_json::json;
 pub struct OutboxMailer {
     /// The file to append to; `None` prints each line to stdout as `outbox: {…}`.
     pub path: Option<PathBuf>,
-    /// The base of the reset link (`<public_url>/reset-password?token=…`).
+    /// The base of the links (`<public_url>/reset-password?token=…`,
+    /// `<public_url>/verify-email?token=…`).
     pub public_url: String,
 }
 
@@ -22,11 +23,15 @@ pub struct OutboxMailer {
 impl Mailer for OutboxMailer {
     async fn send(&self, mail: Mail) -> Result<(), Error> {
         let token = mail.token.expose();
+        let page = match mail.kind {
+            MailKind::VerifyEmail => "verify-email",
+            _ => "reset-password",
+        };
         let line = json!({
             "to": mail.to,
             "kind": mail.kind.as_str(),
             "token": token,
-            "link": format!("{}/reset-password?token={token}", self.public_url),
+            "link": format!("{}/{page}?token={token}", self.public_url),
         })
         .to_string();
         match &self.path {

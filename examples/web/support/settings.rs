@@ -34,6 +34,10 @@ pub struct Settings {
     pub rate_limiting: bool,
     /// `ASSIMETRIA_AUTH_COOKIE_SECURE` (true).
     pub cookie_secure: bool,
+    /// `ASSIMETRIA_AUTH_REQUIRE_VERIFIED_EMAIL` (false): login needs a verified address.
+    pub require_verified_email: bool,
+    /// `ASSIMETRIA_AUTH_REFRESH_COOKIE` (false): the refresh token travels in an httpOnly cookie.
+    pub refresh_cookie: bool,
     /// `ASSIMETRIA_AUTH_ALLOWED_ORIGINS`: origins allowed to send cookie-authenticated writes and to read the answers (CORS, with credentials).
     pub allowed_origins: Vec<String>,
     /// `ASSIMETRIA_AUTH_TRUSTED_PROXIES`: networks whose forwarding header is believed.
@@ -124,6 +128,8 @@ impl Settings {
             refresh_grace,
             rate_limiting: flag("ASSIMETRIA_AUTH_RATE_LIMIT", true)?,
             cookie_secure: flag("ASSIMETRIA_AUTH_COOKIE_SECURE", true)?,
+            require_verified_email: flag("ASSIMETRIA_AUTH_REQUIRE_VERIFIED_EMAIL", false)?,
+            refresh_cookie: flag("ASSIMETRIA_AUTH_REFRESH_COOKIE", false)?,
             allowed_origins: list("ASSIMETRIA_AUTH_ALLOWED_ORIGINS"),
             trusted_proxies,
             forwarded_header,
@@ -138,6 +144,8 @@ impl Settings {
             .refresh_grace(self.refresh_grace)
             .rate_limiting(self.rate_limiting)
             .cookie_secure(self.cookie_secure)
+            .require_verified_email(self.require_verified_email)
+            .refresh_cookie(self.refresh_cookie)
             .allowed_origins(self.allowed_origins.clone())
             .master_keys(master_keys)
             .trusted_proxies(self.trusted_proxies.clone())
@@ -148,16 +156,7 @@ impl Settings {
     /// The running service: the configuration, the store (migrated), the development mailer,
     /// and the admin account if one is configured and absent.
     pub async fn start(&self) -> Result<AuthService, BoxError> {
-        let config = self.auth_config()?;
-        let store = SqlStore::connect(&self.database_url).await?;
-        let mailer = OutboxMailer {
-            path: self.outbox.clone(),
-            public_url: self.public_url.clone(),
-        };
-        let service = AuthService::builder(config, Arc::new(store))
-            .mailer(Arc::new(mailer))
-            .build()
-            .await?;
+        let service = self.service().await?;
         if let Some((email, password)) = &self.admin {
             match service.create_user(email, password, seed::ADMIN).await {
                 Ok(user) => tracing::info!(user_id = user.id, "created the admin account"),
@@ -170,6 +169,22 @@ impl Settings {
             database = %redact_url(&self.database_url),
             "assimetria-auth example server starting"
         );
+        Ok(service)
+    }
+
+    /// The service on the configured database, with the development mailer: what the servers
+    /// and the bulk importer share.
+    pub async fn service(&self) -> Result<AuthService, BoxError> {
+        let config = self.auth_config()?;
+        let store = SqlStore::connect(&self.database_url).await?;
+        let mailer = OutboxMailer {
+            path: self.outbox.clone(),
+            public_url: self.public_url.clone(),
+        };
+        let service = AuthService::builder(config, Arc::new(store))
+            .mailer(Arc::new(mailer))
+            .build()
+            .await?;
         Ok(service)
     }
 }
@@ -213,6 +228,7 @@ mod tests {
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
         assert_eq!(s.refresh_grace, Duration::from_secs(10));
         assert!(s.rate_limiting && s.cookie_secure);
+        assert!(!s.require_verified_email && !s.refresh_cookie);
         assert!(s.admin.is_none() && s.outbox.is_none() && s.master_keys.is_none());
         assert!(s.allowed_origins.is_empty() && s.trusted_proxies.is_empty());
         assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
