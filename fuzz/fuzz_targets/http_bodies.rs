@@ -3,20 +3,23 @@
 //!
 //! * `refresh` and `forgot_password` (no argon2 at all; the store holds no user);
 //! * `reset_password` (a made-up reset token is refused before any hashing);
-//! * `create_api_key` and `set_role` as a viewer (parsed, then refused with 403) and `set_role`
-//!   as an admin (parsed, then 404: the store has no users, so nothing changes between inputs).
+//! * `verify_email` (a made-up verification token changes nothing);
+//! * `create_api_key`, `create_user` and `set_role` as a viewer (parsed, then refused with 403)
+//!   and `set_role` as an admin (parsed, then 404: the store has no users, so nothing changes
+//!   between inputs).
 //!
 //! Left out on purpose: `login` (unknown emails still cost one argon2 hash, by design, so that
 //! they time like wrong passwords) and `register` (hashes, and stores a user, on valid input);
-//! `create_api_key` as an admin would store a key per valid input and grow the store unboundedly.
+//! `create_api_key` and `create_user` as an admin would store a key or a user per valid input and
+//! grow the store unboundedly (the imported-hash parser has its own unit tests).
 //!
 //! Every reply: status below 500 and the seed's body shape (see `common::check_reply`).
 //!
 //! # Input
 //!
-//! Byte 0 picks the endpoint (`r` refresh, `p` reset_password, `f` forgot_password, `k`
-//! create_api_key as viewer, `v` set_role as viewer, `a` set_role as admin; other bytes by
-//! `byte % 6`). Then, up to the first `\n`, the `Content-Type` value (UTF-8; no `\n` at all
+//! Byte 0 picks the endpoint (`r` refresh, `p` reset_password, `f` forgot_password, `e`
+//! verify_email, `k` create_api_key as viewer, `u` create_user as viewer, `v` set_role as viewer,
+//! `a` set_role as admin; other bytes by `byte % 8`). Then, up to the first `\n`, the `Content-Type` value (UTF-8; no `\n` at all
 //! means no `Content-Type` header and the whole rest is the body); for `set_role`, the next line
 //! is the `{id}` path segment; the rest is the body.
 
@@ -85,7 +88,9 @@ enum Case {
     Refresh,
     ResetPassword,
     ForgotPassword,
+    VerifyEmail,
     CreateApiKeyAsViewer,
+    CreateUserAsViewer,
     SetRoleAsViewer,
     SetRoleAsAdmin,
 }
@@ -97,17 +102,21 @@ impl Case {
             b'r' => Refresh,
             b'p' => ResetPassword,
             b'f' => ForgotPassword,
+            b'e' => VerifyEmail,
             b'k' => CreateApiKeyAsViewer,
+            b'u' => CreateUserAsViewer,
             b'v' => SetRoleAsViewer,
             b'a' => SetRoleAsAdmin,
             _ => [
                 Refresh,
                 ResetPassword,
                 ForgotPassword,
+                VerifyEmail,
                 CreateApiKeyAsViewer,
+                CreateUserAsViewer,
                 SetRoleAsViewer,
                 SetRoleAsAdmin,
-            ][usize::from(b % 6)],
+            ][usize::from(b % 8)],
         }
     }
 }
@@ -141,6 +150,8 @@ fuzz_target!(|data: &[u8]| {
         Case::Refresh => (Endpoint::Refresh, "POST", None),
         Case::ResetPassword => (Endpoint::ResetPassword, "POST", None),
         Case::ForgotPassword => (Endpoint::ForgotPassword, "POST", None),
+        Case::VerifyEmail => (Endpoint::VerifyEmail, "POST", None),
+        Case::CreateUserAsViewer => (Endpoint::CreateUser, "POST", Some(f.viewer.as_str())),
         Case::CreateApiKeyAsViewer => (Endpoint::CreateApiKey, "POST", Some(f.viewer.as_str())),
         Case::SetRoleAsViewer => (Endpoint::SetRole, "PATCH", Some(f.viewer.as_str())),
         Case::SetRoleAsAdmin => (Endpoint::SetRole, "PATCH", Some(f.admin.as_str())),
@@ -158,6 +169,7 @@ fuzz_target!(|data: &[u8]| {
         headers: headers.as_slice(),
         peer: None,
         id: Some(&id),
+        query: None,
     };
     let reply = f.rt.block_on(async {
         let read_body = |_limit| ready(Ok::<_, BodyError>(body));
