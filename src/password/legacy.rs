@@ -10,7 +10,7 @@
 //!
 //! | scheme | accepted form | bounds |
 //! | --- | --- | --- |
-//! | argon2id, argon2i, argon2d | PHC `$argon2id$v=19$m=…,t=…,p=…$salt$hash` (`v=16` or no `v` for 0x10) | memory ≤ 256 MiB (the workers' cap); salt ≥ 8 bytes, output 10..=64 bytes (PHC's limits) |
+//! | argon2id, argon2i, argon2d | PHC `$argon2id$v=19$m=…,t=…,p=…$salt$hash` (`v=16` or no `v` for 0x10) | memory ≤ 256 MiB (the workers' cap), other costs as the argon2 crate takes them; salt 8..=48 bytes, output 10..=64 bytes (PHC's limits) |
 //! | bcrypt | `$2a$`, `$2b$`, `$2y$` + 2-digit cost + 53 characters (60 in all) | cost 4..=16; `$2x$` (the buggy pre-2011 crypt_blowfish) and other prefixes are refused |
 //! | scrypt | PHC `$scrypt$ln=…,r=…,p=…$salt$hash` | `ln` 1..=20, `p` 1..=16, memory 128·r·2^ln ≤ 64 MiB and scratch 128·r·p ≤ 1 MiB; salt 8..=48 bytes, output 16..=64 bytes |
 //! | PBKDF2-HMAC-SHA256 | PHC `$pbkdf2-sha256$i=…,l=…$salt$hash` (RustCrypto's form; `l` is the output length) | `i` 1 000..=10 000 000, `l` 16..=64 and equal to the output's length; salt 8..=48 bytes |
