@@ -176,6 +176,7 @@ pub use credential::Credential;
 pub use email::Email;
 pub use error::Error;
 pub use keys::MasterKey;
+pub use password::PasswordInput;
 pub use principal::{Principal, PrincipalKind};
 pub use rbac::{Permission, Policy, Role};
 pub use password::PasswordInput;

@@ -15,21 +15,26 @@
 //!   admission, belong to the worker until the computation ends.
 //! * [`PasswordHasher::verify_dummy`] does the same work as a real verification, for logins of
 //!   unknown users: the answer's timing does not tell whether the email exists.
+//! * Imported users may bring the hash another system stored ([`PasswordInput::Hash`]): bcrypt,
+//!   scrypt and PBKDF2-SHA256 besides argon2, checked at import and verified on the same workers,
+//!   then replaced by argon2id at the next login (see [`legacy`] for the formats and bounds).
 
+use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Params, Version};
-use subtle::ConstantTimeEq as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::{Argon2Params, PasswordPolicy};
 use crate::error::{ConfigError, Error, InternalError, InternalKind, ValidationError};
 use crate::secret::{Password, random_bytes};
 
+mod legacy;
 mod workers;
 
+use legacy::{MAX_STORED_LEN, Refused, Scheme};
 use workers::{Job, Stats, Workspace, spawn_workers};
 
 /// A salt used only by [`PasswordHasher::verify_dummy`]; its output is thrown away.
@@ -53,33 +58,35 @@ struct Inner {
     stats: Arc<Stats>,
 }
 
-/// A stored PHC string, parsed on the caller's side before the job is queued.
-struct Stored {
-    algorithm: Algorithm,
-    version: Version,
-    params: Params,
-    salt: Vec<u8>,
-    hash: Vec<u8>,
+/// A user's password as an import brings it: in plaintext (hashed here with argon2id) or as
+/// the hash another system stored.
+#[non_exhaustive]
+pub enum PasswordInput {
+    /// The plaintext password: checked against the password policy and hashed with argon2id.
+    Plain(Password),
+    /// The hash the previous system stored, kept as it is and verified at login, then replaced
+    /// by an argon2id hash at the first successful login. Accepted, with costs in bounds:
+    ///
+    /// * PHC argon2id, argon2i or argon2d: `$argon2id$v=19$m=…,t=…,p=…$salt$hash`;
+    /// * bcrypt `$2a$`, `$2b$` or `$2y$` (not `$2x$`), cost 4 to 16. A password over 72 bytes
+    ///   never verifies against a bcrypt hash (bcrypt ignores what follows the 72nd byte), so
+    ///   a user whose old password was longer must reset it;
+    /// * PHC scrypt: `$scrypt$ln=…,r=…,p=…$salt$hash`, at most 64 MiB;
+    /// * PHC PBKDF2-HMAC-SHA256: `$pbkdf2-sha256$i=…,l=…$salt$hash`, 1 000 to 10 000 000
+    ///   iterations.
+    ///
+    /// Anything else, or surrounding whitespace, is refused with
+    /// [`ValidationError::InvalidPasswordHash`]. Its `Debug` does not print the hash, which can
+    /// be cracked offline.
+    Hash(String),
 }
 
-impl Stored {
-    fn parse(phc: &str) -> Option<Self> {
-        let parsed = PasswordHash::new(phc).ok()?;
-        let algorithm = Algorithm::new(parsed.algorithm.as_str()).ok()?;
-        let version = match parsed.version {
-            Some(v) => Version::try_from(v).ok()?,
-            None => Version::V0x10,
-        };
-        let params = Params::try_from(&parsed).ok()?;
-        let salt = parsed.salt?.as_ref().to_vec();
-        let hash = parsed.hash?.as_bytes().to_vec();
-        Some(Self {
-            algorithm,
-            version,
-            params,
-            salt,
-            hash,
-        })
+impl fmt::Debug for PasswordInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Plain(password) => f.debug_tuple("Plain").field(password).finish(),
+            Self::Hash(_) => f.write_str("Hash([redacted])"),
+        }
     }
 }
 
@@ -168,34 +175,45 @@ impl PasswordHasher {
         .await?
     }
 
-    /// Verifies `password` against a stored PHC string. `Ok(false)` for a wrong password or a
-    /// hash that does not parse; a password over the policy's maximum is refused without hashing.
-    pub(crate) async fn verify(&self, password: &Password, phc: &str) -> Result<bool, Error> {
+    /// Checks a hash brought by an import ([`PasswordInput::Hash`]): a supported scheme, well
+    /// formed, with costs in bounds ([`legacy`]). Computes nothing. Returns the string to store,
+    /// as given; [`ValidationError::InvalidPasswordHash`] for anything else, surrounding
+    /// whitespace included.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "for the user import API, which comes next")
+    )]
+    pub(crate) fn check_imported_hash(&self, hash: &str) -> Result<String, Error> {
+        let invalid = || Error::Validation(ValidationError::InvalidPasswordHash);
+        if hash.len() > MAX_STORED_LEN || hash.trim() != hash {
+            return Err(invalid());
+        }
+        Scheme::parse(hash).map_err(|_| invalid())?;
+        Ok(hash.to_owned())
+    }
+
+    /// Verifies `password` against a stored hash (argon2, or an imported bcrypt, scrypt or
+    /// PBKDF2 hash, see [`legacy`]), on the workers. `Ok(false)` for a wrong password or a hash
+    /// that does not parse; a password over the policy's maximum is refused without hashing; a
+    /// stored hash whose costs are out of bounds is refused at once.
+    pub(crate) async fn verify(&self, password: &Password, stored: &str) -> Result<bool, Error> {
         if password.expose().len() > self.inner.policy.max_bytes {
             // Same work as a real check, so length alone tells nothing... but bounded.
             self.verify_dummy(&Password::new("")).await?;
             return Ok(false);
         }
-        let pw = password.expose().as_bytes().to_vec();
-        let Some(stored) = Stored::parse(phc) else {
-            // Unparseable stored hash: still spend the time.
-            self.verify_dummy(password).await?;
-            return Ok(false);
+        let scheme = match Scheme::parse(stored) {
+            Ok(scheme) => scheme,
+            // A tampered or foreign row asking for absurd work: a wrong password, without it.
+            Err(Refused::OutOfBounds) => return Ok(false),
+            Err(Refused::Malformed) => {
+                // Unparseable stored hash: still spend the time.
+                self.verify_dummy(password).await?;
+                return Ok(false);
+            }
         };
-        self.run(move |ws| {
-            let mut out = vec![0u8; stored.hash.len()];
-            ws.hash_into(
-                stored.algorithm,
-                stored.version,
-                stored.params,
-                &pw,
-                &stored.salt,
-                &mut out,
-            )
-            .is_ok()
-                && bool::from(out.ct_eq(&stored.hash))
-        })
-        .await
+        let pw = password.expose().as_bytes().to_vec();
+        self.run(move |ws| scheme.matches(ws, &pw)).await
     }
 
     /// Does the work of one verification and always fails: for logins of unknown users and
@@ -218,7 +236,8 @@ impl PasswordHasher {
         .await
     }
 
-    /// Whether `phc` was made with other parameters (or another algorithm) than the configured ones.
+    /// Whether `phc` was made with other parameters (or another algorithm) than the configured
+    /// ones: always for an imported bcrypt, scrypt or PBKDF2 hash.
     pub(crate) fn needs_rehash(&self, phc: &str) -> bool {
         let Ok(parsed) = PasswordHash::new(phc) else {
             return true;

@@ -23,7 +23,7 @@ pub(super) type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
 
 /// Most argon2 memory one job may borrow beyond a worker's kept buffer: 256 MiB (blocks are
 /// 1 KiB), far above any cost worth verifying and far below what would exhaust the host.
-const MAX_BORROWED_BLOCKS: usize = 256 * 1024;
+pub(super) const MAX_BORROWED_BLOCKS: usize = 256 * 1024;
 
 /// A worker's argon2 memory, allocated at the first job and kept.
 pub(super) struct Workspace {
