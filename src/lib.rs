@@ -179,7 +179,6 @@ pub use keys::MasterKey;
 pub use password::PasswordInput;
 pub use principal::{Principal, PrincipalKind};
 pub use rbac::{Permission, Policy, Role};
-pub use password::PasswordInput;
 pub use secret::{
     AccessToken, ApiKeySecret, MailToken, Password, RefreshToken, ResetToken, VerificationToken,
 };

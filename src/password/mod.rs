@@ -148,6 +148,16 @@ impl PasswordHasher {
     /// Hashes a new password (after [`check_policy`](Self::check_policy)) to a PHC string.
     pub(crate) async fn hash(&self, password: &Password) -> Result<String, Error> {
         self.check_policy(password)?;
+        self.rehash(password).await
+    }
+
+    /// Hashes a password that just verified against its stored hash, to upgrade that hash: no
+    /// policy check, since the password is the user's current one (an imported user's may be
+    /// shorter than today's minimum), and its length was bounded by the verification.
+    pub(crate) async fn rehash(&self, password: &Password) -> Result<String, Error> {
+        if password.expose().len() > self.inner.policy.max_bytes {
+            return Err(Error::Validation(ValidationError::PasswordTooLong));
+        }
         let salt = random_bytes::<16>()?;
         let pw = password.expose().as_bytes().to_vec();
         let params = self.inner.params.clone();
@@ -179,10 +189,6 @@ impl PasswordHasher {
     /// formed, with costs in bounds ([`legacy`]). Computes nothing. Returns the string to store,
     /// as given; [`ValidationError::InvalidPasswordHash`] for anything else, surrounding
     /// whitespace included.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for the user import API, which comes next")
-    )]
     pub(crate) fn check_imported_hash(&self, hash: &str) -> Result<String, Error> {
         let invalid = || Error::Validation(ValidationError::InvalidPasswordHash);
         if hash.len() > MAX_STORED_LEN || hash.trim() != hash {
@@ -545,21 +551,5 @@ mod tests {
         let h = hasher(1, 1);
         h.verify_dummy(&Password::new("anything")).await.unwrap();
         assert_eq!(h.computations(), 1);
-    }
-}
-
-// TEMPORARY until the legacy-hash branch lands.
-/// Temporary.
-#[derive(Debug)]
-pub enum PasswordInput {
-    /// Temporary.
-    Plain(Password),
-    /// Temporary.
-    Hash(String),
-}
-
-impl PasswordHasher {
-    pub(crate) fn check_imported_hash(&self, hash: &str) -> Result<String, Error> {
-        Ok(hash.to_owned())
     }
 }

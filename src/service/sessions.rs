@@ -222,7 +222,7 @@ impl AuthService {
             // Best effort: a failure here must not fail a correct login. Compare-and-set over the
             // hash just verified: a reset that landed meanwhile wins, and `start_session` then
             // refuses this login because the hash is no longer the one it verified.
-            match self.inner.hasher.hash(password).await {
+            match self.inner.hasher.rehash(password).await {
                 Ok(h) => match self
                     .inner
                     .store
