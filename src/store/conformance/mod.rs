@@ -227,8 +227,8 @@ fn new_user(email: &str) -> NewUser {
         role: seed::MEMBER,
         org: Some("acme".to_owned()),
         created_at: T0,
-    },
-    email_verified: false,
+        email_verified: false,
+    }
 }
 
 /// Creates [`new_user`]`(email)`; its id.

@@ -261,8 +261,7 @@ pub async fn users_list_by_organization(store: Arc<dyn Store>) {
         let created = store
             .create_user(NewUser {
                 org: org.map(str::to_owned),
-                ..new_user(&format!("user{i}@example.com")),
-                email_verified: false,
+                ..new_user(&format!("user{i}@example.com"))
             })
             .await
             .unwrap();
