@@ -29,8 +29,8 @@ use assimetria_auth::error::StoreError;
 use assimetria_auth::store::{
     ApiKeyRecord, ApiKeyStore, ApiKeyWithCreator, Consumed, NewApiKey, NewUser, RefreshRecord,
     ResetTokenStore, Revocation, RevocationStore, Session, SessionStore, SigningKeyStore,
-    StoreResult, StoredKey, TokenHash, User, UserChange, UserStore, api_key_change_entry,
-    user_change_entry,
+    StoreResult, StoredKey, TokenHash, User, UserChange, UserStore, VerificationTokenStore,
+    api_key_change_entry, user_change_entry,
 };
 use assimetria_auth::{AuthConfig, AuthService, MasterKey, Password};
 use async_trait::async_trait;
@@ -48,6 +48,9 @@ struct Tables {
     api_keys: Vec<ApiKeyRecord>,
     /// Reset token hash -> (user id, expiry, spent).
     reset_tokens: HashMap<TokenHash, (i64, i64, bool)>,
+    /// Verification token hash -> (user id, expiry, spent): kept apart from the reset tokens, so
+    /// that one kind never passes for the other.
+    verification_tokens: HashMap<TokenHash, (i64, i64, bool)>,
     revocations: Vec<Revocation>,
     signing_keys: Vec<StoredKey>,
     secrets: HashMap<String, Vec<u8>>,
@@ -64,11 +67,18 @@ impl Tables {
             .is_some_and(|s| s.revoked_at.is_none())
     }
 
-    /// Ends the user's live sessions and logs them; their ids, sorted.
-    fn end_sessions(&mut self, user: i64, now: i64, refused_until: i64) -> Vec<String> {
+    /// Ends the user's live sessions but `keep` and logs them; their ids, sorted.
+    fn end_sessions(
+        &mut self,
+        user: i64,
+        keep: Option<&str>,
+        now: i64,
+        refused_until: i64,
+    ) -> Vec<String> {
         let mut ended = Vec::new();
         for session in self.sessions.values_mut() {
-            if session.user_id == user && session.revoked_at.is_none() {
+            let kept = Some(session.id.as_str()) == keep;
+            if session.user_id == user && session.revoked_at.is_none() && !kept {
                 session.revoked_at = Some(now);
                 ended.push(session.id.clone());
             }
@@ -158,11 +168,15 @@ impl UserStore for TinyStore {
         };
         match change {
             UserChange::Role(role) => user.role = role,
-            UserChange::PasswordHash(hash) => user.password_hash = hash,
+            // A reset: the mailed link reached the user, so the address is verified too.
+            UserChange::PasswordHash(hash) => {
+                user.password_hash = hash;
+                user.email_verified = true;
+            }
             // `UserChange` may grow: refuse what this store was not written for.
             _ => return Err(StoreError::Backend("unsupported user change".into())),
         }
-        let ended = t.end_sessions(id, now, refused_until);
+        let ended = t.end_sessions(id, None, now, refused_until);
         Ok(Some(ended))
     }
 
@@ -177,12 +191,33 @@ impl UserStore for TinyStore {
         if !t.user_exists(id) {
             return Ok(None);
         }
-        let ended = t.end_sessions(id, now, refused_until);
+        let ended = t.end_sessions(id, None, now, refused_until);
         t.refresh_tokens.retain(|_, r| r.user_id != id);
         t.sessions.retain(|_, s| s.user_id != id);
         t.reset_tokens.retain(|_, &mut (user, _, _)| user != id);
+        t.verification_tokens
+            .retain(|_, &mut (user, _, _)| user != id);
         t.api_keys.retain(|k| k.created_by != id);
         t.users.retain(|u| u.id != id);
+        Ok(Some(ended))
+    }
+
+    async fn change_password_ending_sessions(
+        &self,
+        id: i64,
+        expected: &str,
+        new: &str,
+        keep: Option<&str>,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
+        // Compare-and-set, the ended sessions and their log entries: all under one lock.
+        let mut t = self.tables();
+        match t.users.iter_mut().find(|u| u.id == id) {
+            Some(user) if user.password_hash == expected => user.password_hash = new.to_owned(),
+            _ => return Ok(None),
+        }
+        let ended = t.end_sessions(id, keep, now, refused_until);
         Ok(Some(ended))
     }
 }
@@ -219,9 +254,13 @@ impl SessionStore for TinyStore {
     }
 
     async fn insert_refresh(&self, record: RefreshRecord) -> StoreResult<bool> {
+        // The session's last use and the token under one lock; nothing for an ended session.
         let mut t = self.tables();
-        if !t.session_is_live(&record.session_id) {
-            return Ok(false);
+        match t.sessions.get_mut(&record.session_id) {
+            Some(session) if session.revoked_at.is_none() => {
+                session.last_used_at = session.last_used_at.max(record.issued_at);
+            }
+            _ => return Ok(false),
         }
         t.refresh_tokens.entry(record.hash).or_insert(record);
         Ok(true)
@@ -236,6 +275,19 @@ impl SessionStore for TinyStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn sessions_of_user(&self, user_id: i64) -> StoreResult<Vec<Session>> {
+        // A scan: fine for a tiny store; a real one keeps an index of sessions by user.
+        let t = self.tables();
+        let mut live: Vec<Session> = t
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id && s.revoked_at.is_none())
+            .cloned()
+            .collect();
+        live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(live)
     }
 }
 
@@ -336,6 +388,43 @@ impl ResetTokenStore for TinyStore {
         };
         for (owner, _, spent) in t.reset_tokens.values_mut() {
             *spent |= *owner == user;
+        }
+        Ok(Some(user))
+    }
+}
+
+#[async_trait]
+impl VerificationTokenStore for TinyStore {
+    async fn create_verification_token(
+        &self,
+        hash: &TokenHash,
+        user: i64,
+        expires: i64,
+    ) -> StoreResult<()> {
+        let mut t = self.tables();
+        if !t.user_exists(user) {
+            return Err(StoreError::Backend("no such user".into()));
+        }
+        t.verification_tokens.insert(*hash, (user, expires, false));
+        Ok(())
+    }
+
+    async fn consume_verification_token(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> StoreResult<Option<i64>> {
+        // The spend (of every pending token of the user) and the mark, in the same step.
+        let mut t = self.tables();
+        let user = match t.verification_tokens.get(hash) {
+            Some(&(user, expires, false)) if expires > now => user,
+            _ => return Ok(None),
+        };
+        for (owner, _, spent) in t.verification_tokens.values_mut() {
+            *spent |= *owner == user;
+        }
+        if let Some(u) = t.users.iter_mut().find(|u| u.id == user) {
+            u.email_verified = true;
         }
         Ok(Some(user))
     }

@@ -24,6 +24,7 @@ macro_rules! sql_only_cases {
             unknown_values_are_corrupt,
             migrations_are_idempotent,
             upgrades_from_version_2,
+            upgrades_from_version_3,
             connect_rejects_unknown_schemes,
         );
     };
@@ -103,7 +104,9 @@ mod sql_cases {
     use assimetria_auth::rbac::seed;
     use assimetria_auth::store::TokenHash;
     use assimetria_auth::store::sql::SqlStore;
-    use assimetria_auth::store::{NewApiKey, NewUser, StoredKey, UserStore};
+    use assimetria_auth::store::{
+        NewApiKey, NewUser, RefreshRecord, Session, StoredKey, UserStore,
+    };
     use assimetria_auth::token::KeyAlgorithm;
 
     const T0: i64 = 1_700_000_000;
@@ -186,7 +189,7 @@ mod sql_cases {
             let found = store.user_by_email("ada@example.com").await.unwrap();
             assert_eq!(found.map(|u| u.id), Some(uid));
         }
-        assert_eq!(SqlStore::schema_version(), 3);
+        assert_eq!(SqlStore::schema_version(), 4);
         let sql = db.sql_store().await;
         execute(
             &sql,
@@ -206,16 +209,24 @@ mod sql_cases {
         );
     }
 
-    /// A database left at schema version 2 (the previous release) by another build: its version
-    /// table, a user with a session, and a key the user created.
-    const VERSION_2_ROWS: &str = "\
-        CREATE TABLE auth_schema_version (version BIGINT NOT NULL PRIMARY KEY, \
-            applied_at BIGINT NOT NULL); \
-        INSERT INTO auth_schema_version (version, applied_at) VALUES (1, 0), (2, 0); \
-        INSERT INTO auth_users (email, password_hash, role, org, created_at) \
-            VALUES ('ada@example.com', 'h', 'member', 'acme', 0); \
-        INSERT INTO auth_sessions (id, user_id, created_at, revoked_at) \
-            SELECT 's1', id, 0, NULL FROM auth_users";
+    /// When the session of an older database started: its `last_used_at` after the upgrade.
+    const OLD_SESSION_START: i64 = 1_600_000_000;
+
+    /// Rows an older build left: its version table (at `version`), a user with a session, and (in
+    /// `SQLITE_KEY`, `POSTGRES_KEY`) a key the user created.
+    fn rows_at_version(version: i64) -> String {
+        let versions: Vec<String> = (1..=version).map(|v| format!("({v}, 0)")).collect();
+        format!(
+            "CREATE TABLE auth_schema_version (version BIGINT NOT NULL PRIMARY KEY, \
+                 applied_at BIGINT NOT NULL); \
+             INSERT INTO auth_schema_version (version, applied_at) VALUES {}; \
+             INSERT INTO auth_users (email, password_hash, role, org, created_at) \
+                 VALUES ('ada@example.com', 'h', 'member', 'acme', 0); \
+             INSERT INTO auth_sessions (id, user_id, created_at, revoked_at) \
+                 SELECT 's1', id, {OLD_SESSION_START}, NULL FROM auth_users",
+            versions.join(", ")
+        )
+    }
     /// The key's hash (32 bytes of 0xab) in each dialect's literal.
     #[cfg(feature = "sqlite")]
     const SQLITE_KEY: &str = "INSERT INTO auth_api_keys \
@@ -231,14 +242,18 @@ mod sql_cases {
             'osk_live_k', 'live', 'viewer', 'acme', id, 0 FROM auth_users";
 
     /// Runs `scripts` on the database directly, without opening a store (which would migrate it).
-    async fn run_raw(db: &Db, scripts: &[&'static str]) {
+    /// They are this file's own text (the migrations, and rows built from constants only).
+    async fn run_raw(db: &Db, scripts: &[&str]) {
         use sqlx::Connection as _;
         match db {
             #[cfg(feature = "sqlite")]
             Db::Sqlite(s) => {
                 let mut conn = sqlx::SqliteConnection::connect(s.url()).await.unwrap();
                 for script in scripts {
-                    sqlx::raw_sql(*script).execute(&mut conn).await.unwrap();
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(*script))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
                 }
             }
             #[cfg(feature = "postgres")]
@@ -247,41 +262,102 @@ mod sql_cases {
                 let options = options.options([("search_path", pg.schema())]);
                 let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
                 for script in scripts {
-                    sqlx::raw_sql(*script).execute(&mut conn).await.unwrap();
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(*script))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
                 }
             }
             Db::Memory(_) => unreachable!(),
         }
     }
 
+    /// Each dialect's migrations, in order: script `i` brings the schema to version `i + 1`.
+    #[cfg(feature = "sqlite")]
+    const SQLITE_SCRIPTS: [&str; 3] = [
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+        include_str!("../migrations/sqlite/0002_sealed_secrets.sql"),
+        include_str!("../migrations/sqlite/0003_indexes_for_user_deletion.sql"),
+    ];
+    #[cfg(feature = "postgres")]
+    const POSTGRES_SCRIPTS: [&str; 3] = [
+        include_str!("../migrations/postgres/0001_initial.sql"),
+        include_str!("../migrations/postgres/0002_sealed_secrets.sql"),
+        include_str!("../migrations/postgres/0003_indexes_for_user_deletion.sql"),
+    ];
+
     /// A database at schema version 2 is brought to the current version when a store opens it
-    /// (the indexes of version 3 replace one and add three), keeps its rows, and serves the new
-    /// reads and the removal of a user.
+    /// (the indexes of version 3 replace one and add three; version 4 adds the account
+    /// lifecycle), keeps its rows, and serves the new reads and the removal of a user.
     pub(crate) async fn upgrades_from_version_2(db: &Db) {
+        upgrades_from(db, 2).await;
+    }
+
+    /// A database at schema version 3 (the previous release) is brought to version 4: existing
+    /// users unverified, existing sessions last used when they started and without client
+    /// details, and verification tokens stored and spent.
+    pub(crate) async fn upgrades_from_version_3(db: &Db) {
+        upgrades_from(db, 3).await;
+    }
+
+    /// A database left at `version` by an older build, opened by this one.
+    async fn upgrades_from(db: &Db, version: i64) {
+        let rows = rows_at_version(version);
+        let up_to = version as usize;
         match db {
             #[cfg(feature = "sqlite")]
             Db::Sqlite(_) => {
-                let v1 = include_str!("../migrations/sqlite/0001_initial.sql");
-                let v2 = include_str!("../migrations/sqlite/0002_sealed_secrets.sql");
-                run_raw(db, &[v1, v2, VERSION_2_ROWS, SQLITE_KEY]).await;
+                let mut scripts = SQLITE_SCRIPTS[..up_to].to_vec();
+                scripts.extend([rows.as_str(), SQLITE_KEY]);
+                run_raw(db, &scripts).await;
             }
             #[cfg(feature = "postgres")]
             Db::Postgres(_) => {
-                let v1 = include_str!("../migrations/postgres/0001_initial.sql");
-                let v2 = include_str!("../migrations/postgres/0002_sealed_secrets.sql");
-                run_raw(db, &[v1, v2, VERSION_2_ROWS, POSTGRES_KEY]).await;
+                let mut scripts = POSTGRES_SCRIPTS[..up_to].to_vec();
+                scripts.extend([rows.as_str(), POSTGRES_KEY]);
+                run_raw(db, &scripts).await;
             }
             Db::Memory(_) => unreachable!(),
         }
         let store = db.store().await;
         let ada = store.user_by_email("ada@example.com").await.unwrap();
-        let ada = ada.expect("the user of version 2 is still there");
+        let ada = ada.expect("the user of the older version is still there");
+        assert!(!ada.email_verified, "existing users are not verified");
+        assert_eq!(
+            store.sessions_of_user(ada.id).await.unwrap(),
+            [Session::new("s1".to_owned(), ada.id, OLD_SESSION_START)],
+            "an existing session: last used when it started, no client details"
+        );
         let key_hash = TokenHash::from_bytes([0xab; 32]);
         let found = store.api_key_with_creator(&key_hash).await.unwrap();
-        let found = found.expect("the key of version 2 is still there");
+        let found = found.expect("the key of the older version is still there");
         assert_eq!(
             (found.key.created_by, found.creator_role),
             (ada.id, Some(seed::MEMBER))
+        );
+        // The new table and columns are written and read.
+        let next = RefreshRecord::new(TokenHash::of("next"), "s1".to_owned(), ada.id, T0, T0 + 9);
+        assert!(store.insert_refresh(next).await.unwrap());
+        assert_eq!(
+            store.sessions_of_user(ada.id).await.unwrap()[0].last_used_at,
+            T0
+        );
+        let token = TokenHash::of("verify");
+        store
+            .create_verification_token(&token, ada.id, T0 + 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.consume_verification_token(&token, T0).await.unwrap(),
+            Some(ada.id)
+        );
+        assert!(
+            store
+                .user_by_id(ada.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .email_verified
         );
         let ended = store
             .delete_user_ending_sessions(ada.id, T0, T0 + 9)

@@ -48,7 +48,8 @@ async fn assert_intact(store: &Arc<dyn Store>, accepted: &[User]) {
 
 /// SQL injection attempts, quotes and placeholders, a NUL byte, emoji, right-to-left marks,
 /// 10 KB strings (plain and incompressible) and the empty string, as emails, password hashes,
-/// organizations, session ids, key names and prefixes and kids: each is stored and read back
+/// organizations, session ids and client details, key names and prefixes and kids: each is
+/// stored and read back
 /// exactly, or refused with an error that is not [`StoreError::Corrupt`], does not echo the input,
 /// and leaves nothing behind.
 pub async fn hostile_input_round_trips_or_fails_cleanly(store: Arc<dyn Store>) {
@@ -108,12 +109,14 @@ pub async fn hostile_input_round_trips_or_fails_cleanly(store: Arc<dyn Store>) {
             T0,
             T0 + 9,
         );
-        if store
-            .create_session(Session::new(s.clone(), anchor.id, T0), first)
-            .await
-            .is_ok()
-        {
+        let session = Session::new(s.clone(), anchor.id, T0).with_client(Some(&s), Some(s.clone()));
+        if store.create_session(session.clone(), first).await.is_ok() {
             assert!(is_live(&store, &s, anchor.id).await);
+            assert_eq!(
+                store.sessions_of_user(anchor.id).await.unwrap(),
+                [session],
+                "the session and its client details read back exactly"
+            );
             assert!(matches!(
                 store.consume_refresh(&hash(&format!("hostile {i}")), T0 + 1).await.unwrap(),
                 Consumed::Spent(r) if r.session_id == s

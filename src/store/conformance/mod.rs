@@ -38,10 +38,12 @@
 //!
 //! # The cases
 //!
-//! One module per kind of record, and one for the races, which run many contenders at once
-//! (50 rounds of up to 64 tasks) and so are the slowest. A store that passes [`races`] on
-//! a multi-threaded runtime keeps its atomicity promises within one process; a store shared by
-//! several processes must keep them across processes too, which only its own tests can show.
+//! One module per kind of record ([`lifecycle`] holds the users' account-lifecycle cases: a
+//! verified address, a signed-in password change), and one for the races, which run many
+//! contenders at once (50 rounds of up to 64 tasks) and so are the slowest. A store that passes
+//! [`races`] on a multi-threaded runtime keeps its atomicity promises within one process; a store
+//! shared by several processes must keep them across processes too, which only its own tests can
+//! show.
 //!
 //! Every case starts from an empty store, and uses timestamps around 1 700 000 000 (2023).
 
@@ -58,11 +60,13 @@ use crate::token::KeyAlgorithm;
 pub mod api_keys;
 pub mod hostile;
 pub mod keys;
+pub mod lifecycle;
 pub mod races;
 pub mod reset_tokens;
 pub mod revocations;
 pub mod sessions;
 pub mod users;
+pub mod verification_tokens;
 
 /// Runs every case of the suite against the stores a factory makes: expands to one
 /// `#[tokio::test]` per case, in the module where it is called.
@@ -101,15 +105,23 @@ macro_rules! store_conformance_tests {
             users::users_update_ending_sessions,
             users::users_update_ends_only_live_sessions,
             users::users_delete_ending_sessions,
+            lifecycle::users_email_verified_round_trips,
+            lifecycle::users_reset_marks_the_address_verified,
+            lifecycle::users_change_password_ending_sessions,
             sessions::sessions_create_once,
             sessions::consume_refresh_spends_once,
             sessions::consume_refresh_invalid_cases,
             sessions::insert_refresh_rules,
             sessions::revoke_session_once,
+            sessions::sessions_of_user_lists_live_sessions_oldest_first,
+            sessions::insert_refresh_moves_last_use_forward,
             api_keys::api_keys_lifecycle,
             api_keys::api_key_with_creator_reads_the_current_role,
             api_keys::touch_api_keys_in_a_batch,
             reset_tokens::reset_tokens_single_use_and_expiry,
+            verification_tokens::verification_tokens_single_use_and_expiry,
+            verification_tokens::verification_and_reset_tokens_are_apart,
+            verification_tokens::verification_tokens_do_not_outlive_their_user,
             revocations::revocation_log,
             keys::signing_keys_insert_if_absent,
             keys::signing_keys_reseal_and_delete,
@@ -117,11 +129,13 @@ macro_rules! store_conformance_tests {
             hostile::hostile_input_round_trips_or_fails_cleanly,
             races::users_concurrent_duplicate_email,
             races::users_upgrade_never_undoes_a_reset,
+            races::users_change_password_never_undoes_a_reset,
             races::users_change_never_misses_a_session_that_read_the_old_user,
             races::users_delete_never_leaves_a_session_or_key_behind,
             races::consume_refresh_race,
             races::reset_token_race,
             races::reset_tokens_of_one_user_race,
+            races::verification_token_race,
             races::revocation_log_concurrent_appends,
             races::revocation_poller_never_skips,
             races::signing_keys_concurrent_insert_agree,
@@ -251,14 +265,15 @@ async fn session(store: &Arc<dyn Store>, sid: &str, user_id: i64, first: &str) {
         .expect("create session");
 }
 
-/// Whether session `sid` is live: a store adds a refresh token only to a live session (and adding
-/// the same one again is a no-op), so this probe changes nothing that a case looks at.
 /// The revocation log in force at `now`, as `(entry, until)` pairs in order.
 async fn logged(store: &Arc<dyn Store>, now: i64) -> Vec<(String, i64)> {
     let log = store.revocations_since(0, now, 1000).await.unwrap();
     log.into_iter().map(|r| (r.session_id, r.until)).collect()
 }
 
+/// Whether session `sid` is live: a store adds a refresh token only to a live session (and adding
+/// the same one again is a no-op), so this probe changes nothing that a case looks at (it is
+/// issued at T0, so it moves no session's `last_used_at`: sessions start at T0 or later).
 async fn is_live(store: &Arc<dyn Store>, sid: &str, user_id: i64) -> bool {
     let probe = RefreshRecord::new(
         hash(&format!("liveness probe {sid}")),

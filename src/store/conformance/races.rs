@@ -10,7 +10,9 @@ use super::{
     CONTENDERS, T0, TRIALS, at_once, hash, is_live, new_key, new_user, session, stored_key, user,
 };
 use crate::error::StoreError;
-use crate::store::{Consumed, RefreshRecord, Session, Store, TokenHash, UserChange};
+use crate::store::{
+    Consumed, RefreshRecord, Session, Store, TokenHash, UserChange, user_change_entry,
+};
 
 /// 16 concurrent creations with one email: one succeeds, the others are
 /// [`StoreError::Conflict`].
@@ -63,6 +65,91 @@ pub async fn users_upgrade_never_undoes_a_reset(store: Arc<dyn Store>) {
             store.user_by_id(id).await.unwrap().unwrap().password_hash,
             reset,
             "trial {trial}: the upgrade overwrote the reset"
+        );
+    }
+}
+
+/// A signed-in user's password change (compare-and-set over the hash it verified, keeping the
+/// caller's session) racing a reset (an unconditional write) of the same user, 50 times over.
+/// The reset always has the last word: if it lands first, the change finds its hash gone and is
+/// `None`, changing nothing; if the change lands first, the reset overwrites it. Either way the
+/// reset's hash stays, the address is verified, no session of the user is left live, the two
+/// calls' ended sessions split the user's sessions between them exactly, and the log holds each
+/// session once and one user entry per call that changed something.
+pub async fn users_change_password_never_undoes_a_reset(store: Arc<dyn Store>) {
+    for trial in 0..TRIALS {
+        let id = user(&store, &format!("pw{trial}@example.com")).await;
+        let verified = store.user_by_id(id).await.unwrap().unwrap().password_hash;
+        let [a, b, keep] = ["a", "b", "keep"].map(|s| format!("t{trial}-{s}"));
+        for sid in [&a, &b, &keep] {
+            session(&store, sid, id, &format!("first {sid}")).await;
+        }
+        let reset = format!("$argon2id$reset-{trial}");
+        let change = {
+            let (store, keep) = (Arc::clone(&store), keep.clone());
+            tokio::spawn(async move {
+                let new = "$argon2id$changed";
+                store
+                    .change_password_ending_sessions(id, &verified, new, Some(&keep), T0, T0 + 9)
+                    .await
+                    .unwrap()
+            })
+        };
+        let reset_task = {
+            let (store, reset) = (Arc::clone(&store), reset.clone());
+            tokio::spawn(async move {
+                let change = UserChange::PasswordHash(reset);
+                store
+                    .update_user_ending_sessions(id, change, T0, T0 + 9)
+                    .await
+                    .unwrap()
+            })
+        };
+        let changed = change.await.unwrap();
+        let reset_ended = reset_task.await.unwrap().expect("the user exists");
+        let after = store.user_by_id(id).await.unwrap().unwrap();
+        assert_eq!(
+            (after.password_hash.as_str(), after.email_verified),
+            (reset.as_str(), true),
+            "trial {trial}: the change ({changed:?}) undid the reset"
+        );
+        assert!(
+            store.sessions_of_user(id).await.unwrap().is_empty(),
+            "trial {trial}: a session outlived the reset"
+        );
+        match &changed {
+            Some(ended) => {
+                assert_eq!(
+                    ended,
+                    &[a.clone(), b.clone()],
+                    "trial {trial}: change ended"
+                );
+                assert_eq!(
+                    reset_ended,
+                    std::slice::from_ref(&keep),
+                    "trial {trial}: reset after change"
+                );
+            }
+            None => assert_eq!(reset_ended, [a.clone(), b.clone(), keep.clone()]),
+        }
+        let entry = user_change_entry(id);
+        let log: Vec<String> = store
+            .revocations_since(0, T0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.session_id)
+            .filter(|e| e.starts_with(&format!("t{trial}-")) || *e == entry)
+            .collect();
+        for sid in [&a, &b, &keep] {
+            let times = log.iter().filter(|e| *e == sid).count();
+            assert_eq!(times, 1, "trial {trial}: {sid} logged {times} times");
+        }
+        let entries = log.iter().filter(|e| **e == entry).count();
+        assert_eq!(
+            entries,
+            1 + usize::from(changed.is_some()),
+            "trial {trial}: user entries"
         );
     }
 }
@@ -132,6 +219,30 @@ pub async fn reset_token_race(store: Arc<dyn Store>) {
         .await;
         let winners: Vec<i64> = spent.into_iter().flatten().collect();
         assert_eq!(winners, [uid], "trial {trial}: exactly one winner");
+    }
+}
+
+/// 64 concurrent spends of one verification token, each round for a new user: exactly one gets
+/// the user, whose address is then verified.
+pub async fn verification_token_race(store: Arc<dyn Store>) {
+    for trial in 0..TRIALS {
+        let uid = user(&store, &format!("verify{trial}@example.com")).await;
+        let token = hash(&format!("verify {trial}"));
+        store
+            .create_verification_token(&token, uid, T0 + 100)
+            .await
+            .unwrap();
+        let spent = at_once(&store, CONTENDERS, |store, _| async move {
+            store.consume_verification_token(&token, T0).await.unwrap()
+        })
+        .await;
+        let winners: Vec<i64> = spent.into_iter().flatten().collect();
+        assert_eq!(winners, [uid], "trial {trial}: exactly one winner");
+        let user = store.user_by_id(uid).await.unwrap().unwrap();
+        assert!(
+            user.email_verified,
+            "trial {trial}: the winner's spend marked the address"
+        );
     }
 }
 

@@ -1,11 +1,12 @@
 //! Login sessions and their refresh tokens: creation, spending a token once, the tokens that do
-//! not spend, adding successors, and ending a session.
+//! not spend, adding successors (which moves the session's last use), ending a session, and
+//! listing a user's live sessions.
 
 use std::sync::Arc;
 
 use super::{T0, hash, is_live, session, user};
 use crate::error::StoreError;
-use crate::store::{Consumed, RefreshRecord, Session, Store};
+use crate::store::{Consumed, MAX_USER_AGENT_LEN, RefreshRecord, Session, Store};
 
 /// A session is created live with its first token; a second session with the same id is
 /// [`StoreError::Conflict`], stores nothing and leaves the first one as it was.
@@ -165,5 +166,161 @@ pub async fn revoke_session_once(store: Arc<dyn Store>) {
     assert_eq!(
         store.consume_refresh(&hash("r1"), T0 + 9).await.unwrap(),
         Consumed::Invalid
+    );
+}
+
+/// Creates `session` with a first refresh token named after it, valid until T0 + 1000.
+async fn create(store: &Arc<dyn Store>, session: &Session) {
+    let first = RefreshRecord::new(
+        hash(&format!("first {}", session.id)),
+        session.id.clone(),
+        session.user_id,
+        session.created_at,
+        T0 + 1000,
+    );
+    store
+        .create_session(session.clone(), first)
+        .await
+        .expect("create session");
+}
+
+/// [`sessions_of_user`](crate::store::SessionStore::sessions_of_user) lists the user's live
+/// sessions only (not ended ones, not another user's), oldest first and, at the same
+/// `created_at`, by id (by bytes: `"B"` before `"a"`, whatever a database's collation says), each
+/// exactly as created: client details (a `User-Agent` of [`MAX_USER_AGENT_LEN`] bytes that are not
+/// all ASCII, an address) or none, and `last_used_at` = `created_at`. An unknown user has none.
+pub async fn sessions_of_user_lists_live_sessions_oldest_first(store: Arc<dyn Store>) {
+    let ada = user(&store, "ada@example.com").await;
+    let bob = user(&store, "bob@example.com").await;
+    assert!(store.sessions_of_user(ada).await.unwrap().is_empty());
+    let long_agent = "Mozilla/5.0 (Ünïcödé) ".repeat(20);
+    let sessions = [
+        Session::new("s-late".into(), ada, T0 + 30)
+            .with_client(Some("curl/8.5.0"), Some("203.0.113.7".into())),
+        Session::new("a".into(), ada, T0 + 10),
+        Session::new("B".into(), ada, T0 + 10).with_client(Some(&long_agent), None),
+        Session::new("s-ended".into(), ada, T0 + 5),
+        Session::new("s-first".into(), ada, T0).with_client(None, Some("2001:db8::1".into())),
+        Session::new("s-bob".into(), bob, T0 + 1),
+    ];
+    for session in &sessions {
+        create(&store, session).await;
+    }
+    assert!(store.revoke_session("s-ended", T0 + 40).await.unwrap());
+    let cut = &sessions[2];
+    assert!(
+        cut.user_agent.as_ref().unwrap().len() <= MAX_USER_AGENT_LEN
+            && cut.user_agent.as_ref().unwrap().len() > MAX_USER_AGENT_LEN - 4,
+        "with_client cuts a long User-Agent on a character boundary"
+    );
+    let listed = store.sessions_of_user(ada).await.unwrap();
+    let expected = [&sessions[4], &sessions[2], &sessions[1], &sessions[0]];
+    assert_eq!(
+        listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["s-first", "B", "a", "s-late"],
+        "sessions_of_user: live sessions only, oldest first, then by id"
+    );
+    for (got, want) in listed.iter().zip(expected) {
+        assert_eq!(
+            got, want,
+            "sessions_of_user: {} reads back as created",
+            want.id
+        );
+        assert_eq!(
+            got.last_used_at, got.created_at,
+            "last use starts at creation"
+        );
+    }
+    assert_eq!(
+        store.sessions_of_user(bob).await.unwrap(),
+        [sessions[5].clone()],
+        "sessions_of_user: only that user's"
+    );
+    assert!(store.sessions_of_user(bob + 1000).await.unwrap().is_empty());
+}
+
+/// [`insert_refresh`](crate::store::SessionStore::insert_refresh) moves the session's
+/// `last_used_at` to the successor's `issued_at`, never back (an older successor leaves it), and
+/// for an ended or unknown session is `false` and moves nothing.
+pub async fn insert_refresh_moves_last_use_forward(store: Arc<dyn Store>) {
+    let uid = user(&store, "ada@example.com").await;
+    session(&store, "s1", uid, "r1").await;
+    session(&store, "s2", uid, "r2").await;
+    let last_use = |store: Arc<dyn Store>| async move {
+        let live = store.sessions_of_user(uid).await.unwrap();
+        live.iter()
+            .map(|s| (s.id.clone(), s.last_used_at))
+            .collect::<Vec<_>>()
+    };
+    let successor = |name: &str, sid: &str, issued_at: i64| {
+        RefreshRecord::new(hash(name), sid.to_owned(), uid, issued_at, issued_at + 1000)
+    };
+    assert_eq!(
+        last_use(Arc::clone(&store)).await,
+        [("s1".to_owned(), T0), ("s2".to_owned(), T0)]
+    );
+
+    assert!(
+        store
+            .insert_refresh(successor("n1", "s1", T0 + 50))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        last_use(Arc::clone(&store)).await,
+        [("s1".to_owned(), T0 + 50), ("s2".to_owned(), T0)],
+        "insert_refresh: the session's last use is the successor's issue time; only that session's"
+    );
+    // An older successor (issued before the newest) is added, and moves nothing back.
+    assert!(
+        store
+            .insert_refresh(successor("n0", "s1", T0 + 20))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store.consume_refresh(&hash("n0"), T0 + 60).await.unwrap(),
+        Consumed::Spent(_)
+    ));
+    assert_eq!(
+        last_use(Arc::clone(&store)).await,
+        [("s1".to_owned(), T0 + 50), ("s2".to_owned(), T0)],
+        "insert_refresh: last_used_at never moves back"
+    );
+    assert!(
+        store
+            .insert_refresh(successor("n2", "s1", T0 + 90))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        last_use(Arc::clone(&store)).await[0],
+        ("s1".to_owned(), T0 + 90)
+    );
+
+    // An ended session: false, nothing added, and its last use (were it listed) not moved: the
+    // other session is untouched too.
+    assert!(store.revoke_session("s1", T0 + 100).await.unwrap());
+    assert!(
+        !store
+            .insert_refresh(successor("n3", "s1", T0 + 200))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.consume_refresh(&hash("n3"), T0 + 201).await.unwrap(),
+        Consumed::Invalid
+    );
+    // An unknown session: false.
+    assert!(
+        !store
+            .insert_refresh(successor("n4", "nope", T0 + 200))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        last_use(Arc::clone(&store)).await,
+        [("s2".to_owned(), T0)],
+        "insert_refresh: an ended or unknown session moves no other session's last use"
     );
 }

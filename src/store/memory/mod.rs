@@ -2,10 +2,10 @@
 //!
 //! For tests, examples and single-process hosts that accept losing state on restart. Each call
 //! takes the mutex once and never holds it across an `.await`, which makes every operation
-//! atomic, refresh- and reset-token consumption included, and so is the removal of a user with
-//! everything that belongs to them.
+//! atomic, refresh-, reset- and verification-token consumption included, and so is the removal of
+//! a user with everything that belongs to them.
 //!
-//! A session, API key or reset token of a user this store deleted is refused with
+//! A session, API key, reset or verification token of a user this store deleted is refused with
 //! [`StoreError::Backend`], as a foreign key refuses it. Unlike the SQL stores, it does not check
 //! user ids it never handed out.
 //!
@@ -14,10 +14,11 @@
 //! No call scans a table. Every record is held in a hash map by its key, beside the indexes its
 //! lookups need (in `tables`): users by id, email and organization; API keys by id, hash,
 //! organization and creator; sessions by id and user; refresh tokens by hash and session; reset
-//! and verification tokens by hash and user. A lookup by key is O(1), a listing O(result), ending or removing a
-//! user's sessions O(that user's sessions), and reading the revocation log by cursor a binary
-//! search. Signing keys and server secrets stay a plain list and map: a store holds a handful of
-//! signing keys (the signer and the keys retiring behind it) and a few named secrets, by design.
+//! and verification tokens by hash and user. A lookup by key is O(1), a listing O(result),
+//! listing, ending or removing a user's sessions O(that user's sessions), and reading the
+//! revocation log by cursor a binary search. Signing keys and server secrets stay a plain list
+//! and map: a store holds a handful of signing keys (the signer and the keys retiring behind it)
+//! and a few named secrets, by design.
 
 mod tables;
 

@@ -10,16 +10,18 @@ const SQLITE: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../../migrations/sqlite/0002_sealed_secrets.sql"),
     include_str!("../../../migrations/sqlite/0003_indexes_for_user_deletion.sql"),
+    include_str!("../../../migrations/sqlite/0004_account_lifecycle.sql"),
 ];
 #[cfg(feature = "postgres")]
 const POSTGRES: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_initial.sql"),
     include_str!("../../../migrations/postgres/0002_sealed_secrets.sql"),
     include_str!("../../../migrations/postgres/0003_indexes_for_user_deletion.sql"),
+    include_str!("../../../migrations/postgres/0004_account_lifecycle.sql"),
 ];
 
 /// The schema version this build migrates to; both dialects keep the same version numbers.
-pub(super) const LATEST: i64 = 3;
+pub(super) const LATEST: i64 = 4;
 
 #[cfg(feature = "sqlite")]
 const _: () = assert!(SQLITE.len() as i64 == LATEST);

@@ -66,9 +66,11 @@
 //! # Representation
 //!
 //! * Timestamps are `i64` Unix seconds (`INTEGER` / `BIGINT`).
-//! * Token hashes (refresh tokens, reset tokens, API keys) are 32-byte `BLOB` / `BYTEA` values,
-//!   checked by a constraint: half the size of hex text in the table and its index, and no
-//!   question of letter case when comparing.
+//! * Token hashes (refresh tokens, reset and verification tokens, API keys) are 32-byte `BLOB` /
+//!   `BYTEA` values, checked by a constraint: half the size of hex text in the table and its
+//!   index, and no question of letter case when comparing.
+//! * Flags (`auth_users.email_verified`) are `BOOLEAN` on PostgreSQL and, since SQLite's `STRICT`
+//!   tables have no such type, `INTEGER` 0 or 1 (checked by a constraint) on SQLite.
 //! * Roles, environments and key algorithms are `TEXT` (`admin`/`member`/`viewer`, `live`/`test`,
 //!   `HS256`/`EdDSA`); any other stored value reads back as [`StoreError::Corrupt`].
 //! * Every value reaches the database as a bound parameter; no query text is built from input.
@@ -77,7 +79,16 @@
 //!
 //! * Spending a refresh or reset token is one conditional `UPDATE … RETURNING`; the database
 //!   serializes concurrent updates of one row, so exactly one caller wins, across processes. The
-//!   others then read the row to report the winner's `spent_at`.
+//!   others then read the row to report the winner's `spent_at`. Spending a verification token is
+//!   the same `UPDATE`, in a transaction that first marks the token's user verified (taking the
+//!   user row, as a removal does first); a caller whose token is not among the rows it spent rolls
+//!   both back.
+//! * Writes that end a user's sessions ([`UserStore::update_user_ending_sessions`], the
+//!   compare-and-set [`UserStore::change_password_ending_sessions`]) are one transaction whose
+//!   first statement writes the user row, and a new session first takes that row `FOR SHARE` on
+//!   PostgreSQL: a session is either among those ended or created after the change committed.
+//! * Adding a refresh token ([`SessionStore::insert_refresh`]) is one transaction that first
+//!   moves the live session's `last_used_at` (holding the session row), then inserts the token.
 //! * The revocation log's cursor is its autoincrement id. On PostgreSQL, ids handed out to
 //!   concurrent transactions could otherwise become visible out of order (id 8 committed while 7 is
 //!   still in flight), letting a poller step past 7 for good; [`RevocationStore::append_revocations`]
@@ -87,26 +98,29 @@
 //!   order.
 //! * Removing a user ([`UserStore::delete_user_ending_sessions`]) is one transaction that first
 //!   takes the user row: on PostgreSQL `SELECT … FOR UPDATE` (then the user's sessions, likewise),
-//!   on SQLite a `BEGIN IMMEDIATE` transaction. A session, API key or reset token being created
-//!   for the user at the same time either commits first and is deleted with the user, or waits
-//!   and then fails its foreign key; a refresh token being added to one of the user's sessions
-//!   likewise.
+//!   on SQLite a `BEGIN IMMEDIATE` transaction. A session, API key, reset or verification token
+//!   being created for the user at the same time either commits first and is deleted with the
+//!   user, or waits and then fails its foreign key; a refresh token being added to one of the
+//!   user's sessions likewise.
 //! * Signing keys are ordered by an autoincrement column (insertion order), so every instance
 //!   picks the same newest key as the active signer.
 //!
 //! # Housekeeping
 //!
-//! This version deletes nothing: spent and expired refresh tokens, used and expired reset tokens
-//! and old revocation-log entries stay in their tables. They are harmless (expired rows are never
-//! accepted), and a host that wants the space back may delete, at any time, rows of
-//! `auth_refresh_tokens` and `auth_reset_tokens` whose `expires_at` has passed and rows of
-//! `auth_revocations` whose `refused_until` has passed (ids are never reused, so pollers'
-//! cursors stay valid).
+//! This version deletes nothing: spent and expired refresh tokens, used and expired reset and
+//! verification tokens, ended sessions and old revocation-log entries stay in their tables. They
+//! are harmless (expired rows are never accepted), and a host that wants the space back may
+//! delete, at any time, rows of `auth_refresh_tokens`, `auth_reset_tokens` and
+//! `auth_verification_tokens` whose `expires_at` has passed and rows of `auth_revocations` whose
+//! `refused_until` has passed (ids are never reused, so pollers' cursors stay valid).
 //!
 //! [`Error::Config`]: crate::Error::Config
 //! [`StoreError::Corrupt`]: crate::error::StoreError::Corrupt
 //! [`RevocationStore::append_revocations`]: super::RevocationStore::append_revocations
 //! [`UserStore::delete_user_ending_sessions`]: super::UserStore::delete_user_ending_sessions
+//! [`UserStore::update_user_ending_sessions`]: super::UserStore::update_user_ending_sessions
+//! [`UserStore::change_password_ending_sessions`]: super::UserStore::change_password_ending_sessions
+//! [`SessionStore::insert_refresh`]: super::SessionStore::insert_refresh
 
 use crate::error::{ConfigError, Error, StoreError};
 
@@ -144,6 +158,7 @@ mod reset_tokens;
 mod revocations;
 mod sessions;
 mod users;
+mod verification_tokens;
 
 /// The connection pool behind a [`SqlStore`]: one variant per database compiled in.
 #[derive(Debug, Clone)]

@@ -3,7 +3,8 @@
 //! placeholders that both SQLite and PostgreSQL accept, and runs on whichever pool the store holds.
 //!
 //! The trait implementations live one module per kind of record (`users`, `sessions`,
-//! `api_keys`, `reset_tokens`, `revocations`, `keys`), as the conformance suite's cases do.
+//! `api_keys`, `reset_tokens`, `verification_tokens`, `revocations`, `keys`), as the conformance
+//! suite's cases do.
 
 use crate::secret::TokenHash;
 

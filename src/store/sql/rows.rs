@@ -9,12 +9,13 @@ use crate::error::{CorruptData, StoreError};
 use crate::rbac::Role;
 use crate::secret::TokenHash;
 use crate::store::{
-    ApiKeyRecord, ApiKeyWithCreator, RefreshRecord, Revocation, StoreResult, StoredKey, User,
+    ApiKeyRecord, ApiKeyWithCreator, RefreshRecord, Revocation, Session, StoreResult, StoredKey,
+    User,
 };
 use crate::token::KeyAlgorithm;
 
-/// Typed column access by name, for any row whose database decodes the crate's four column types
-/// (`i64`, text, bytes, and their nullable forms).
+/// Typed column access by name, for any row whose database decodes the crate's five column types
+/// (`i64`, text, bytes, booleans, and the nullable forms of the first two).
 pub(super) trait SqlRow {
     /// A non-null integer.
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
@@ -26,6 +27,8 @@ pub(super) trait SqlRow {
     fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
     /// Non-null bytes.
     fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error>;
+    /// A non-null boolean (SQLite: an `INTEGER` 0 or 1; PostgreSQL: a `BOOLEAN`).
+    fn boolean(&self, column: &str) -> Result<bool, sqlx::Error>;
 }
 
 impl<R> SqlRow for R
@@ -35,6 +38,7 @@ where
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
         self.try_get(column)
@@ -53,6 +57,10 @@ where
     }
 
     fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn boolean(&self, column: &str) -> Result<bool, sqlx::Error> {
         self.try_get(column)
     }
 }
@@ -78,7 +86,14 @@ fn algorithm(text: &str) -> StoreResult<KeyAlgorithm> {
 /// Columns of `auth_users`, in the order [`user`] reads them.
 macro_rules! user_columns {
     () => {
-        "id, email, password_hash, role, org, created_at"
+        "id, email, password_hash, role, org, created_at, email_verified"
+    };
+}
+
+/// Columns of `auth_sessions`, in the order [`session`] reads them.
+macro_rules! session_columns {
+    () => {
+        "id, user_id, created_at, last_used_at, revoked_at, user_agent, ip"
     };
 }
 
@@ -122,6 +137,19 @@ pub(super) fn user(r: &impl SqlRow) -> StoreResult<User> {
         role: role(&r.text("role")?)?,
         org: r.opt_text("org")?,
         created_at: r.int("created_at")?,
+        email_verified: r.boolean("email_verified")?,
+    })
+}
+
+pub(super) fn session(r: &impl SqlRow) -> StoreResult<Session> {
+    Ok(Session {
+        id: r.text("id")?,
+        user_id: r.int("user_id")?,
+        created_at: r.int("created_at")?,
+        last_used_at: r.int("last_used_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
+        user_agent: r.opt_text("user_agent")?,
+        ip: r.opt_text("ip")?,
     })
 }
 

@@ -15,8 +15,11 @@ use crate::store::{Consumed, RefreshRecord, Session, SessionStore, StoreResult};
 /// `FOR SHARE` conflicts with the change's row lock and not with other new sessions.
 #[cfg(feature = "postgres")]
 const LOCK_USER_FOR_SESSION: &str = "SELECT 1 FROM auth_users WHERE id = $1 FOR SHARE";
-const INSERT_SESSION: &str =
-    "INSERT INTO auth_sessions (id, user_id, created_at, revoked_at) VALUES ($1, $2, $3, $4)";
+const INSERT_SESSION: &str = concat!(
+    "INSERT INTO auth_sessions (",
+    session_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+);
 const INSERT_FIRST_REFRESH: &str = "INSERT INTO auth_refresh_tokens \
      (hash, session_id, user_id, issued_at, expires_at, spent_at) VALUES ($1, $2, $3, $4, $5, $6)";
 /// The spend: one statement, so the database's row lock picks the one winner. Only an unspent,
@@ -33,19 +36,29 @@ const SPEND_REFRESH: &str = concat!(
 const REFRESH_STATE: &str = "SELECT r.hash, r.session_id, r.user_id, r.issued_at, r.expires_at, \
      r.spent_at, s.revoked_at AS session_revoked_at \
      FROM auth_refresh_tokens r JOIN auth_sessions s ON s.id = r.session_id WHERE r.hash = $1";
-/// Inserts only into a live session; an existing hash is left alone. (The `WHERE` also settles
-/// SQLite's parse of `INSERT … SELECT … ON CONFLICT`.)
+/// The first step of adding a successor: moves a live session's last use forward (never back).
+/// It matches nothing for a revoked or unknown session, and holds the session row until the
+/// token is in: a revocation or removal of the session waits for both, or comes first and leaves
+/// nothing to add to. (`CASE`: SQLite's two-argument `MAX` is PostgreSQL's `GREATEST`.)
+const TOUCH_LIVE_SESSION: &str = "UPDATE auth_sessions \
+     SET last_used_at = CASE WHEN last_used_at < $2 THEN $2 ELSE last_used_at END \
+     WHERE id = $1 AND revoked_at IS NULL";
+/// The second: the token itself; an existing hash is left alone (a grace-window retry).
 const INSERT_REFRESH: &str = "INSERT INTO auth_refresh_tokens \
      (hash, session_id, user_id, issued_at, expires_at, spent_at) \
-     SELECT $1, $2, $3, $4, $5, $6 \
-     WHERE EXISTS (SELECT 1 FROM auth_sessions WHERE id = $2 AND revoked_at IS NULL) \
-     ON CONFLICT (hash) DO NOTHING";
-const SESSION_IS_LIVE: &str =
-    "SELECT COUNT(*) FROM auth_sessions WHERE id = $1 AND revoked_at IS NULL";
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING";
 const REVOKE_SESSION: &str =
     "UPDATE auth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+/// Ends a user's live sessions but `$3` (NULL: all of them); their ids.
 pub(super) const REVOKE_USER_SESSIONS: &str = "UPDATE auth_sessions SET revoked_at = $2 \
-     WHERE user_id = $1 AND revoked_at IS NULL RETURNING id";
+     WHERE user_id = $1 AND revoked_at IS NULL AND ($3 IS NULL OR id <> $3) RETURNING id";
+/// Through the index on `user_id`. Not ordered here: PostgreSQL would order the ids by the
+/// database's collation, the other stores by their bytes; the caller sorts.
+const LIVE_SESSIONS_OF_USER: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM auth_sessions WHERE user_id = $1 AND revoked_at IS NULL"
+);
 
 /// How often [`SessionStore::consume_refresh`] tries again when the spend matched nothing yet the
 /// follow-up read finds a spendable token (the row changed between the two statements).
@@ -70,7 +83,10 @@ impl SessionStore for SqlStore {
                 .bind(&session.id)
                 .bind(session.user_id)
                 .bind(session.created_at)
+                .bind(session.last_used_at)
                 .bind(session.revoked_at)
+                .bind(&session.user_agent)
+                .bind(&session.ip)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(INSERT_FIRST_REFRESH)
@@ -118,28 +134,43 @@ impl SessionStore for SqlStore {
     }
 
     async fn insert_refresh(&self, record: RefreshRecord) -> StoreResult<bool> {
-        let inserted = execute!(
-            self,
-            INSERT_REFRESH,
-            [
-                bytes(&record.hash),
-                &record.session_id,
-                record.user_id,
-                record.issued_at,
-                record.expires_at,
-                record.spent_at,
-            ]
-        );
-        if inserted == 1 {
-            return Ok(true);
-        }
-        // Nothing inserted: the hash exists (a retry: fine while the session is live), or the
-        // session is revoked or unknown.
-        let live: i64 = scalar!(self, SESSION_IS_LIVE, [&record.session_id], fetch_one);
-        Ok(live == 1)
+        with_pool!(&self.pool, p => {
+            // One transaction: the session's last use moves only with the token added, and
+            // neither happens for a revoked or unknown session. The first statement writes, so on
+            // SQLite it waits for the write lock rather than failing on a stale read snapshot.
+            // Dropping `tx` rolls back.
+            let mut tx = p.begin().await?;
+            let touched = sqlx::query(TOUCH_LIVE_SESSION)
+                .bind(&record.session_id)
+                .bind(record.issued_at)
+                .execute(&mut *tx)
+                .await?;
+            if touched.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(INSERT_REFRESH)
+                .bind(bytes(&record.hash))
+                .bind(&record.session_id)
+                .bind(record.user_id)
+                .bind(record.issued_at)
+                .bind(record.expires_at)
+                .bind(record.spent_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
     async fn revoke_session(&self, id: &str, now: i64) -> StoreResult<bool> {
         Ok(execute!(self, REVOKE_SESSION, [id, now]) == 1)
+    }
+
+    async fn sessions_of_user(&self, user_id: i64) -> StoreResult<Vec<Session>> {
+        let live: StoreResult<Vec<Session>> =
+            fetch_all!(self, LIVE_SESSIONS_OF_USER, [user_id], rows::session);
+        let mut live = live?;
+        live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(live)
     }
 }

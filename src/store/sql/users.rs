@@ -1,5 +1,6 @@
 //! [`UserStore`] on [`SqlStore`]: users, the change that ends a user's sessions in one
-//! transaction, and the removal of a user with everything that belongs to them, in another.
+//! transaction, a signed-in user's password change (compare-and-set, ending the user's other
+//! sessions) in another, and the removal of a user with everything that belongs to them.
 
 use async_trait::async_trait;
 
@@ -11,8 +12,9 @@ use super::sessions::REVOKE_USER_SESSIONS;
 use super::{SqlPool, SqlStore};
 use crate::store::{NewUser, StoreResult, User, UserChange, UserStore, user_change_entry};
 
-const INSERT_USER: &str = "INSERT INTO auth_users (email, password_hash, role, org, created_at) \
-                           VALUES ($1, $2, $3, $4, $5) RETURNING id";
+const INSERT_USER: &str = "INSERT INTO auth_users \
+     (email, password_hash, role, org, created_at, email_verified) \
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
 const USER_BY_EMAIL: &str = concat!(
     "SELECT ",
     user_columns!(),
@@ -29,7 +31,9 @@ const LIST_USERS: &str = concat!(
 /// Compare-and-set: only over the hash that was verified.
 const REPLACE_PASSWORD_HASH: &str =
     "UPDATE auth_users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
-const SET_PASSWORD_HASH: &str = "UPDATE auth_users SET password_hash = $2 WHERE id = $1";
+/// A reset: the mailed link reached the user, so the address is verified in the same write.
+const SET_PASSWORD_HASH: &str =
+    "UPDATE auth_users SET password_hash = $2, email_verified = TRUE WHERE id = $1";
 const SET_ROLE: &str = "UPDATE auth_users SET role = $2 WHERE id = $1";
 
 // Removing a user. The first read finds the user row and makes the removal wait for, or hold
@@ -53,11 +57,13 @@ const LOCK_USER_FOR_REMOVAL: &str = "SELECT id FROM auth_users WHERE id = $1 FOR
 #[cfg(feature = "postgres")]
 const LOCK_USER_SESSIONS: &str = "SELECT id FROM auth_sessions WHERE user_id = $1 FOR UPDATE";
 /// The removal, children first (the foreign keys do not cascade); each finds its rows through an
-/// index on the user's id (schema version 3).
+/// index on the user's id (schema version 3; verification tokens: version 4).
 const DELETE_USER_REFRESH_TOKENS: &str = "DELETE FROM auth_refresh_tokens \
      WHERE session_id IN (SELECT id FROM auth_sessions WHERE user_id = $1)";
 const DELETE_USER_SESSIONS: &str = "DELETE FROM auth_sessions WHERE user_id = $1";
 const DELETE_USER_RESET_TOKENS: &str = "DELETE FROM auth_reset_tokens WHERE user_id = $1";
+const DELETE_USER_VERIFICATION_TOKENS: &str =
+    "DELETE FROM auth_verification_tokens WHERE user_id = $1";
 const DELETE_USER_API_KEYS: &str = "DELETE FROM auth_api_keys WHERE created_by = $1";
 const DELETE_USER: &str = "DELETE FROM auth_users WHERE id = $1";
 
@@ -72,14 +78,16 @@ fn removal_start(pool: &SqlPool) -> (&'static str, &'static str) {
     }
 }
 
-/// Inside the transaction `$tx`: ends the live sessions of user `$id` at `$now` and appends each
-/// to the revocation log (refused until `$until`), then the user's own entry
-/// ([`user_change_entry`]); evaluates to the sessions' ids, sorted.
+/// Inside the transaction `$tx`: ends the live sessions of user `$id` at `$now` but `$keep` (an
+/// `Option<&str>`; `None`: all of them) and appends each to the revocation log (refused until
+/// `$until`), then the user's own entry ([`user_change_entry`]); evaluates to the sessions' ids,
+/// sorted.
 macro_rules! end_sessions_logged {
-    ($store:expr, $tx:ident, $id:expr, $now:expr, $until:expr) => {{
+    ($store:expr, $tx:ident, $id:expr, $keep:expr, $now:expr, $until:expr) => {{
         let mut ended: Vec<String> = sqlx::query_scalar(REVOKE_USER_SESSIONS)
             .bind($id)
             .bind($now)
+            .bind($keep)
             .fetch_all(&mut *$tx)
             .await?;
         ended.sort();
@@ -110,7 +118,8 @@ impl UserStore for SqlStore {
                 &user.password_hash,
                 user.role.as_str(),
                 user.org.as_deref(),
-                user.created_at
+                user.created_at,
+                user.email_verified
             ],
             fetch_one
         );
@@ -153,7 +162,7 @@ impl UserStore for SqlStore {
             if changed.rows_affected() == 0 {
                 return Ok(None);
             }
-            let ended = end_sessions_logged!(self, tx, id, now, refused_until);
+            let ended = end_sessions_logged!(self, tx, id, None::<&str>, now, refused_until);
             tx.commit().await?;
             Ok(Some(ended))
         })
@@ -177,16 +186,48 @@ impl UserStore for SqlStore {
             if self.pool.is_postgres() {
                 sqlx::query(LOCK_USER_SESSIONS).bind(id).execute(&mut *tx).await?;
             }
-            let ended = end_sessions_logged!(self, tx, id, now, refused_until);
+            let ended = end_sessions_logged!(self, tx, id, None::<&str>, now, refused_until);
             for delete in [
                 DELETE_USER_REFRESH_TOKENS,
                 DELETE_USER_SESSIONS,
                 DELETE_USER_RESET_TOKENS,
+                DELETE_USER_VERIFICATION_TOKENS,
                 DELETE_USER_API_KEYS,
                 DELETE_USER,
             ] {
                 sqlx::query(delete).bind(id).execute(&mut *tx).await?;
             }
+            tx.commit().await?;
+            Ok(Some(ended))
+        })
+    }
+
+    async fn change_password_ending_sessions(
+        &self,
+        id: i64,
+        expected: &str,
+        new: &str,
+        keep: Option<&str>,
+        now: i64,
+        refused_until: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
+        with_pool!(&self.pool, p => {
+            // The compare-and-set first, as `update_user_ending_sessions` writes the user row
+            // first: it takes the row's lock (on SQLite the write lock), so a session being
+            // created for the user is either among those ended here or created after this commits.
+            // On PostgreSQL a reset committed meanwhile makes the `WHERE` fail on the row's new
+            // version. Dropping `tx` (no match, or any error) rolls everything back.
+            let mut tx = p.begin().await?;
+            let changed = sqlx::query(REPLACE_PASSWORD_HASH)
+                .bind(id)
+                .bind(expected)
+                .bind(new)
+                .execute(&mut *tx)
+                .await?;
+            if changed.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let ended = end_sessions_logged!(self, tx, id, keep, now, refused_until);
             tx.commit().await?;
             Ok(Some(ended))
         })
