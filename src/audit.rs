@@ -99,7 +99,8 @@ pub enum AuditEvent {
         user_id: i64,
         /// The admin who removed them.
         by: i64,
-    },    /// A user was imported or created by an admin (`by: None`: by the host, e.g. a bulk
+    },
+    /// A user was imported or created by an admin (`by: None`: by the host, e.g. a bulk
     /// import), with a plaintext password or an existing hash.
     UserImported {
         /// The new user.
@@ -155,7 +156,6 @@ pub enum AuditEvent {
         user_id: i64,
     },
 }
-
 
 /// Receives audit events. Called inline: keep it quick (hand off to a channel for slow sinks).
 pub trait AuditSink: Send + Sync + fmt::Debug {

@@ -75,7 +75,11 @@ async fn sessions_list_the_callers_live_sessions_with_their_client() {
     // A session whose refresh token has expired is not live any more.
     h.clock.advance(Duration::from_secs(30 * 24 * 3600 - 3600));
     let list = h.service.list_sessions(&phone.principal).await.unwrap();
-    assert_eq!(list.len(), 1, "only the refreshed session is left: {list:?}");
+    assert_eq!(
+        list.len(),
+        1,
+        "only the refreshed session is left: {list:?}"
+    );
     assert!(list[0].current);
 }
 
@@ -214,7 +218,12 @@ async fn change_password_refusals_change_nothing() {
     let other = login_from(&h, "Other").await;
     let wrong = h
         .service
-        .change_password(&user.principal, &pw("not my password"), &pw("a new password 1"), None)
+        .change_password(
+            &user.principal,
+            &pw("not my password"),
+            &pw("a new password 1"),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(wrong, Error::CurrentPasswordWrong));
@@ -243,14 +252,24 @@ async fn wrong_current_passwords_count_toward_the_login_limit() {
     for _ in 0..3 {
         let e = h
             .service
-            .change_password(&user.principal, &pw("guess guess"), &pw("a new password 1"), None)
+            .change_password(
+                &user.principal,
+                &pw("guess guess"),
+                &pw("a new password 1"),
+                None,
+            )
             .await;
         assert!(matches!(e, Err(Error::CurrentPasswordWrong)));
     }
     // The account's login budget is spent: the next guess and the next login are refused.
     let e = h
         .service
-        .change_password(&user.principal, &pw(PASSWORD), &pw("a new password 1"), None)
+        .change_password(
+            &user.principal,
+            &pw(PASSWORD),
+            &pw("a new password 1"),
+            None,
+        )
         .await;
     assert!(matches!(e, Err(Error::RateLimited { .. })), "{e:?}");
     let e = h.service.login(EMAIL, &pw(PASSWORD), None).await;
@@ -304,15 +323,30 @@ async fn registration_mails_a_single_use_verification_token() {
     assert!(me.email_verified);
     let again = h.service.verify_email(&token, None).await.unwrap_err();
     assert!(matches!(again, Error::InvalidVerificationToken));
-    assert_eq!((again.status(), again.code()), (400, "invalid_verification_token"));
+    assert_eq!(
+        (again.status(), again.code()),
+        (400, "invalid_verification_token")
+    );
     let made_up = VerificationToken::new("x".repeat(43));
     assert!(h.service.verify_email(&made_up, None).await.is_err());
-    assert!(h.service.verify_email(&VerificationToken::new(""), None).await.is_err());
+    assert!(
+        h.service
+            .verify_email(&VerificationToken::new(""), None)
+            .await
+            .is_err()
+    );
     let events = h.audit.all();
-    assert!(events.contains(&AuditEvent::VerificationRequested { user_id: user.user.id }));
-    assert!(events.contains(&AuditEvent::EmailVerified { user_id: user.user.id }));
+    assert!(events.contains(&AuditEvent::VerificationRequested {
+        user_id: user.user.id
+    }));
+    assert!(events.contains(&AuditEvent::EmailVerified {
+        user_id: user.user.id
+    }));
     // A verified address gets no more mail.
-    h.service.resend_verification(&user.principal, None).await.unwrap();
+    h.service
+        .resend_verification(&user.principal, None)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(h.mailer.verification_count(), 1);
 }
@@ -328,7 +362,10 @@ async fn verification_tokens_expire_and_resending_spends_nothing_else() {
         .await;
     assert!(matches!(e, Err(Error::InvalidVerificationToken)));
     assert!(!h.service.me(&user.principal).await.unwrap().email_verified);
-    h.service.resend_verification(&user.principal, None).await.unwrap();
+    h.service
+        .resend_verification(&user.principal, None)
+        .await
+        .unwrap();
     let (_, second) = h.mailer.wait_for_verification(2).await;
     h.service
         .verify_email(&VerificationToken::new(second), None)
@@ -343,8 +380,14 @@ async fn resending_is_rate_limited_per_account() {
     limits.resend_verification_per_account = RateLimit::new(2, Duration::from_secs(3600));
     let h = harness(AuthConfig::builder().rate_limits(limits).build().unwrap()).await;
     let user = h.sign_up(EMAIL).await;
-    h.service.resend_verification(&user.principal, None).await.unwrap();
-    h.service.resend_verification(&user.principal, None).await.unwrap();
+    h.service
+        .resend_verification(&user.principal, None)
+        .await
+        .unwrap();
+    h.service
+        .resend_verification(&user.principal, None)
+        .await
+        .unwrap();
     let e = h
         .service
         .resend_verification(&user.principal, None)
@@ -353,7 +396,11 @@ async fn resending_is_rate_limited_per_account() {
     assert!(matches!(e, Error::RateLimited { .. }), "{e:?}");
     h.mailer.wait_for_verification(3).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(h.mailer.verification_count(), 3, "registration + two resends");
+    assert_eq!(
+        h.mailer.verification_count(),
+        3,
+        "registration + two resends"
+    );
 }
 
 #[tokio::test]
@@ -368,12 +415,19 @@ async fn required_verification_refuses_login_after_the_same_password_work() {
         panic!("nobody is signed in before the address is verified");
     };
     assert!(!user.email_verified);
-    let e = h.service.register("b@example.com", &pw(PASSWORD), None).await;
+    let e = h
+        .service
+        .register("b@example.com", &pw(PASSWORD), None)
+        .await;
     assert!(matches!(e, Err(Error::EmailNotVerified)));
     h.mailer.wait_for_verification(2).await;
 
     let before = h.service.password_computations();
-    let e = h.service.login(EMAIL, &pw(PASSWORD), None).await.unwrap_err();
+    let e = h
+        .service
+        .login(EMAIL, &pw(PASSWORD), None)
+        .await
+        .unwrap_err();
     assert_eq!((e.status(), e.code()), (403, "email_not_verified"));
     assert_eq!(h.service.password_computations(), before + 1);
     // A wrong password says nothing about verification.
@@ -388,7 +442,11 @@ async fn required_verification_refuses_login_after_the_same_password_work() {
         .unwrap();
     let login = h.service.login(EMAIL, &pw(PASSWORD), None).await.unwrap();
     assert!(login.user.email_verified);
-    assert!(h.audit.all().contains(&AuditEvent::LoginUnverified { user_id: user.id }));
+    assert!(
+        h.audit
+            .all()
+            .contains(&AuditEvent::LoginUnverified { user_id: user.id })
+    );
 }
 
 #[tokio::test]

@@ -121,7 +121,11 @@ async fn unusable_hashes_are_refused_and_store_nothing() {
             "{bad:?}: {e:?}"
         );
         assert_eq!((e.status(), e.code()), (422, "invalid_password_hash"));
-        assert_eq!(h.service.password_computations(), before, "checked, not computed");
+        assert_eq!(
+            h.service.password_computations(),
+            before,
+            "checked, not computed"
+        );
         assert!(h.store.user_by_email(EMAIL).await.unwrap().is_none());
     }
     // A role the policy does not define, an impossible email.
@@ -129,9 +133,18 @@ async fn unusable_hashes_are_refused_and_store_nothing() {
         .service
         .import_user(EMAIL, hash(BCRYPT_2B.1), "owner".parse().unwrap())
         .await;
-    assert!(matches!(e, Err(Error::Validation(ValidationError::UnknownRole))));
-    let e = h.service.import_user("nope", hash(BCRYPT_2B.1), seed::VIEWER).await;
-    assert!(matches!(e, Err(Error::Validation(ValidationError::InvalidEmail))));
+    assert!(matches!(
+        e,
+        Err(Error::Validation(ValidationError::UnknownRole))
+    ));
+    let e = h
+        .service
+        .import_user("nope", hash(BCRYPT_2B.1), seed::VIEWER)
+        .await;
+    assert!(matches!(
+        e,
+        Err(Error::Validation(ValidationError::InvalidEmail))
+    ));
 }
 
 #[tokio::test]
@@ -182,7 +195,11 @@ async fn an_unknown_email_costs_what_it_always_did() {
         .login("ghost@example.com", &pw(BCRYPT_2B.0), None)
         .await;
     assert!(matches!(e, Err(Error::InvalidCredentials)));
-    assert_eq!(h.service.password_computations(), before + 1, "one dummy argon2id");
+    assert_eq!(
+        h.service.password_computations(),
+        before + 1,
+        "one dummy argon2id"
+    );
     let e = h.service.login(EMAIL, &pw("wrong"), None).await;
     assert!(matches!(e, Err(Error::InvalidCredentials)));
     assert_eq!(h.service.password_computations(), before + 2, "one bcrypt");
@@ -215,7 +232,10 @@ async fn an_upgrade_racing_a_reset_never_restores_the_old_password() {
         let _ = login.await.unwrap();
         h.service.login(EMAIL, &pw(&new), None).await.unwrap();
         let old = h.service.login(EMAIL, &pw(BCRYPT_2B.0), None).await;
-        assert!(matches!(old, Err(Error::InvalidCredentials)), "round {round}");
+        assert!(
+            matches!(old, Err(Error::InvalidCredentials)),
+            "round {round}"
+        );
     }
 }
 
@@ -253,7 +273,13 @@ async fn required_verification_admits_users_the_importer_vouched_for() {
         .import_user("b@example.com", hash(BCRYPT_2B.1), seed::VIEWER)
         .await
         .unwrap();
-    h.service.login(EMAIL, &pw(BCRYPT_2B.0), None).await.unwrap();
-    let e = h.service.login("b@example.com", &pw(BCRYPT_2B.0), None).await;
+    h.service
+        .login(EMAIL, &pw(BCRYPT_2B.0), None)
+        .await
+        .unwrap();
+    let e = h
+        .service
+        .login("b@example.com", &pw(BCRYPT_2B.0), None)
+        .await;
     assert!(matches!(e, Err(Error::EmailNotVerified)), "{e:?}");
 }

@@ -197,7 +197,9 @@ impl HttpApi {
                 let p = principal().await?;
                 let scope = match query_param(head.query, "scope") {
                     None => LogoutScope::Local,
-                    Some(s) => LogoutScope::parse(s).ok_or(Error::from(ValidationError::LogoutScope))?,
+                    Some(s) => {
+                        LogoutScope::parse(s).ok_or(Error::from(ValidationError::LogoutScope))?
+                    }
                 };
                 service.logout_scope(&p, scope).await?;
                 let reply = Reply::json(200, &OK);
@@ -235,7 +237,9 @@ impl HttpApi {
                 let body = body().await?;
                 let req: ChangePasswordRequest = body.json()?;
                 let (current, new) = (&req.current_password, &req.new_password);
-                service.change_password(&p, current, new, body.client).await?;
+                service
+                    .change_password(&p, current, new, body.client)
+                    .await?;
                 message("Password changed. Your other sessions have been signed out.")
             }
             Endpoint::VerifyEmail => {
@@ -247,7 +251,9 @@ impl HttpApi {
             Endpoint::ResendVerification => {
                 let p = principal().await?;
                 service.resend_verification(&p, self.client(head)).await?;
-                message("If the address is not verified yet, a new verification link has been sent.")
+                message(
+                    "If the address is not verified yet, a new verification link has been sent.",
+                )
             }
             Endpoint::CreateApiKey => {
                 let p = principal().await?;
@@ -309,7 +315,13 @@ impl HttpApi {
 
     /// A cookie `name=value` with the configured `Secure` and `Domain`, for `max_age` seconds (0
     /// clears it).
-    fn cookie(&self, (name, value): (&str, &str), same_site: &str, path: &str, max_age: i64) -> String {
+    fn cookie(
+        &self,
+        (name, value): (&str, &str),
+        same_site: &str,
+        path: &str,
+        max_age: i64,
+    ) -> String {
         let c = &self.service().config().cookie;
         let mut s = format!(
             "{name}={value}; HttpOnly; {}SameSite={same_site}; Path={path}; Max-Age={max_age}",
@@ -402,7 +414,10 @@ impl HttpApi {
             user,
         };
         let reply = Reply::json(status, &body)
-            .with_header("set-cookie", self.access_cookie(access.expose(), expires_in))
+            .with_header(
+                "set-cookie",
+                self.access_cookie(access.expose(), expires_in),
+            )
             .with_header("cache-control", "no-store".into());
         if in_cookie {
             let max_age = crate::clock::secs(config.refresh_ttl);

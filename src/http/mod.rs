@@ -47,12 +47,12 @@ pub(crate) use authentication::from_middleware;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub(crate) use authentication::{Check, authenticated, check, permitted};
 pub use cors::CorsPolicy;
+pub use endpoints::REFRESH_COOKIE;
 pub use error::HttpError;
 pub use extract::{AuthUser, Require};
 pub use forwarded::client_address;
 pub use reply::Reply;
 pub use request::{BodyError, Headers, LimitedBody, RequestHead, RequestMeta};
-pub use endpoints::REFRESH_COOKIE;
 pub use routes::{Endpoint, Method, ROUTES, Route};
 
 use std::sync::Arc;

@@ -112,7 +112,11 @@ impl AuthService {
     /// Logout with a scope: the caller's session ([`LogoutScope::Local`], as
     /// [`logout`](Self::logout)), every other one ([`LogoutScope::Others`]) or all of them
     /// ([`LogoutScope::Global`]). Access tokens of every ended session are refused at once.
-    pub async fn logout_scope(&self, principal: &Principal, scope: LogoutScope) -> Result<(), Error> {
+    pub async fn logout_scope(
+        &self,
+        principal: &Principal,
+        scope: LogoutScope,
+    ) -> Result<(), Error> {
         let current = own_session(principal)?;
         if scope == LogoutScope::Local {
             return self.logout(principal).await;
@@ -207,7 +211,8 @@ impl AuthService {
         let ttl = secs(self.inner.config.refresh_ttl);
         let mut sessions = self.inner.store.sessions_of_user(user_id).await?;
         sessions.retain(|s| {
-            s.last_used_at.saturating_add(ttl) > now && !self.inner.revocations.is_revoked(&s.id, now)
+            s.last_used_at.saturating_add(ttl) > now
+                && !self.inner.revocations.is_revoked(&s.id, now)
         });
         Ok(sessions)
     }

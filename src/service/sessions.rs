@@ -259,8 +259,10 @@ impl AuthService {
         let now = self.now();
         let sid = random_id()?;
         let (refresh_token, record) = self.inner.refresh.first(&sid, user_id, now)?;
-        let session = Session::new(sid.clone(), user_id, now)
-            .with_client(client.user_agent.as_deref(), client.ip.map(|ip| ip.to_string()));
+        let session = Session::new(sid.clone(), user_id, now).with_client(
+            client.user_agent.as_deref(),
+            client.ip.map(|ip| ip.to_string()),
+        );
         self.inner.store.create_session(session, record).await?;
         let user = match self.inner.store.user_by_id(user_id).await? {
             Some(u) if u.password_hash == expected_hash => u,

@@ -31,7 +31,8 @@
 //!   sessions, refresh, reset and verification tokens and API keys with them
 //!   ([`UserStore::delete_user_ending_sessions`]). Spending a verification token marks the
 //!   address verified in the same step ([`VerificationTokenStore::consume_verification_token`]).
-//! * No record outlives its user: a session, API key or reset token of a deleted user is refused.
+//! * No record outlives its user: a session, API key, reset or verification token of a deleted
+//!   user is refused.
 //! * Nothing a request waits on scans a table: the API-key path reads a key and its creator's
 //!   role with one indexed lookup ([`ApiKeyStore::api_key_with_creator`]), and last-use times are
 //!   written in batches ([`ApiKeyStore::touch_api_keys`]), which the service can keep off the
@@ -156,8 +157,9 @@ pub trait UserStore: Send + Sync {
     ///
     /// Ordered with the writes that add a record of the user
     /// ([`SessionStore::create_session`], [`ApiKeyStore::create_api_key`],
-    /// [`ResetTokenStore::create_reset_token`]): whichever comes first, no session, key or reset
-    /// token outlives its user. One that committed first is deleted here; one that comes after
+    /// [`ResetTokenStore::create_reset_token`],
+    /// [`VerificationTokenStore::create_verification_token`]): whichever comes first, no session,
+    /// key, reset or verification token outlives its user. One that committed first is deleted here; one that comes after
     /// is refused. The user's email is free again once this returns; ids are not reused.
     async fn delete_user_ending_sessions(
         &self,

@@ -24,12 +24,21 @@ impl Server {
         assert_eq!(r.status, 200, "{}", r.body);
         (
             r.body["token"].as_str().unwrap().to_owned(),
-            r.body["refresh_token"].as_str().unwrap_or_default().to_owned(),
+            r.body["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         )
     }
 
     async fn post_json_bearer(&self, path: &str, token: &str, body: Value) -> Resp {
-        send(self.http.post(self.url(path)).bearer_auth(token).json(&body)).await
+        send(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
     }
 
     async fn delete_bearer(&self, path: &str, token: &str) -> Resp {
@@ -57,7 +66,14 @@ pub async fn sessions_contract(s: &Server) {
     assert_eq!(sessions.len(), 2);
     assert_eq!(
         keys(&sessions[0]),
-        ["created_at", "current", "id", "ip", "last_used_at", "user_agent"]
+        [
+            "created_at",
+            "current",
+            "id",
+            "ip",
+            "last_used_at",
+            "user_agent"
+        ]
     );
     assert_eq!(sessions[0]["user_agent"], "Laptop/1.0");
     assert_eq!(sessions[0]["current"], false);
@@ -68,7 +84,10 @@ pub async fn sessions_contract(s: &Server) {
 
     // Someone else's session: 404, and it lives on.
     let theirs = s.get_bearer("/api/auth/sessions", &other).await;
-    let other_sid = theirs.body["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let other_sid = theirs.body["sessions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = s
         .delete_bearer(&format!("/api/auth/sessions/{other_sid}"), &phone)
         .await;
@@ -87,7 +106,11 @@ pub async fn sessions_contract(s: &Server) {
 
     for r in [
         send(s.http.get(s.url("/api/auth/sessions"))).await,
-        send(s.http.delete(s.url(&format!("/api/auth/sessions/{laptop_sid}")))).await,
+        send(
+            s.http
+                .delete(s.url(&format!("/api/auth/sessions/{laptop_sid}"))),
+        )
+        .await,
     ] {
         assert_eq!(r.status, 401);
         assert_eq!(r.error_code(), "unauthorized");
@@ -100,7 +123,10 @@ pub async fn logout_scopes_contract(s: &Server) {
     let (b, _) = s.login("user@example.com").await;
     let r = s.post_bearer("/api/auth/logout?scope=others", &b).await;
     assert_eq!(r.status, 200);
-    assert!(r.header("set-cookie").is_none(), "the caller stays signed in");
+    assert!(
+        r.header("set-cookie").is_none(),
+        "the caller stays signed in"
+    );
     assert_eq!(s.get_bearer("/api/auth/me", &a).await.status, 401);
     assert_eq!(s.get_bearer("/api/auth/me", &b).await.status, 200);
 
@@ -200,16 +226,22 @@ pub async fn verify_email_contract(s: &Server) {
         .await;
     assert_eq!(made_up.status, 400);
     assert_eq!(made_up.error_code(), "invalid_verification_token");
-    let r = s.post("/api/auth/verify-email", json!({"token": token})).await;
+    let r = s
+        .post("/api/auth/verify-email", json!({"token": token}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["success"], true);
     let me = s.get_bearer("/api/auth/me", &access).await;
     assert_eq!(me.body["user"]["email_verified"], true);
-    let reused = s.post("/api/auth/verify-email", json!({"token": token})).await;
+    let reused = s
+        .post("/api/auth/verify-email", json!({"token": token}))
+        .await;
     assert_eq!(reused.status, 400);
     assert_eq!(reused.error_code(), "invalid_verification_token");
 
-    let r = s.post_bearer("/api/auth/resend-verification", &access).await;
+    let r = s
+        .post_bearer("/api/auth/resend-verification", &access)
+        .await;
     assert_eq!(r.status, 200);
     let r = send(s.http.post(s.url("/api/auth/resend-verification"))).await;
     assert_eq!(r.status, 401);
@@ -334,7 +366,10 @@ fn refresh_cookie_value(r: &Resp) -> String {
         .into_iter()
         .find(|c| c.starts_with("assimetria_refresh="))
         .expect("a refresh cookie");
-    let value = cookie["assimetria_refresh=".len()..].split(';').next().unwrap();
+    let value = cookie["assimetria_refresh=".len()..]
+        .split(';')
+        .next()
+        .unwrap();
     value.to_owned()
 }
 
@@ -347,7 +382,11 @@ pub async fn refresh_cookie_contract(s: &Server) {
         )
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(keys(&r.body), ["success", "token", "user"], "no refresh_token in the body");
+    assert_eq!(
+        keys(&r.body),
+        ["success", "token", "user"],
+        "no refresh_token in the body"
+    );
     let refresh = refresh_cookie_value(&r);
     assert_eq!(
         set_cookies(&r)[1],
@@ -367,7 +406,12 @@ pub async fn refresh_cookie_contract(s: &Server) {
     .await;
     assert_eq!(evil.status, 403);
     assert_eq!(evil.error_code(), "cross_origin");
-    let none = send(s.http.post(s.url("/api/auth/refresh")).header("cookie", &cookie)).await;
+    let none = send(
+        s.http
+            .post(s.url("/api/auth/refresh"))
+            .header("cookie", &cookie),
+    )
+    .await;
     assert_eq!(none.status, 403, "neither Origin nor Sec-Fetch-Site");
     let r = send(
         s.http
@@ -424,7 +468,11 @@ pub async fn required_verification_contract(s: &Server) {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(keys(&r.body), ["message", "success", "user"], "nobody is signed in");
+    assert_eq!(
+        keys(&r.body),
+        ["message", "success", "user"],
+        "nobody is signed in"
+    );
     assert!(r.header("set-cookie").is_none());
     let login = s
         .post(
@@ -442,7 +490,9 @@ pub async fn required_verification_contract(s: &Server) {
         .await;
     assert_eq!(wrong.status, 401);
     let (_, token) = s.mailer.wait_for_verification(1).await;
-    let r = s.post("/api/auth/verify-email", json!({"token": token})).await;
+    let r = s
+        .post("/api/auth/verify-email", json!({"token": token}))
+        .await;
     assert_eq!(r.status, 200);
     s.clock.advance(Duration::from_secs(1));
     let login = s

@@ -1,9 +1,10 @@
 //! The bulk importer behind `cargo run --example import -- users.jsonl`: one user per line, in
 //! the shape of `POST /api/users`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use assimetria_auth::{AuthService, Error, ImportOptions, ImportRecord};
+use assimetria_auth::{AuthService, Email, Error, ImportOptions, ImportRecord};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt as _};
 use tokio::task::JoinSet;
 
@@ -14,7 +15,8 @@ use crate::BoxError;
 pub struct ImportCounts {
     /// Users created.
     pub imported: usize,
-    /// Lines whose email was taken already (a second run of the same file skips every line).
+    /// Lines whose email was taken already, or named by an earlier line of the file (a second
+    /// run of the same file skips every line).
     pub skipped: usize,
     /// Lines refused: not the JSON shape, or a value the service refuses (an invalid email,
     /// role or password hash, a weak password). Each is reported with its line number.
@@ -34,6 +36,7 @@ pub async fn import_lines(
     let mut running: JoinSet<(usize, Result<(), Error>)> = JoinSet::new();
     let service = Arc::new(service.clone());
     let mut line = String::new();
+    let mut seen = HashSet::new();
     let mut number = 0;
     loop {
         line.clear();
@@ -52,6 +55,19 @@ pub async fn import_lines(
                 continue;
             }
         };
+        // Lines run in parallel: a later line for an email this file already named is skipped
+        // here, so the first line wins, as it would one at a time.
+        match Email::parse(&record.email) {
+            Ok(email) if !seen.insert(email.as_str().to_owned()) => {
+                counts.skipped += 1;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                counts.reject(number, e.to_string());
+                continue;
+            }
+        }
         while running.len() >= parallel.max(1) {
             let done = running.join_next().await.expect("a task is running")?;
             counts.record(done);
@@ -150,9 +166,18 @@ mod tests {
         );
         let lines: Vec<usize> = counts.errors.iter().map(|(n, _)| *n).collect();
         assert_eq!(lines, [4, 5, 6]);
-        assert!(counts.errors.iter().all(|(_, why)| !why.contains("not a hash")));
+        assert!(
+            counts
+                .errors
+                .iter()
+                .all(|(_, why)| !why.contains("not a hash"))
+        );
         let login = service
-            .login("old@example.com", &assimetria_auth::Password::new("U*U"), None)
+            .login(
+                "old@example.com",
+                &assimetria_auth::Password::new("U*U"),
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(login.user.role.as_str(), "member");

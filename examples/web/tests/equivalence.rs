@@ -632,10 +632,20 @@ fn converse(server: &Server, dir: &Path) -> Vec<Exchange> {
     c.ask(413, "POST /api/auth/login", body(&big()));
     c.ask(401, "POST /api/tasks", body(&big()));
 
+    // The verification mail registration queued, through the outbox mailer: single use.
+    let mail = last_mail(&dir.join("outbox.jsonl"), "verify_email");
+    assert_eq!(text(&mail, "/to"), "viewer@example.com");
+    let verify_token = text(&mail, "/token");
+    let link = format!("https://app.example/verify-email?token={verify_token}");
+    assert_eq!(text(&mail, "/link"), link);
+    let verify = json!({"token": verify_token});
+    c.ask(200, "POST /api/auth/verify-email", json(verify.clone()));
+    c.ask(400, "POST /api/auth/verify-email", json(verify));
+
     // A password reset through the outbox mailer; it ends the sessions the user had.
     let forgot = json!({"email": "viewer@example.com"});
     c.ask(200, "POST /api/auth/forgot-password", json(forgot));
-    let mail = last_mail(&dir.join("outbox.jsonl"));
+    let mail = last_mail(&dir.join("outbox.jsonl"), "password_reset");
     let reset_token = text(&mail, "/token");
     let link = format!("https://app.example/reset-password?token={reset_token}");
     assert_eq!(text(&mail, "/link"), link);
@@ -677,12 +687,18 @@ fn converse(server: &Server, dir: &Path) -> Vec<Exchange> {
 
 /// The newest line of the outbox. The service sends mail off the request path (a reply must
 /// not tell whether the account exists), so it may arrive just after the reply.
-fn last_mail(outbox: &Path) -> Value {
+/// The newest mail of `kind` in the outbox, waiting for one: mails leave from background tasks,
+/// so their order in the file is not the order of the requests that queued them.
+fn last_mail(outbox: &Path, kind: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let text = std::fs::read_to_string(outbox).unwrap_or_default();
-        if let Some(line) = text.lines().last() {
-            return serde_json::from_str(line).expect("a JSON line");
+        let mut mails = text
+            .lines()
+            .rev()
+            .map(|line| -> Value { serde_json::from_str(line).expect("a JSON line") });
+        if let Some(mail) = mails.find(|m| m["kind"] == kind) {
+            return mail;
         }
         assert!(Instant::now() < deadline, "no mail in {}", outbox.display());
         std::thread::sleep(Duration::from_millis(50));
