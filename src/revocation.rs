@@ -111,8 +111,12 @@ impl Revocations {
     /// Ends sessions everywhere: in the store, in this process at once, and (through the log)
     /// in every other instance within one poll interval.
     pub(crate) async fn end_sessions(&self, ids: &[String], now: i64) -> Result<(), Error> {
-        for id in ids {
-            self.store.revoke_session(id, now).await?;
+        for (i, id) in ids.iter().enumerate() {
+            if let Err(e) = self.store.revoke_session(id, now).await {
+                // The sessions already ended in the store lose their access tokens too.
+                self.publish(&ids[..i], now).await?;
+                return Err(e.into());
+            }
         }
         self.publish(ids, now).await
     }

@@ -136,6 +136,12 @@ async fn api_keys_cannot_act_on_the_account() {
     assert!(wanted(h.service.end_session(&p, "x").await.unwrap_err()));
     let scope = h.service.logout_scope(&p, LogoutScope::Global).await;
     assert!(wanted(scope.unwrap_err()));
+    // The seed's logout keeps its own answer for a key.
+    let local = h.service.logout_scope(&p, LogoutScope::Local).await;
+    assert!(matches!(
+        local,
+        Err(Error::Validation(ValidationError::NoSessionForApiKey))
+    ));
     let change = h
         .service
         .change_password(&p, &pw(PASSWORD), &pw("a new password 1"), None)
@@ -311,9 +317,31 @@ async fn change_password_racing_a_reset_never_overwrites_it() {
     }
 }
 
+/// A harness whose registrations mail verification links, with [`EMAIL`] registered.
+async fn verifying_user() -> (Harness, SignedIn) {
+    let h = harness(config().email_verification(true).build().unwrap()).await;
+    let user = h.sign_up(EMAIL).await;
+    (h, user)
+}
+
+#[tokio::test]
+async fn registration_mails_nothing_new_unless_verification_is_on() {
+    let (h, user) = registered_user().await;
+    h.service.forgot_password(EMAIL, None).await.unwrap();
+    h.mailer.wait_for(1).await;
+    assert_eq!(h.mailer.verification_count(), 0);
+    assert!(!user.user.email_verified);
+    // Asking for a link still works.
+    h.service
+        .resend_verification(&user.principal, None)
+        .await
+        .unwrap();
+    h.mailer.wait_for_verification(1).await;
+}
+
 #[tokio::test]
 async fn registration_mails_a_single_use_verification_token() {
-    let (h, user) = registered_user().await;
+    let (h, user) = verifying_user().await;
     assert!(!user.user.email_verified);
     let (to, token) = h.mailer.wait_for_verification(1).await;
     assert_eq!(to, EMAIL);
@@ -352,8 +380,8 @@ async fn registration_mails_a_single_use_verification_token() {
 }
 
 #[tokio::test]
-async fn verification_tokens_expire_and_resending_spends_nothing_else() {
-    let (h, user) = registered_user().await;
+async fn an_expired_verification_token_is_refused_and_a_resent_one_works() {
+    let (h, user) = verifying_user().await;
     let (_, first) = h.mailer.wait_for_verification(1).await;
     h.clock.advance(Duration::from_secs(24 * 3600));
     let e = h
@@ -378,7 +406,10 @@ async fn verification_tokens_expire_and_resending_spends_nothing_else() {
 async fn resending_is_rate_limited_per_account() {
     let mut limits = RateLimits::default();
     limits.resend_verification_per_account = RateLimit::new(2, Duration::from_secs(3600));
-    let h = harness(AuthConfig::builder().rate_limits(limits).build().unwrap()).await;
+    let config = AuthConfig::builder()
+        .rate_limits(limits)
+        .email_verification(true);
+    let h = harness(config.build().unwrap()).await;
     let user = h.sign_up(EMAIL).await;
     h.service
         .resend_verification(&user.principal, None)

@@ -283,3 +283,14 @@ async fn required_verification_admits_users_the_importer_vouched_for() {
         .await;
     assert!(matches!(e, Err(Error::EmailNotVerified)), "{e:?}");
 }
+
+#[test]
+fn debug_output_shows_no_password_or_hash() {
+    let record: assimetria_auth::ImportRecord = serde_json::from_value(serde_json::json!({
+        "email": "a@example.com", "password_hash": BCRYPT_2B.1, "role": "member"
+    }))
+    .unwrap();
+    let shown = format!("{record:?} {:?}", hash(BCRYPT_2B.1));
+    assert!(!shown.contains("cVWp4X"), "{shown}");
+    assert!(shown.contains("a@example.com"), "{shown}");
+}

@@ -8,12 +8,11 @@
 ALTER TABLE auth_users ADD COLUMN email_verified BOOLEAN NOT NULL DEFAULT false;
 
 -- A session's last refresh; until its first, its start. Added as 0 and filled in at once (the
--- same transaction: nobody reads the 0), as on SQLite. SQLite cannot drop the default afterwards;
--- here it goes, so that a write that forgets the column fails instead of storing 0. The store
--- always writes it.
+-- same transaction: nobody reads the 0), as on SQLite. The default stays, as it must on SQLite:
+-- the store always writes the column, and an instance of the previous version still running
+-- during a rolling upgrade, which does not know it, can still open sessions.
 ALTER TABLE auth_sessions ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0;
 UPDATE auth_sessions SET last_used_at = created_at;
-ALTER TABLE auth_sessions ALTER COLUMN last_used_at DROP DEFAULT;
 
 -- The User-Agent and client address a session started from, when known (earlier sessions: not).
 ALTER TABLE auth_sessions ADD COLUMN user_agent TEXT;

@@ -122,8 +122,13 @@ impl Argon2Params {
 }
 
 impl Argon2Params {
+    /// The most work one verification may cost, as memory (KiB) × iterations: 1 GiB·pass (64 MiB
+    /// × 16, or 256 MiB × 4). A stored or imported argon2 hash asking for more is refused, so no
+    /// hash can hold a hashing worker for long; the configured costs must fit too.
+    pub const MAX_WORK_KIB: u64 = 1 << 20;
+
     /// `Err` unless at least [`OWASP_MINIMUM`](Self::OWASP_MINIMUM) in memory and iterations,
-    /// with at least one lane.
+    /// with at least one lane, and at most [`MAX_WORK_KIB`](Self::MAX_WORK_KIB) of work.
     pub fn check(&self) -> Result<(), Error> {
         let min = Self::OWASP_MINIMUM;
         if self.memory_kib < min.memory_kib
@@ -131,6 +136,9 @@ impl Argon2Params {
             || self.parallelism < 1
         {
             return Err(Error::Config(ConfigError::WeakArgon2Params));
+        }
+        if u64::from(self.memory_kib) * u64::from(self.iterations) > Self::MAX_WORK_KIB {
+            return Err(Error::Config(ConfigError::InvalidArgon2Params));
         }
         Ok(())
     }
@@ -254,6 +262,12 @@ pub struct AuthConfig {
     pub reset_ttl: Duration,
     /// Email-verification token lifetime (default 24 h).
     pub verification_ttl: Duration,
+    /// Whether registration mails a verification link ([`MailKind::VerifyEmail`]). Off by
+    /// default, so that a host whose mailer knows only reset mails is sent no other kind;
+    /// [`require_verified_email`](Self::require_verified_email) turns it on.
+    ///
+    /// [`MailKind::VerifyEmail`]: crate::mail::MailKind::VerifyEmail
+    pub email_verification: bool,
     /// Whether login refuses a user whose email address is not verified (`403
     /// email_not_verified`, after the same password work as any login). Off by default. When on,
     /// registration creates the account and mails the link but signs nobody in.
@@ -316,6 +330,7 @@ impl Default for AuthConfig {
             refresh_grace: Duration::from_secs(10),
             reset_ttl: Duration::from_secs(3600),
             verification_ttl: Duration::from_secs(24 * 3600),
+            email_verification: false,
             require_verified_email: false,
             refresh_cookie: false,
             leeway: Duration::from_secs(30),
@@ -439,7 +454,10 @@ impl AuthConfigBuilder {
         reset_ttl: Duration,
         /// Sets the email-verification token lifetime.
         verification_ttl: Duration,
-        /// Sets whether login needs a verified email address (default off).
+        /// Sets whether registration mails a verification link (default off).
+        email_verification: bool,
+        /// Sets whether login needs a verified email address (default off; on, it also mails
+        /// verification links at registration).
         require_verified_email: bool,
         /// Sets whether the refresh token travels in an httpOnly cookie instead of the body
         /// (default off).

@@ -10,10 +10,10 @@
 //!
 //! | scheme | accepted form | bounds |
 //! | --- | --- | --- |
-//! | argon2id, argon2i, argon2d | PHC `$argon2id$v=19$m=…,t=…,p=…$salt$hash` (`v=16` or no `v` for 0x10) | memory ≤ 256 MiB (the workers' cap), other costs as the argon2 crate takes them; salt 8..=48 bytes, output 10..=64 bytes (PHC's limits) |
-//! | bcrypt | `$2a$`, `$2b$`, `$2y$` + 2-digit cost + 53 characters (60 in all) | cost 4..=16; `$2x$` (the buggy pre-2011 crypt_blowfish) and other prefixes are refused |
-//! | scrypt | PHC `$scrypt$ln=…,r=…,p=…$salt$hash` | `ln` 1..=20, `p` 1..=16, memory 128·r·2^ln ≤ 64 MiB and scratch 128·r·p ≤ 1 MiB; salt 8..=48 bytes, output 16..=64 bytes |
-//! | PBKDF2-HMAC-SHA256 | PHC `$pbkdf2-sha256$i=…,l=…$salt$hash` (RustCrypto's form; `l` is the output length) | `i` 1 000..=10 000 000, `l` 16..=64 and equal to the output's length; salt 8..=48 bytes |
+//! | argon2id, argon2i, argon2d | PHC `$argon2id$v=19$m=…,t=…,p=…$salt$hash` (`v=16` or no `v` for 0x10) | memory ≤ 256 MiB (the workers' cap) and memory × iterations ≤ 1 GiB·pass ([`Argon2Params::MAX_WORK_KIB`]); salt 8..=48 bytes, output 10..=64 bytes (PHC's limits) |
+//! | bcrypt | `$2a$`, `$2b$`, `$2y$` + 2-digit cost + 53 characters (60 in all) | cost 4..=14; `$2x$` (the buggy pre-2011 crypt_blowfish) and other prefixes are refused |
+//! | scrypt | PHC `$scrypt$ln=…,r=…,p=…$salt$hash` | `ln` 1..=20, `p` 1..=16, memory 128·r·2^ln ≤ 64 MiB, work 128·r·2^ln·p ≤ 256 MiB and scratch 128·r·p ≤ 1 MiB; salt 8..=48 bytes, output 16..=64 bytes |
+//! | PBKDF2-HMAC-SHA256 | PHC `$pbkdf2-sha256$i=…,l=…$salt$hash` (RustCrypto's form; `l` is the output length) | `i` 1 000..=2 000 000, `l` 16..=64 and equal to the output's length; salt 8..=48 bytes |
 //!
 //! Anything else (another PHC algorithm such as `pbkdf2-sha512`, crypt(3)'s `$1$`/`$5$`/`$6$`,
 //! passlib's own PBKDF2 form, a string over [`MAX_STORED_LEN`] bytes) is refused at import.
@@ -39,23 +39,27 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
 use super::workers::{MAX_BORROWED_BLOCKS, Workspace};
+use crate::config::Argon2Params;
 
 /// Longest stored hash accepted, in bytes: every supported form is far shorter.
 pub(super) const MAX_STORED_LEN: usize = 512;
 
 /// bcrypt's cost bounds (the log2 of its rounds).
-const BCRYPT_COST: std::ops::RangeInclusive<u32> = 4..=16;
+const BCRYPT_COST: std::ops::RangeInclusive<u32> = 4..=14;
 /// The most password bytes bcrypt uses.
 pub(super) const BCRYPT_MAX_PASSWORD: usize = 72;
 
-/// scrypt's bounds: `ln`, `p`, the memory 128·r·2^ln and the scratch 128·r·p, in bytes.
+/// scrypt's bounds: `ln`, `p`, the memory 128·r·2^ln, the work 128·r·2^ln·p and the scratch
+/// 128·r·p, in bytes.
 const SCRYPT_LOG_N: std::ops::RangeInclusive<u8> = 1..=20;
 const SCRYPT_MAX_P: u32 = 16;
 const SCRYPT_MAX_MEMORY: u64 = 64 * 1024 * 1024;
 const SCRYPT_MAX_SCRATCH: u64 = 1024 * 1024;
+/// scrypt's time grows with memory × p: at most four passes over the largest memory.
+const SCRYPT_MAX_WORK: u64 = 4 * SCRYPT_MAX_MEMORY;
 
 /// PBKDF2-HMAC-SHA256's iteration bounds.
-const PBKDF2_ROUNDS: std::ops::RangeInclusive<u32> = 1_000..=10_000_000;
+const PBKDF2_ROUNDS: std::ops::RangeInclusive<u32> = 1_000..=2_000_000;
 
 /// Output length bounds for the legacy PHC schemes (scrypt and PBKDF2), in bytes.
 const LEGACY_OUTPUT_LEN: std::ops::RangeInclusive<usize> = 16..=64;
@@ -119,6 +123,7 @@ impl Scheme {
                 let in_bounds = SCRYPT_LOG_N.contains(&ln)
                     && p <= u64::from(SCRYPT_MAX_P)
                     && (128 * r) << ln <= SCRYPT_MAX_MEMORY
+                    && ((128 * r) << ln) * p <= SCRYPT_MAX_WORK
                     && 128 * r * p <= SCRYPT_MAX_SCRATCH;
                 if !in_bounds {
                     return Err(Refused::OutOfBounds);
@@ -195,7 +200,8 @@ fn parse_argon2(phc: &PasswordHash, salt: Vec<u8>, hash: Vec<u8>) -> Result<Sche
         None => Version::V0x10,
     };
     let params = Params::try_from(phc).map_err(|_| Refused::Malformed)?;
-    if params.block_count() > MAX_BORROWED_BLOCKS {
+    let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
+    if params.block_count() > MAX_BORROWED_BLOCKS || work > Argon2Params::MAX_WORK_KIB {
         return Err(Refused::OutOfBounds);
     }
     Ok(Scheme::Argon2 {
@@ -390,7 +396,7 @@ mod tests {
             b.replacen("$2b$", "$2x$", 1),
             b.replacen("$2b$", "$2c$", 1),
             b.replacen("$04$", "$03$", 1),
-            b.replacen("$04$", "$17$", 1),
+            b.replacen("$04$", "$15$", 1),
             b.replacen("$04$", "$31$", 1),
             b.replacen("$04$", "$+4$", 1),
             b[..59].to_owned(),
@@ -403,13 +409,14 @@ mod tests {
             scrypt.replacen("ln=14", "ln=17", 1), // 128 MiB
             scrypt.replacen("ln=14", "ln=0", 1),
             scrypt.replacen("p=1", "p=17", 1),
+            SCRYPT_PASSLIB.1.replacen("p=1", "p=5", 1), // 64 MiB, five times over
             scrypt.replacen("ln=14,r=8", "ln=1,r=262144", 1), // 32 MiB of scratch
             scrypt.replacen("U29kaXVtQ2hsb3JpZGU", "U29k", 1),
             scrypt[..scrypt.len() - 70].to_owned(),
             scrypt[..scrypt.rfind('$').unwrap()].to_owned(),
             // pbkdf2: iterations or length out of bounds, `l` not the length, unsupported digest.
             pbkdf2.replacen("i=4096", "i=1", 1),
-            pbkdf2.replacen("i=4096", "i=10000001", 1),
+            pbkdf2.replacen("i=4096", "i=2000001", 1),
             pbkdf2.replacen("l=40", "l=32", 1),
             pbkdf2.replacen("pbkdf2-sha256", "pbkdf2-sha512", 1),
             pbkdf2.replacen("pbkdf2-sha256", "pbkdf2-sha1", 1),
@@ -419,6 +426,9 @@ mod tests {
             "$1$saltsalt$qjXMvbEw8oaL.CzflDugX/".to_owned(),
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ".to_owned(),
             "$argon2id$v=19$m=524288,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+            // Tiny memory, endless passes: hours of a worker's time.
+            "$argon2id$v=19$m=8,t=4294967295,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+            "$argon2id$v=19$m=262144,t=5,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
             format!("{scrypt}{}", "A".repeat(MAX_STORED_LEN)),
         ];
         for case in &cases {
@@ -440,11 +450,13 @@ mod tests {
             argon2id.replacen("m=19456", "m=262144", 1),
             "$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
             b.to_owned(),
-            b.replacen("$04$", "$16$", 1),
+            b.replacen("$04$", "$14$", 1),
+            "$argon2id$v=19$m=262144,t=4,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
             SCRYPT_PASSLIB.1.to_owned(),
+            SCRYPT_PASSLIB.1.replacen("p=1", "p=4", 1),
             SCRYPT_RFC7914.1.replacen("p=1", "p=16", 1),
             pbkdf2.replacen("i=4096", "i=1000", 1),
-            pbkdf2.replacen("i=4096", "i=10000000", 1),
+            pbkdf2.replacen("i=4096", "i=2000000", 1),
         ];
         let before = h.computations();
         for case in &cases {

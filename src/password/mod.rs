@@ -218,8 +218,19 @@ impl PasswordHasher {
                 return Ok(false);
             }
         };
+        // A hash of another scheme or other costs (an imported one, until its first login)
+        // may be cheaper than this service's argon2id: the job also does the work of an
+        // unknown user's login, so no imported account answers faster than a missing one.
+        let pad = self.needs_rehash(stored).then(|| self.inner.params.clone());
         let pw = password.expose().as_bytes().to_vec();
-        self.run(move |ws| scheme.matches(ws, &pw)).await
+        self.run(move |ws| {
+            let matched = scheme.matches(ws, &pw);
+            if let Some(params) = pad {
+                dummy_work(ws, params, &pw);
+            }
+            matched
+        })
+        .await
     }
 
     /// Does the work of one verification and always fails: for logins of unknown users and
@@ -228,18 +239,7 @@ impl PasswordHasher {
         let len = password.expose().len().min(self.inner.policy.max_bytes);
         let pw = password.expose().as_bytes()[..len].to_vec();
         let params = self.inner.params.clone();
-        self.run(move |ws| {
-            let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-            let _ = ws.hash_into(
-                Algorithm::Argon2id,
-                Version::V0x13,
-                params,
-                &pw,
-                DUMMY_SALT,
-                &mut out,
-            );
-        })
-        .await
+        self.run(move |ws| dummy_work(ws, params, &pw)).await
     }
 
     /// Whether `phc` was made with other parameters (or another algorithm) than the configured
@@ -312,6 +312,19 @@ impl PasswordHasher {
             .await
             .map_err(|_| Error::Internal(InternalError::new(InternalKind::Hashing)))
     }
+}
+
+/// The argon2id work of one verification at `params`, its output thrown away.
+fn dummy_work(ws: &mut Workspace, params: Params, pw: &[u8]) {
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let _ = ws.hash_into(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params,
+        pw,
+        DUMMY_SALT,
+        &mut out,
+    );
 }
 
 #[cfg(test)]

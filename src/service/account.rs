@@ -40,12 +40,18 @@ impl SessionInfo {
         Self {
             current: session.id == current,
             created_at: rfc3339(session.created_at),
-            last_used_at: rfc3339(session.last_used_at),
+            last_used_at: rfc3339(last_use(&session)),
             id: session.id,
             user_agent: session.user_agent,
             ip: session.ip,
         }
     }
+}
+
+/// A session's last use; a session that an instance of the previous schema opened has none
+/// stored (0), and counts from its start.
+fn last_use(session: &Session) -> i64 {
+    session.last_used_at.max(session.created_at)
 }
 
 /// Which sessions a logout ends (`POST /api/auth/logout?scope=…`, after Supabase's scopes).
@@ -117,11 +123,12 @@ impl AuthService {
         principal: &Principal,
         scope: LogoutScope,
     ) -> Result<(), Error> {
-        let current = own_session(principal)?;
         if scope == LogoutScope::Local {
             return self.logout(principal).await;
         }
-        let sessions = self.live_sessions(principal.user_id).await?;
+        let current = own_session(principal)?;
+        // Every session not ended yet, expired or not: ending one too many costs nothing.
+        let sessions = self.inner.store.sessions_of_user(principal.user_id).await?;
         let mut ended: Vec<String> = sessions.into_iter().map(|s| s.id).collect();
         ended.retain(|id| id != current);
         if scope == LogoutScope::Global {
@@ -211,8 +218,7 @@ impl AuthService {
         let ttl = secs(self.inner.config.refresh_ttl);
         let mut sessions = self.inner.store.sessions_of_user(user_id).await?;
         sessions.retain(|s| {
-            s.last_used_at.saturating_add(ttl) > now
-                && !self.inner.revocations.is_revoked(&s.id, now)
+            last_use(s).saturating_add(ttl) > now && !self.inner.revocations.is_revoked(&s.id, now)
         });
         Ok(sessions)
     }

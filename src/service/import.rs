@@ -55,7 +55,7 @@ impl ImportOptions {
 ///
 /// Exactly one of `password` and `password_hash`; `role` defaults to the configured default
 /// role; `email_verified` to `false`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[non_exhaustive]
 pub struct ImportRecord {
     /// The email address.
@@ -72,6 +72,20 @@ pub struct ImportRecord {
     /// Whether the address counts as verified.
     #[serde(default)]
     pub email_verified: bool,
+}
+
+/// Redacts the password and the hash: a hash can be cracked offline.
+impl std::fmt::Debug for ImportRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |present: bool| if present { "[redacted]" } else { "none" };
+        f.debug_struct("ImportRecord")
+            .field("email", &self.email)
+            .field("password", &redacted(self.password.is_some()))
+            .field("password_hash", &redacted(self.password_hash.is_some()))
+            .field("role", &self.role)
+            .field("email_verified", &self.email_verified)
+            .finish()
+    }
 }
 
 impl ImportRecord {

@@ -86,7 +86,8 @@ pub struct RefreshOutcome {
 
 impl AuthService {
     /// Creates an account (email trimmed and lower-cased; the configured default role), mails
-    /// its verification link, and signs it in. A taken email is [`Error::EmailTaken`]; a weak
+    /// its verification link (with [`email_verification`](crate::AuthConfig::email_verification)
+    /// on), and signs it in. A taken email is [`Error::EmailTaken`]; a weak
     /// password [`Error::Validation`]. With
     /// [`require_verified_email`](crate::AuthConfig::require_verified_email) on, the account is
     /// created but nobody is signed in: [`Error::EmailNotVerified`] (see
@@ -104,7 +105,7 @@ impl AuthService {
     }
 
     /// Registration, as `POST /api/auth/register` runs it: creates the account, queues the
-    /// verification mail, and signs the user in from `client` unless the service requires a
+    /// verification mail (when verification is on), and signs the user in from `client` unless the service requires a
     /// verified address first.
     pub async fn sign_up(
         &self,
@@ -129,8 +130,11 @@ impl AuthService {
             .insert_user(email, password, self.inner.config.default_role.clone())
             .await?;
         self.audit(AuditEvent::Registered { user_id: user.id });
-        self.send_verification(&user);
-        if self.inner.config.require_verified_email {
+        let config = &self.inner.config;
+        if config.email_verification || config.require_verified_email {
+            self.send_verification(&user);
+        }
+        if config.require_verified_email {
             return Ok(SignUp::VerificationRequired(UserInfo::from(&user)));
         }
         let outcome = self.start_session(&user, &user.password_hash, client);

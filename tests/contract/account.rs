@@ -208,6 +208,14 @@ pub async fn change_password_contract(s: &Server) {
     assert_eq!(old.status, 401);
 }
 
+pub fn verifying_config() -> AuthConfig {
+    AuthConfig::builder()
+        .rate_limiting(false)
+        .email_verification(true)
+        .build()
+        .unwrap()
+}
+
 pub async fn verify_email_contract(s: &Server) {
     let r = s
         .post(

@@ -14,7 +14,6 @@ pub mod middleware;
 
 pub use account::{
     change_password_contract, create_user_contract, logout_scopes_contract, sessions_contract,
-    verify_email_contract,
 };
 
 pub use cors::{cors_for_allowed_origins, no_cors_without_allowed_origins};
@@ -1019,7 +1018,13 @@ macro_rules! contract_suite {
             require_auth_hands_the_principal_to_handlers,
             extractors_and_endpoints_reuse_the_middlewares_authentication,
             no_cors_without_allowed_origins, sessions_contract, logout_scopes_contract,
-            change_password_contract, verify_email_contract, create_user_contract);
+            change_password_contract, create_user_contract);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn verify_email_contract() {
+            let s = contract::start($serve, contract::account::verifying_config()).await;
+            contract::account::verify_email_contract(&s).await;
+        }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn refresh_cookie_contract() {

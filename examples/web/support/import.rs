@@ -15,8 +15,8 @@ use crate::BoxError;
 pub struct ImportCounts {
     /// Users created.
     pub imported: usize,
-    /// Lines whose email was taken already, or named by an earlier line of the file (a second
-    /// run of the same file skips every line).
+    /// Lines whose email was taken already, by an earlier run or an earlier line of the file (a
+    /// second run of the same file skips every line).
     pub skipped: usize,
     /// Lines refused: not the JSON shape, or a value the service refuses (an invalid email,
     /// role or password hash, a weak password). Each is reported with its line number.
@@ -33,10 +33,11 @@ pub async fn import_lines(
     parallel: usize,
 ) -> Result<ImportCounts, BoxError> {
     let mut counts = ImportCounts::default();
-    let mut running: JoinSet<(usize, Result<(), Error>)> = JoinSet::new();
+    let mut running: JoinSet<Done> = JoinSet::new();
+    // The emails of the imports running now (at most `parallel`).
+    let mut in_flight = HashSet::new();
     let service = Arc::new(service.clone());
     let mut line = String::new();
-    let mut seen = HashSet::new();
     let mut number = 0;
     loop {
         line.clear();
@@ -55,23 +56,22 @@ pub async fn import_lines(
                 continue;
             }
         };
-        // Lines run in parallel: a later line for an email this file already named is skipped
-        // here, so the first line wins, as it would one at a time.
-        match Email::parse(&record.email) {
-            Ok(email) if !seen.insert(email.as_str().to_owned()) => {
-                counts.skipped += 1;
-                continue;
-            }
-            Ok(_) => {}
+        let email = match Email::parse(&record.email) {
+            Ok(email) => email.as_str().to_owned(),
             Err(e) => {
                 counts.reject(number, e.to_string());
                 continue;
             }
-        }
-        while running.len() >= parallel.max(1) {
+        };
+        // Lines run in parallel, except two of one email: the later waits for the earlier, so
+        // the outcome is the one of importing the file line by line (the first line that
+        // imports wins; the later ones are skipped as taken).
+        while in_flight.contains(&email) || running.len() >= parallel.max(1) {
             let done = running.join_next().await.expect("a task is running")?;
+            in_flight.remove(&done.email);
             counts.record(done);
         }
+        in_flight.insert(email.clone());
         let service = Arc::clone(&service);
         running.spawn(async move {
             let outcome = async {
@@ -86,7 +86,11 @@ pub async fn import_lines(
                     .await
                     .map(drop)
             };
-            (number, outcome.await)
+            Done {
+                line: number,
+                email,
+                outcome: outcome.await,
+            }
         });
     }
     while let Some(done) = running.join_next().await {
@@ -96,8 +100,15 @@ pub async fn import_lines(
     Ok(counts)
 }
 
+/// One finished import: its line, its (normalised) email, and how it went.
+struct Done {
+    line: usize,
+    email: String,
+    outcome: Result<(), Error>,
+}
+
 impl ImportCounts {
-    fn record(&mut self, (line, outcome): (usize, Result<(), Error>)) {
+    fn record(&mut self, Done { line, outcome, .. }: Done) {
         match outcome {
             Ok(()) => self.imported += 1,
             Err(Error::EmailTaken) => self.skipped += 1,
@@ -150,18 +161,20 @@ mod tests {
         .unwrap();
         let service = settings.service().await.unwrap();
         let file = format!(
-            "{}\n\n{}\n{}\n{}\n{}\n{}\n",
+            "{}\n\n{}\n{}\n{}\n{}\n{}\n{}\n",
             serde_json::json!({"email": "old@example.com", "password_hash": BCRYPT, "role": "member", "email_verified": true}),
             serde_json::json!({"email": "new@example.com", "password": "correct horse battery"}),
             serde_json::json!({"email": "bad@example.com", "password_hash": "not a hash"}),
             "{\"email\": \"broken@example.com\", ",
             serde_json::json!({"email": "both@example.com", "password": "correct horse battery", "password_hash": BCRYPT}),
             serde_json::json!({"email": "old@example.com", "password_hash": BCRYPT}),
+            // The line for this email that was refused does not hold this one back.
+            serde_json::json!({"email": "Bad@example.com", "password_hash": BCRYPT}),
         );
         let counts = import_lines(&service, file.as_bytes(), 4).await.unwrap();
         assert_eq!(
             (counts.imported, counts.skipped, counts.rejected),
-            (2, 1, 3),
+            (3, 1, 3),
             "{counts:?}"
         );
         let lines: Vec<usize> = counts.errors.iter().map(|(n, _)| *n).collect();
@@ -184,7 +197,7 @@ mod tests {
         assert!(login.user.email_verified);
         // A second run skips everyone already there.
         let again = import_lines(&service, file.as_bytes(), 4).await.unwrap();
-        assert_eq!((again.imported, again.skipped, again.rejected), (0, 3, 3));
+        assert_eq!((again.imported, again.skipped, again.rejected), (0, 4, 3));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use assimetria_auth::config::{ForwardedHeader, IpNet};
 use assimetria_auth::rbac::seed;
-use assimetria_auth::{AuthConfig, AuthService, Error, MasterKey, Password, SqlStore};
+use assimetria_auth::{
+    AuthConfig, AuthService, Error, ImportOptions, MasterKey, Password, PasswordInput, SqlStore,
+};
 
 use crate::{BoxError, OutboxMailer, master_key, redact_url};
 
@@ -34,6 +36,8 @@ pub struct Settings {
     pub rate_limiting: bool,
     /// `ASSIMETRIA_AUTH_COOKIE_SECURE` (true).
     pub cookie_secure: bool,
+    /// `ASSIMETRIA_AUTH_EMAIL_VERIFICATION` (true here): registration mails a verification link.
+    pub email_verification: bool,
     /// `ASSIMETRIA_AUTH_REQUIRE_VERIFIED_EMAIL` (false): login needs a verified address.
     pub require_verified_email: bool,
     /// `ASSIMETRIA_AUTH_REFRESH_COOKIE` (false): the refresh token travels in an httpOnly cookie.
@@ -128,6 +132,7 @@ impl Settings {
             refresh_grace,
             rate_limiting: flag("ASSIMETRIA_AUTH_RATE_LIMIT", true)?,
             cookie_secure: flag("ASSIMETRIA_AUTH_COOKIE_SECURE", true)?,
+            email_verification: flag("ASSIMETRIA_AUTH_EMAIL_VERIFICATION", true)?,
             require_verified_email: flag("ASSIMETRIA_AUTH_REQUIRE_VERIFIED_EMAIL", false)?,
             refresh_cookie: flag("ASSIMETRIA_AUTH_REFRESH_COOKIE", false)?,
             allowed_origins: list("ASSIMETRIA_AUTH_ALLOWED_ORIGINS"),
@@ -144,6 +149,7 @@ impl Settings {
             .refresh_grace(self.refresh_grace)
             .rate_limiting(self.rate_limiting)
             .cookie_secure(self.cookie_secure)
+            .email_verification(self.email_verification)
             .require_verified_email(self.require_verified_email)
             .refresh_cookie(self.refresh_cookie)
             .allowed_origins(self.allowed_origins.clone())
@@ -158,7 +164,12 @@ impl Settings {
     pub async fn start(&self) -> Result<AuthService, BoxError> {
         let service = self.service().await?;
         if let Some((email, password)) = &self.admin {
-            match service.create_user(email, password, seed::ADMIN).await {
+            // The operator named this address: it counts as verified, so the admin signs in
+            // with ASSIMETRIA_AUTH_REQUIRE_VERIFIED_EMAIL on too.
+            let password = PasswordInput::Plain(Password::new(password.expose()));
+            let verified = ImportOptions::default().email_verified(true);
+            let created = service.import_user_with(email, password, seed::ADMIN, verified);
+            match created.await {
                 Ok(user) => tracing::info!(user_id = user.id, "created the admin account"),
                 Err(Error::EmailTaken) => tracing::info!("the admin account exists"),
                 Err(e) => return Err(e.into()),
@@ -228,7 +239,7 @@ mod tests {
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
         assert_eq!(s.refresh_grace, Duration::from_secs(10));
         assert!(s.rate_limiting && s.cookie_secure);
-        assert!(!s.require_verified_email && !s.refresh_cookie);
+        assert!(s.email_verification && !s.require_verified_email && !s.refresh_cookie);
         assert!(s.admin.is_none() && s.outbox.is_none() && s.master_keys.is_none());
         assert!(s.allowed_origins.is_empty() && s.trusted_proxies.is_empty());
         assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
