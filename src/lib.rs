@@ -50,6 +50,15 @@
 //! router) guards your own handlers; with `actix`, `actix::configure`, `actix::Authenticate` and
 //! the same `Require` do it for actix-web. `examples/web/` holds complete servers for both.
 //!
+//! Beyond the seed, each user manages their own account: [`AuthService::list_sessions`],
+//! [`AuthService::end_session`] and [`AuthService::logout_scope`] (`others`, `global`),
+//! [`AuthService::change_password`], and email verification ([`AuthService::verify_email`],
+//! with [`AuthConfig::email_verification`] and [`AuthConfig::require_verified_email`]). Existing
+//! users come in with [`AuthService::import_user`]: a plaintext password, or the bcrypt, scrypt,
+//! PBKDF2 or argon2 hash another system stored ([`PasswordInput`]), replaced with argon2id at
+//! their first login. [`AuthConfig::refresh_cookie`] moves the refresh token into an httpOnly
+//! cookie for single-page apps.
+//!
 //! ## Where each concern lives
 //!
 //! The front door is the root: [`AuthService`] (built with [`AuthService::builder`]) and the
@@ -58,7 +67,7 @@
 //!
 //! | module | concern |
 //! |---|---|
-//! | root | [`AuthService`], [`AuthServiceBuilder`], [`Principal`], [`Credential`], [`Email`], the secret types ([`Password`], [`AccessToken`], [`RefreshToken`], [`ResetToken`], [`ApiKeySecret`]), the flows' outcomes, [`MasterKey`] |
+//! | root | [`AuthService`], [`AuthServiceBuilder`], [`Principal`], [`Credential`], [`Email`], the secret types ([`Password`], [`AccessToken`], [`RefreshToken`], [`ResetToken`], [`VerificationToken`], [`ApiKeySecret`]), [`PasswordInput`], the flows' inputs and outcomes, [`MasterKey`] |
 //! | [`config`] | [`AuthConfig`] and its parts: lifetimes, argon2 costs, cookie, rate limits, trusted proxies |
 //! | [`cache`] | [`CacheConfig`]: the bounded in-process caches of verified access tokens and API keys |
 //! | [`error`] | [`Error`] (one status and wire code per variant) and its typed details |
@@ -130,6 +139,15 @@
 //! * Secrets are types with redacted `Debug` and constant-time equality; no secret reaches a log,
 //!   an audit event or an error message.
 //! * Cookie-authenticated writes need a same-origin `Origin` (CSRF); bodies are capped (64 KiB).
+//!   With [`AuthConfig::refresh_cookie`] on, the refresh token lives in an httpOnly,
+//!   `SameSite=Strict` cookie scoped to `/api/auth`, and a refresh that reads it obeys the same
+//!   rule.
+//! * Imported hashes are checked at import (scheme, shape, and costs bounded so that no stored
+//!   hash holds a hashing worker for long); a login against one also does an unknown email's
+//!   argon2id work, and a password longer than bcrypt's 72 bytes never matches a bcrypt hash.
+//! * A password change is compare-and-set over the verified hash and ends the user's other
+//!   sessions in the same transaction; a wrong current password counts toward the login limit.
+//!   Verification tokens, like reset tokens, are single use and stored only as hashes.
 //! * `#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
