@@ -199,12 +199,7 @@ pub async fn change_password_contract(s: &Server) {
     assert_eq!(ok.body["success"], true);
     assert_eq!(s.get_bearer("/api/auth/me", &laptop).await.status, 200);
     assert_eq!(s.get_bearer("/api/auth/me", &phone).await.status, 401);
-    let old = s
-        .post(
-            "/api/auth/login",
-            json!({"email": "user@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let old = s.attempt_login("user@example.com", PASSWORD).await;
     assert_eq!(old.status, 401);
 }
 
@@ -275,12 +270,7 @@ pub async fn create_user_contract(s: &Server) {
     assert_eq!(r.body["user"]["role"], "member");
     assert_eq!(r.body["user"]["email_verified"], true);
     // The imported hash signs in, and is replaced by argon2id.
-    let login = s
-        .post(
-            "/api/auth/login",
-            json!({"email": "old@example.com", "password": "U*U"}),
-        )
-        .await;
+    let login = s.attempt_login("old@example.com", "U*U").await;
     assert_eq!(login.status, 200, "{}", login.body);
     let stored = s
         .service
@@ -383,12 +373,7 @@ fn refresh_cookie_value(r: &Resp) -> String {
 
 pub async fn refresh_cookie_contract(s: &Server) {
     s.user("user@example.com", seed::MEMBER).await;
-    let r = s
-        .post(
-            "/api/auth/login",
-            json!({"email": "user@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let r = s.attempt_login("user@example.com", PASSWORD).await;
     assert_eq!(r.status, 200);
     assert_eq!(
         keys(&r.body),
@@ -482,20 +467,10 @@ pub async fn required_verification_contract(s: &Server) {
         "nobody is signed in"
     );
     assert!(r.header("set-cookie").is_none());
-    let login = s
-        .post(
-            "/api/auth/login",
-            json!({"email": "new@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let login = s.attempt_login("new@example.com", PASSWORD).await;
     assert_eq!(login.status, 403);
     assert_eq!(login.error_code(), "email_not_verified");
-    let wrong = s
-        .post(
-            "/api/auth/login",
-            json!({"email": "new@example.com", "password": "wrong password"}),
-        )
-        .await;
+    let wrong = s.attempt_login("new@example.com", "wrong password").await;
     assert_eq!(wrong.status, 401);
     let (_, token) = s.mailer.wait_for_verification(1).await;
     let r = s
@@ -503,12 +478,7 @@ pub async fn required_verification_contract(s: &Server) {
         .await;
     assert_eq!(r.status, 200);
     s.clock.advance(Duration::from_secs(1));
-    let login = s
-        .post(
-            "/api/auth/login",
-            json!({"email": "new@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let login = s.attempt_login("new@example.com", PASSWORD).await;
     assert_eq!(login.status, 200, "{}", login.body);
     assert_eq!(login.body["user"]["email_verified"], true);
 }

@@ -186,6 +186,12 @@ impl Server {
             .id
     }
 
+    /// `POST /api/auth/login` with `email` and `password`, whatever the answer.
+    pub async fn attempt_login(&self, email: &str, password: &str) -> Resp {
+        let body = json!({"email": email, "password": password});
+        self.post("/api/auth/login", body).await
+    }
+
     /// Logs in over HTTP; returns (access token, refresh token).
     pub async fn login(&self, email: &str) -> (String, String) {
         let r = self
