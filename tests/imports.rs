@@ -205,6 +205,32 @@ async fn an_unknown_email_costs_what_it_always_did() {
     assert_eq!(h.service.password_computations(), before + 2, "one bcrypt");
 }
 
+/// A login against an imported hash also does an unknown email's argon2id work, so a cheap
+/// legacy hash (bcrypt at cost 4 takes about a millisecond) cannot tell that the account exists;
+/// a hash with this service's own parameters does exactly that work and no more.
+#[tokio::test]
+async fn imported_accounts_do_at_least_an_unknown_emails_argon2_work() {
+    let h = default_harness().await;
+    h.service
+        .import_user(EMAIL, hash(BCRYPT_2B.1), seed::VIEWER)
+        .await
+        .unwrap();
+    h.service
+        .import_user(
+            "b@example.com",
+            PasswordInput::Plain(pw(PASSWORD)),
+            seed::VIEWER,
+        )
+        .await
+        .unwrap();
+    for (email, argon2) in [("ghost@example.com", 1), (EMAIL, 1), ("b@example.com", 1)] {
+        let before = h.service.password_argon2_runs();
+        let e = h.service.login(email, &pw("wrong password"), None).await;
+        assert!(matches!(e, Err(Error::InvalidCredentials)), "{email}");
+        assert_eq!(h.service.password_argon2_runs() - before, argon2, "{email}");
+    }
+}
+
 /// A login upgrading an imported hash while a reset lands: the upgrade is compare-and-set over
 /// the imported hash, so it never overwrites the reset's password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

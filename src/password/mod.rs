@@ -268,6 +268,11 @@ impl PasswordHasher {
         self.inner.stats.computations.load(Ordering::SeqCst)
     }
 
+    /// How many argon2 computations ran, those inside legacy verifications included.
+    pub(crate) fn argon2_runs(&self) -> u64 {
+        self.inner.stats.argon2_runs.load(Ordering::SeqCst)
+    }
+
     /// The most computations that ever ran at once.
     #[cfg(test)]
     pub(crate) fn peak_concurrency(&self) -> usize {

@@ -16,6 +16,9 @@ pub(super) struct Stats {
     pub(super) computations: AtomicU64,
     /// How many times a worker allocated (or grew) its kept argon2 memory.
     pub(super) allocations: AtomicU64,
+    /// How many argon2 computations ran (a job may run more than one: a legacy verification
+    /// padded with the dummy's work).
+    pub(super) argon2_runs: AtomicU64,
 }
 
 /// What a worker runs, with the worker's reusable memory.
@@ -64,6 +67,7 @@ impl Workspace {
             self.stats.allocations.fetch_add(1, Ordering::SeqCst);
             self.blocks.resize(needed, Block::default());
         }
+        self.stats.argon2_runs.fetch_add(1, Ordering::SeqCst);
         argon.hash_password_into_with_memory(password, salt, out, &mut self.blocks[..needed])
     }
 }

@@ -138,6 +138,14 @@ impl AuthService {
         self.inner.hasher.computations()
     }
 
+    /// How many argon2 computations this service has run, counting the argon2id work a login
+    /// against an imported hash does besides its own scheme's: a test hook. Not part of the
+    /// stable API.
+    #[doc(hidden)]
+    pub fn password_argon2_runs(&self) -> u64 {
+        self.inner.hasher.argon2_runs()
+    }
+
     /// Whether a stored PHC hash already has this service's argon2 parameters (so a login would
     /// not re-hash it): a test hook. Not part of the stable API.
     #[doc(hidden)]

@@ -60,6 +60,24 @@ fn deleted_user() -> StoreError {
     StoreError::backend(DeletedUser)
 }
 
+impl State {
+    /// Stores a pending single-use token of `user_id` in `table` (reset or verification tokens);
+    /// a user this store deleted is refused.
+    fn insert_token(
+        &mut self,
+        table: fn(&mut State) -> &mut ResetTokens,
+        hash: &TokenHash,
+        user_id: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        if self.users.was_deleted(user_id) {
+            return Err(deleted_user());
+        }
+        table(self).insert(*hash, user_id, expires_at);
+        Ok(())
+    }
+}
+
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
@@ -267,12 +285,8 @@ impl ResetTokenStore for MemoryStore {
         user_id: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
-        let mut s = self.lock();
-        if s.users.was_deleted(user_id) {
-            return Err(deleted_user());
-        }
-        s.resets.insert(*hash, user_id, expires_at);
-        Ok(())
+        self.lock()
+            .insert_token(|s| &mut s.resets, hash, user_id, expires_at)
     }
 
     async fn reset_token_user(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
@@ -292,12 +306,8 @@ impl VerificationTokenStore for MemoryStore {
         user_id: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
-        let mut s = self.lock();
-        if s.users.was_deleted(user_id) {
-            return Err(deleted_user());
-        }
-        s.verifications.insert(*hash, user_id, expires_at);
-        Ok(())
+        self.lock()
+            .insert_token(|s| &mut s.verifications, hash, user_id, expires_at)
     }
 
     async fn consume_verification_token(
