@@ -47,13 +47,39 @@ struct Tables {
     refresh_tokens: HashMap<TokenHash, RefreshRecord>,
     api_keys: Vec<ApiKeyRecord>,
     /// Reset token hash -> (user id, expiry, spent).
-    reset_tokens: HashMap<TokenHash, (i64, i64, bool)>,
+    reset_tokens: Tokens,
     /// Verification token hash -> (user id, expiry, spent): kept apart from the reset tokens, so
     /// that one kind never passes for the other.
-    verification_tokens: HashMap<TokenHash, (i64, i64, bool)>,
+    verification_tokens: Tokens,
     revocations: Vec<Revocation>,
     signing_keys: Vec<StoredKey>,
     secrets: HashMap<String, Vec<u8>>,
+}
+
+/// Single-use tokens by hash -> (user id, expiry, spent): the reset tokens, and apart from them
+/// the verification tokens, which follow the same rules.
+type Tokens = HashMap<TokenHash, (i64, i64, bool)>;
+
+/// Stores a pending token for `user`.
+fn insert_token(tokens: &mut Tokens, hash: &TokenHash, user: i64, expires: i64) {
+    tokens.insert(*hash, (user, expires, false));
+}
+
+/// The user of a pending (unspent, unexpired) token.
+fn pending_user(tokens: &Tokens, hash: &TokenHash, now: i64) -> Option<i64> {
+    match tokens.get(hash) {
+        Some(&(user, expires, false)) if expires > now => Some(user),
+        _ => None,
+    }
+}
+
+/// Spends a pending token and, in the same step, every other pending token of its user.
+fn spend_token(tokens: &mut Tokens, hash: &TokenHash, now: i64) -> Option<i64> {
+    let user = pending_user(tokens, hash, now)?;
+    for (owner, _, spent) in tokens.values_mut() {
+        *spent |= *owner == user;
+    }
+    Some(user)
 }
 
 impl Tables {
@@ -368,28 +394,16 @@ impl ResetTokenStore for TinyStore {
         if !t.user_exists(user) {
             return Err(StoreError::Backend("no such user".into()));
         }
-        t.reset_tokens.insert(*hash, (user, expires, false));
+        insert_token(&mut t.reset_tokens, hash, user, expires);
         Ok(())
     }
 
     async fn reset_token_user(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
-        Ok(match self.tables().reset_tokens.get(hash) {
-            Some(&(user, expires, false)) if expires > now => Some(user),
-            _ => None,
-        })
+        Ok(pending_user(&self.tables().reset_tokens, hash, now))
     }
 
     async fn consume_reset_token(&self, hash: &TokenHash, now: i64) -> StoreResult<Option<i64>> {
-        // Spending one token spends every pending token of its user, in the same step.
-        let mut t = self.tables();
-        let user = match t.reset_tokens.get(hash) {
-            Some(&(user, expires, false)) if expires > now => user,
-            _ => return Ok(None),
-        };
-        for (owner, _, spent) in t.reset_tokens.values_mut() {
-            *spent |= *owner == user;
-        }
-        Ok(Some(user))
+        Ok(spend_token(&mut self.tables().reset_tokens, hash, now))
     }
 }
 
@@ -405,7 +419,7 @@ impl VerificationTokenStore for TinyStore {
         if !t.user_exists(user) {
             return Err(StoreError::Backend("no such user".into()));
         }
-        t.verification_tokens.insert(*hash, (user, expires, false));
+        insert_token(&mut t.verification_tokens, hash, user, expires);
         Ok(())
     }
 
@@ -416,13 +430,9 @@ impl VerificationTokenStore for TinyStore {
     ) -> StoreResult<Option<i64>> {
         // The spend (of every pending token of the user) and the mark, in the same step.
         let mut t = self.tables();
-        let user = match t.verification_tokens.get(hash) {
-            Some(&(user, expires, false)) if expires > now => user,
-            _ => return Ok(None),
+        let Some(user) = spend_token(&mut t.verification_tokens, hash, now) else {
+            return Ok(None);
         };
-        for (owner, _, spent) in t.verification_tokens.values_mut() {
-            *spent |= *owner == user;
-        }
         if let Some(u) = t.users.iter_mut().find(|u| u.id == user) {
             u.email_verified = true;
         }
