@@ -161,6 +161,12 @@ pub enum AuditEvent {
 pub trait AuditSink: Send + Sync + fmt::Debug {
     /// Records one event.
     fn record(&self, event: &AuditEvent);
+
+    /// Writes out whatever the sink still buffers. [`AuthService::shutdown`](crate::AuthService::shutdown)
+    /// calls it last; a sink that hands events to a channel or a file buffer waits here until
+    /// they are written. The default does nothing (a sink that writes inline has nothing to
+    /// flush).
+    fn flush(&self) {}
 }
 
 /// Writes events with `tracing` (target `assimetria_auth::audit`).

@@ -19,10 +19,8 @@
 //! size, which keeps a change's copying amortized to O(√n) entries.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
@@ -336,27 +334,6 @@ impl RevokedSet {
             pruned_at: now,
         }
     }
-}
-
-/// Runs `tick` on `target` every `interval(target)` until the target is dropped. The poller
-/// holds only a weak reference, so it never keeps a service alive.
-pub(crate) fn spawn_poller<T, F, Fut>(target: Weak<T>, interval: fn(&T) -> Duration, tick: F)
-where
-    T: Send + Sync + 'static,
-    F: Fn(Arc<T>) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    tokio::spawn(async move {
-        loop {
-            let pause = match target.upgrade() {
-                Some(t) => interval(&t),
-                None => return,
-            };
-            tokio::time::sleep(pause).await;
-            let Some(t) = target.upgrade() else { return };
-            tick(t).await;
-        }
-    });
 }
 
 #[cfg(test)]

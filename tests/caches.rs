@@ -362,6 +362,83 @@ async fn the_background_task_writes_last_use() {
     panic!("last use never written");
 }
 
+/// A mailer that takes its time, as a real mail server does.
+#[derive(Debug, Default)]
+struct SlowMailer {
+    delivered: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl assimetria_auth::mail::Mailer for SlowMailer {
+    async fn send(&self, _: assimetria_auth::mail::Mail) -> Result<(), Error> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.delivered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_mail_writes_last_use_and_stops_the_background_tasks() {
+    let mailer = Arc::new(SlowMailer::default());
+    let clock = Arc::new(assimetria_auth::clock::ManualClock::new(T0));
+    let config = AuthConfig::builder()
+        .rate_limiting(false)
+        .caches(CacheConfig {
+            last_used_flush: Duration::from_millis(20),
+            ..CacheConfig::default()
+        })
+        .master_keys(vec![test_master_key()])
+        .build()
+        .unwrap();
+    let store: Arc<dyn assimetria_auth::store::Store> =
+        Arc::new(assimetria_auth::MemoryStore::new());
+    let service = assimetria_auth::AuthService::builder(config, Arc::clone(&store))
+        .clock(clock.clone())
+        .mailer(mailer.clone())
+        .build()
+        .await
+        .unwrap();
+    let admin = signed_in(&service, "admin@example.com", seed::ADMIN).await;
+    let created = service
+        .create_api_key(&admin.principal, "k", Environment::Live, Some(seed::MEMBER))
+        .await
+        .unwrap();
+    let (id, key) = (created.info.id, created.key.expose().to_owned());
+    service
+        .forgot_password("admin@example.com", None)
+        .await
+        .unwrap();
+    service.authenticate(&key).await.unwrap();
+    service.shutdown().await.unwrap();
+    assert_eq!(
+        mailer.delivered.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the mail in flight was delivered before shutdown returned"
+    );
+    let last_used = |store: Arc<dyn assimetria_auth::store::Store>| async move {
+        store.api_key_by_id(id).await.unwrap().unwrap().last_used_at
+    };
+    assert_eq!(
+        last_used(store.clone()).await,
+        Some(T0),
+        "the pending use was written"
+    );
+
+    // The background writer has stopped: a use after the shutdown stays pending.
+    clock.advance(Duration::from_secs(120));
+    service.authenticate(&key).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        last_used(store.clone()).await,
+        Some(T0),
+        "nothing writes in the background after shutdown"
+    );
+    // Until the host flushes.
+    service.shutdown().await.unwrap();
+    assert_eq!(last_used(store).await, Some(T0 + 120));
+}
+
 #[tokio::test]
 async fn removing_a_user_ends_their_sessions_and_checks_the_remover() {
     let h = default_harness().await;

@@ -207,7 +207,9 @@ async fn main() -> Result<(), BoxError> {
     axum::serve(listener, app)
         .with_graceful_shutdown(example_support::shutdown_signal())
         .await?;
-    // The requests have finished: write what they left pending (API keys' last use).
-    api.service().flush().await?;
+    // The requests have finished: stop the background tasks and write what they left pending
+    // (mail in flight, API keys' last use, the audit sink).
+    api.service().shutdown().await?;
+    tracing::info!("stopped");
     Ok(())
 }

@@ -213,7 +213,9 @@ async fn main() -> Result<(), BoxError> {
     .bind(settings.addr)?;
     tracing::info!(addr = ?server.addrs(), "listening (actix-web)");
     server.run().await?;
-    // The requests have finished: write what they left pending (API keys' last use).
-    service.flush().await?;
+    // The requests have finished: stop the background tasks and write what they left pending
+    // (mail in flight, API keys' last use, the audit sink).
+    service.shutdown().await?;
+    tracing::info!("stopped");
     Ok(())
 }

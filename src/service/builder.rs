@@ -15,10 +15,11 @@ use crate::password::PasswordHasher;
 use crate::rate_limit::{MemoryRateLimiter, RateLimiter};
 use crate::rbac::Policy;
 use crate::refresh::RefreshTokens;
-use crate::revocation::{Revocations, spawn_poller};
+use crate::revocation::Revocations;
 use crate::store::Store;
 use crate::token::{KeyAlgorithm, KeyRing, Validation};
 
+use super::background::Background;
 use super::signing::Signing;
 use super::{AuthService, Inner};
 
@@ -111,8 +112,8 @@ impl AuthServiceBuilder {
 
     /// Validates the configuration, loads (or creates) the keys, loads the revocation log and
     /// starts the background tasks (the revocation poller, the writer of API keys' last-use
-    /// times), which end when the last clone of the service is dropped. Must run inside a tokio
-    /// runtime.
+    /// times), which end at [`AuthService::shutdown`] or when the last clone of the service is
+    /// dropped. Must run inside a tokio runtime.
     pub async fn build(self) -> Result<AuthService, Error> {
         let mut config = self.config;
         config.validate()?;
@@ -161,13 +162,15 @@ impl AuthServiceBuilder {
             limiter: self.limiter,
             audit: self.audit,
             mailer: self.mailer,
+            background: Background::new(),
         });
         let service = AuthService { inner };
         service.sync_revocations().await?;
         if self.sync_revocations {
-            spawn_poller(
+            service.inner.background.spawn_periodic(
                 Arc::downgrade(&service.inner),
                 |inner| inner.config.revocation_poll,
+                None,
                 |inner| async move {
                     let service = AuthService { inner };
                     if let Err(e) = service.sync_revocations().await {
@@ -177,9 +180,10 @@ impl AuthServiceBuilder {
             );
         }
         // API keys' last-use times, coalesced in memory, are written in one batch per interval.
-        spawn_poller(
+        service.inner.background.spawn_periodic(
             Arc::downgrade(&service.inner),
             |inner| inner.config.caches.last_used_flush,
+            None,
             |inner| async move {
                 if let Err(e) = (AuthService { inner }).flush().await {
                     tracing::warn!(error = %e, "writing API keys' last use failed; will retry");

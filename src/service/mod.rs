@@ -34,10 +34,12 @@ use crate::refresh::RefreshTokens;
 use crate::revocation::Revocations;
 use crate::store::{Store, User};
 use crate::token::Validation;
+use std::time::Duration;
 
 mod account;
 mod api_keys;
 mod authenticate;
+mod background;
 mod builder;
 mod import;
 mod resets;
@@ -69,6 +71,8 @@ struct Inner {
     limiter: Arc<dyn RateLimiter>,
     audit: Arc<dyn AuditSink>,
     mailer: Arc<dyn Mailer>,
+    /// The periodic tasks and detached jobs, and the signal that stops them.
+    background: background::Background,
 }
 
 /// The authentication service. Cheap to clone; share one per process.
@@ -188,6 +192,21 @@ impl AuthService {
         revocations.and(keys)
     }
 
+    /// Ends the service's background work, for a host that is shutting down: call it once the
+    /// server has stopped taking requests and the requests in flight have finished.
+    ///
+    /// The background tasks stop (a revocation sync or a write in progress completes first), the
+    /// mail jobs that resets and registrations started are awaited (at most 10 s), the API keys'
+    /// pending last-use times are written ([`flush`](Self::flush)), and the audit sink is
+    /// flushed ([`AuditSink::flush`]). The service still answers calls afterwards, but nothing
+    /// runs in the background any more; calling it again only flushes.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.inner.background.stop(SHUTDOWN_PATIENCE).await;
+        let flushed = self.flush().await;
+        self.inner.audit.flush();
+        flushed
+    }
+
     fn now(&self) -> i64 {
         self.inner.clock.now()
     }
@@ -249,6 +268,9 @@ impl AuthService {
         Ok((email, user))
     }
 }
+
+/// How long [`AuthService::shutdown`] waits for mail jobs still running.
+const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The rate-limited actions.
 #[derive(Debug, Clone, Copy)]

@@ -24,7 +24,7 @@ impl AuthService {
         let token = ResetToken::new(random_token()?);
         let expires_at = self.now().saturating_add(secs(self.inner.config.reset_ttl));
         let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
+        self.inner.background.spawn_job(async move {
             let Some(user) = user else { return };
             let hash = TokenHash::of(token.expose());
             if let Err(e) = inner

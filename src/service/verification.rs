@@ -79,7 +79,7 @@ impl AuthService {
             .saturating_add(secs(self.inner.config.verification_ttl));
         let inner = Arc::clone(&self.inner);
         let (user_id, to) = (user.id, user.email.clone());
-        tokio::spawn(async move {
+        self.inner.background.spawn_job(async move {
             let hash = TokenHash::of(token.expose());
             if let Err(e) = inner
                 .store
