@@ -283,6 +283,16 @@ pub enum ConfigError {
     /// A database URL that does not parse.
     #[error("invalid database connection URL")]
     InvalidDatabaseUrl,
+    /// A Redis URL that does not parse, or that this build cannot open (`rediss://` needs TLS,
+    /// which the `redis` feature does not build). The URL itself is not repeated: it may hold a
+    /// password.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[error(
+        "invalid Redis URL: expected redis://[user:password@]host[:port][/db] or \
+         redis+unix:///path"
+    )]
+    InvalidRedisUrl,
     /// A schema newer than this build.
     #[error("the database schema is newer than this build of assimetria-auth")]
     SchemaTooNew,

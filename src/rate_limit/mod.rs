@@ -2,8 +2,10 @@
 //!
 //! [`RateLimiter`] is pluggable (a host with several instances can back it with a shared store);
 //! [`MemoryRateLimiter`] counts in fixed windows in the process, in a bounded table that evicts
-//! the oldest window when full. [`client_bucket`] maps a client address to the bucket it is
-//! counted in (an IPv6 address to its /64).
+//! the oldest window when full. With the `redis` feature, `RedisRateLimiter` counts the same
+//! windows in one Redis that every instance shares, so that N instances do not admit N times the
+//! attempts. [`client_bucket`] maps a client address to the bucket it is counted in (an IPv6
+//! address to its /64).
 //!
 //! The service checks the per-client limit first and counts an account only for requests that
 //! passed it, so a client already refused cannot grow the table with made-up emails.
@@ -18,6 +20,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::RateLimit;
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{RedisRateLimiter, RedisRateLimiterBuilder, WhenUnavailable};
 
 /// Counts attempts per key.
 #[async_trait]
