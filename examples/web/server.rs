@@ -29,6 +29,7 @@
 //! | `ASSIMETRIA_AUTH_MASTER_KEY` | unset | comma-separated base64 master keys (32 bytes each; the first seals, all open). Unset on SQLite: a key file beside the database (`<db>.master-key`, mode 0600) is created once and read at every start; unset on PostgreSQL: the server refuses to start |
 //! | `ASSIMETRIA_AUTH_TRUSTED_PROXIES` | unset: forwarding headers ignored | comma-separated networks of your reverse proxies (`10.0.0.0/8, 2001:db8::/32`; a bare address is a `/32` or `/128`); only their connections have the forwarding header read for the client address the rate limits count |
 //! | `ASSIMETRIA_AUTH_FORWARDED_HEADER` | `x-forwarded-for` | `x-forwarded-for` or `forwarded` (RFC 7239): the one header your proxies set (the other passes through them as the client wrote it) |
+//! | `ASSIMETRIA_AUTH_REDIS_URL` | unset: each instance counts in its own memory | `redis://[:password@]host[:port][/db]`: every instance counts the rate limits in this Redis, so N instances admit the limit once, not N times (needs the `redis` feature; the server refuses to start without it). Redis unreachable: each instance counts locally until it is back |
 //! | `RUST_LOG` | `info` | log filter: a level, or `target=level` pairs |
 //!
 //! Demo resources: `/api/tasks`, `/api/agents`, `/api/products` (GET needs read, POST needs

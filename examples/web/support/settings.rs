@@ -48,6 +48,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// `ASSIMETRIA_AUTH_FORWARDED_HEADER` (`x-forwarded-for`).
     pub forwarded_header: ForwardedHeader,
+    /// `ASSIMETRIA_AUTH_REDIS_URL`: the Redis every instance counts rate limits in (unset: each
+    /// counts in its own memory). Needs the `redis` feature.
+    pub redis_url: Option<String>,
 }
 
 impl Settings {
@@ -113,6 +116,14 @@ impl Settings {
                 .into());
             }
         };
+        let redis_url = var("ASSIMETRIA_AUTH_REDIS_URL");
+        if redis_url.is_some() && !cfg!(feature = "redis") {
+            return Err(
+                "ASSIMETRIA_AUTH_REDIS_URL is set, but this server was built without the \
+                        `redis` feature: rebuild with `--features redis` (or unset the variable)"
+                    .into(),
+            );
+        }
         let admin = match (
             var("ASSIMETRIA_AUTH_ADMIN_EMAIL"),
             var("ASSIMETRIA_AUTH_ADMIN_PASSWORD"),
@@ -138,6 +149,7 @@ impl Settings {
             allowed_origins: list("ASSIMETRIA_AUTH_ALLOWED_ORIGINS"),
             trusted_proxies,
             forwarded_header,
+            redis_url,
         })
     }
 
@@ -192,11 +204,20 @@ impl Settings {
             path: self.outbox.clone(),
             public_url: self.public_url.clone(),
         };
-        let service = AuthService::builder(config, Arc::new(store))
-            .mailer(Arc::new(mailer))
-            .build()
-            .await?;
-        Ok(service)
+        let builder = AuthService::builder(config, Arc::new(store)).mailer(Arc::new(mailer));
+        #[cfg(feature = "redis")]
+        let builder = match &self.redis_url {
+            Some(url) => {
+                let limiter = assimetria_auth::rate_limit::RedisRateLimiter::builder(url.as_str())
+                    .build()
+                    .await
+                    .map_err(|e| format!("ASSIMETRIA_AUTH_REDIS_URL: {e}"))?;
+                tracing::info!(redis = %limiter.redacted_url(), "rate limits are counted in Redis");
+                builder.rate_limiter(Arc::new(limiter))
+            }
+            None => builder,
+        };
+        Ok(builder.build().await?)
     }
 }
 
@@ -243,6 +264,23 @@ mod tests {
         assert!(s.admin.is_none() && s.outbox.is_none() && s.master_keys.is_none());
         assert!(s.allowed_origins.is_empty() && s.trusted_proxies.is_empty());
         assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
+        assert!(s.redis_url.is_none());
+    }
+
+    #[test]
+    fn a_redis_url_needs_the_redis_feature() {
+        let url = "redis://:s3cret@10.0.0.5:6379";
+        let read = settings(&[("ASSIMETRIA_AUTH_REDIS_URL", url)]);
+        if cfg!(feature = "redis") {
+            assert_eq!(read.unwrap().redis_url.as_deref(), Some(url));
+        } else {
+            let err = read.err().expect("refused without the feature").to_string();
+            assert!(err.starts_with("ASSIMETRIA_AUTH_REDIS_URL"), "{err}");
+            assert!(
+                err.contains("--features redis") && !err.contains("s3cret"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
