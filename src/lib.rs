@@ -109,6 +109,7 @@
 //! | `postgres` | no | `store::sql::SqlStore` on PostgreSQL (`SqlStore::connect("postgres://…")`) |
 //! | `axum` | no | `axum`: the layer, guards, extractors, CORS (tower-http) and the seed's routes for axum 0.8 |
 //! | `actix` | no | `actix`: the same for actix-web 4 (CORS by actix-cors) |
+//! | `redis` | no | `rate_limit::RedisRateLimiter`: the rate limits counted in one Redis that every instance shares, so N instances admit a limit once, not N times |
 //! | `test-util` | no | `store::conformance` and `store_conformance_tests!`: the store conformance suite, for the tests of a store you write |
 //!
 //! Features only add; none changes what another does.
@@ -135,7 +136,9 @@
 //!   `trusted_proxies`, whose forwarding header (`X-Forwarded-For` or RFC 7239 `Forwarded`, one
 //!   configured choice) is then walked from the right (`http::client_address`). IPv6 clients are
 //!   counted per /64. The in-memory limiter's table is bounded and evicts its oldest windows under
-//!   a flood instead of refusing everyone.
+//!   a flood instead of refusing everyone. The Redis limiter (feature `redis`) names its counters
+//!   by SHA-256, so no email reaches Redis, and a Redis outage costs each request at most a
+//!   bounded timeout.
 //! * Secrets are types with redacted `Debug` and constant-time equality; no secret reaches a log,
 //!   an audit event or an error message.
 //! * Cookie-authenticated writes need a same-origin `Origin` (CSRF); bodies are capped (64 KiB).

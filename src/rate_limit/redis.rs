@@ -43,6 +43,9 @@ end
 return 0
 ";
 
+/// The longest backoff [`RedisRateLimiterBuilder::backoff`] accepts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
 /// What [`RedisRateLimiter`] does while Redis cannot be reached (refused connection, an error,
 /// or no answer within the timeout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,9 +87,10 @@ impl RedisRateLimiterBuilder {
     }
 
     /// How long Redis is left alone after a failure before one attempt tries it again (default
-    /// 5 s); meanwhile attempts are handled as [`WhenUnavailable`] says without waiting.
+    /// 5 s, at most an hour); meanwhile attempts are handled as [`WhenUnavailable`] says without
+    /// waiting.
     pub fn backoff(mut self, backoff: Duration) -> Self {
-        self.backoff = backoff;
+        self.backoff = backoff.min(MAX_BACKOFF);
         self
     }
 
@@ -488,6 +492,24 @@ mod tests {
         assert_eq!(key, limiter.redis_key(email), "stable");
         assert_ne!(key, limiter.redis_key("login:account:bob@example.com"));
         assert_eq!(limiter.redis_key(&"x".repeat(60_000)).len(), 2 + 43);
+    }
+
+    #[tokio::test]
+    async fn extreme_settings_do_not_panic() {
+        let limiter = RedisRateLimiter::builder("redis://127.0.0.1:1")
+            .timeout(Duration::ZERO)
+            .backoff(Duration::MAX)
+            .when_unavailable(WhenUnavailable::Refuse)
+            .build()
+            .await
+            .unwrap();
+        let limit = RateLimit::new(u32::MAX, Duration::MAX);
+        assert_eq!(
+            limiter.hit("k", limit, i64::MIN).await,
+            Err(MAX_BACKOFF),
+            "refused for the (capped) backoff"
+        );
+        assert!(limiter.hit("k", limit, i64::MAX).await.is_err());
     }
 
     #[tokio::test]
