@@ -120,3 +120,96 @@ impl AuthService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::clock::ManualClock;
+    use crate::config::{AuthConfig, CleanupConfig};
+    use crate::keys::MasterKey;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Expired, Store};
+
+    use super::{AuthService, CLOCK_SLACK};
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// A service on a store whose revocation log holds one entry out of force (by more than the
+    /// slack) and one in force.
+    async fn service(janitor: bool) -> (AuthService, Arc<dyn Store>) {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let stale = NOW - CLOCK_SLACK - 1;
+        store
+            .append_revocations(&["old".into()], stale)
+            .await
+            .unwrap();
+        store
+            .append_revocations(&["new".into()], NOW + 60)
+            .await
+            .unwrap();
+        let config = AuthConfig::builder()
+            .master_key(MasterKey::from_bytes([3; 32]))
+            .cleanup(CleanupConfig {
+                janitor,
+                interval: Duration::from_secs(60),
+                batch: 1,
+            })
+            .build()
+            .unwrap();
+        let service = AuthService::builder(config, Arc::clone(&store))
+            .clock(Arc::new(ManualClock::new(NOW)))
+            .background_revocation_sync(false)
+            .build()
+            .await
+            .unwrap();
+        (service, store)
+    }
+
+    async fn log_rows(store: &Arc<dyn Store>) -> u64 {
+        store.count_rows(Expired::Revocations).await.unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_janitor_purges_every_interval_until_shutdown() {
+        let (service, store) = service(true).await;
+        // Paused time: each sleep lets the clock jump to the next timer.
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        let before = log_rows(&store).await;
+        assert_eq!(before, 2, "nothing before the first interval");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = log_rows(&store).await;
+        assert_eq!(after, 1, "the entry out of force went, the other stayed");
+        service.shutdown().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        store.append_revocations(&["x".into()], 0).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(log_rows(&store).await, 2, "no janitor after the shutdown");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_janitor_when_turned_off_and_purge_expired_reports_per_kind() {
+        let (service, store) = service(false).await;
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(log_rows(&store).await, 2, "no janitor ran");
+        // Batches of one: the purge goes on until a batch comes back short.
+        store
+            .append_revocations(&["a".into(), "b".into()], NOW - CLOCK_SLACK)
+            .await
+            .unwrap();
+        let report = service.purge_expired().await.unwrap();
+        assert_eq!(report.revocations, 3);
+        assert_eq!(
+            (report.total(), report.deleted(Expired::Revocations)),
+            (3, 3)
+        );
+        assert_eq!(log_rows(&store).await, 1);
+        // Within the slack: kept.
+        store
+            .append_revocations(&["c".into()], NOW - CLOCK_SLACK + 1)
+            .await
+            .unwrap();
+        assert_eq!(service.purge_expired().await.unwrap().total(), 0);
+    }
+}

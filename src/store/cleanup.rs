@@ -46,10 +46,9 @@
 //! [`delete_expired`](CleanupStore::delete_expired) deletes at most `limit` rows (for
 //! [`Expired::Sessions`], at most `limit` sessions, each with its refresh tokens) and returns how
 //! many it deleted; a caller repeats until a call returns fewer than `limit`. An SQL store runs
-//! each call as one short statement or transaction through an index on its predicate, so no
-//! lock is held for more than one batch, and several callers at once (a janitor on every
-//! instance) only share the work: a row is deleted once, and a caller that finds it gone counts
-//! it not.
+//! each call as one short statement or transaction, so no lock is held for more than one batch,
+//! and several callers at once (a janitor on every instance) only share the work: a row is
+//! deleted once, and a caller that finds it gone counts it not.
 
 use async_trait::async_trait;
 

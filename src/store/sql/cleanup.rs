@@ -1,6 +1,13 @@
 //! [`CleanupStore`] on [`SqlStore`]: each batch is one bounded statement (or, for sessions and
-//! their refresh tokens, one short transaction) that finds its rows through an index on its
-//! predicate (migration 5) and deletes at most `limit` of them.
+//! their refresh tokens, one short transaction) that deletes at most `limit` rows.
+//!
+//! Tokens and revocation-log entries are found through an index on their predicate (migration
+//! 5: `expires_at`, spent `used_at`, `refused_until`). Sessions are not: "no unexpired refresh
+//! token left" is no column, so a batch walks `auth_sessions` until it has `limit` dead ones,
+//! checking each session's tokens through their session index. What the walk passes over is the
+//! sessions that can still be refreshed, so a purge costs about one read of the live sessions;
+//! a column holding each session's latest token expiry would make it an index range, and is left
+//! for when that matters.
 //!
 //! Concurrent purges (a janitor on every instance) are harmless: a row is deleted once; a purge
 //! that finds a row of its batch gone deletes fewer and counts only what it deleted. On
