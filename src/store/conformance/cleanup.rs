@@ -275,3 +275,41 @@ pub async fn cleanup_respects_the_limit(store: Arc<dyn Store>) {
         assert_eq!(count(&store, kind).await, 0, "{kind:?}");
     }
 }
+
+/// Purges at once (a janitor on every instance) share the work: each row is deleted by exactly
+/// one of them, none fails, and a live session with its tokens is left alone throughout.
+pub async fn cleanup_concurrent_purges_share_the_work(store: Arc<dyn Store>) {
+    let uid = user(&store, "ada@example.com").await;
+    session(&store, "live", uid, "live-1").await;
+    for i in 0..40 {
+        let sid = format!("s{i}");
+        session(&store, &sid, uid, &format!("t{i}")).await;
+        add_token(&store, &sid, uid, &format!("u{i}"), (T0 + 1, T0 + 3000)).await;
+        assert!(store.revoke_session(&sid, T0 + 2).await.unwrap());
+    }
+    let ids: Vec<String> = (0..40).map(|i| format!("x{i}")).collect();
+    store.append_revocations(&ids, T0 + 10).await.unwrap();
+    for kind in [Expired::Sessions, Expired::Revocations] {
+        let deleted = super::at_once(&store, 16, move |store, _| async move {
+            let mut total = 0;
+            loop {
+                let n = store.delete_expired(kind, T0 + 100, 3).await.unwrap();
+                total += n;
+                if n < 3 {
+                    return total;
+                }
+            }
+        })
+        .await;
+        assert_eq!(deleted.iter().sum::<u64>(), 40, "{kind:?}: each row once");
+    }
+    assert_eq!(count(&store, Expired::Sessions).await, 1);
+    assert_eq!(count(&store, Expired::RefreshTokens).await, 1, "live-1");
+    assert!(matches!(
+        store
+            .consume_refresh(&hash("live-1"), T0 + 100)
+            .await
+            .unwrap(),
+        Consumed::Spent(_)
+    ));
+}

@@ -129,6 +129,7 @@ macro_rules! store_conformance_tests {
             cleanup::cleanup_spent_and_expired_single_use_tokens,
             cleanup::cleanup_revocations_keep_cursors_monotonic,
             cleanup::cleanup_respects_the_limit,
+            cleanup::cleanup_concurrent_purges_share_the_work,
             keys::signing_keys_insert_if_absent,
             keys::signing_keys_reseal_and_delete,
             keys::secrets_insert_if_absent_and_reseal,
