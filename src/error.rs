@@ -203,10 +203,6 @@ pub enum ConfigError {
     /// interval.
     #[error("cache sizes must be at most 2^20 slots and the last-use flush interval above zero")]
     Caches,
-    /// A cleanup interval under one second, or a batch of 0 or above
-    /// [`CleanupConfig::MAX_BATCH`](crate::config::CleanupConfig::MAX_BATCH).
-    #[error("the cleanup interval must be at least 1 s and its batch between 1 and 100000 rows")]
-    Cleanup,
     /// An empty issuer or audience.
     #[error("issuer and audience must not be empty")]
     IssuerAudience,

@@ -29,10 +29,11 @@ pub struct CleanupConfig {
     /// Whether the janitor runs in the background (default on).
     pub janitor: bool,
     /// Time between two runs of the janitor, the first one interval after the service starts
-    /// (default 1 hour; at least 1 second).
+    /// (default 1 hour; anything under 1 second counts as 1 second).
     pub interval: Duration,
     /// Rows deleted per store call: each call holds its locks for one batch only, and a purge
-    /// yields to other tasks between batches (default 1000; at least 1, at most 100 000).
+    /// yields to other tasks between batches (default 1000; 0 counts as 1, and anything above
+    /// [`MAX_BATCH`](Self::MAX_BATCH) as that).
     pub batch: u32,
 }
 
@@ -50,9 +51,14 @@ impl CleanupConfig {
     /// The largest batch: bounds how long one call may hold a lock.
     pub const MAX_BATCH: u32 = 100_000;
 
-    /// Whether the interval and batch are usable.
-    pub(crate) fn is_valid(&self) -> bool {
-        self.interval >= Duration::from_secs(1) && (1..=Self::MAX_BATCH).contains(&self.batch)
+    /// The batch in use: [`batch`](Self::batch) within `1..=MAX_BATCH`.
+    pub(crate) fn batch(&self) -> u32 {
+        self.batch.clamp(1, Self::MAX_BATCH)
+    }
+
+    /// The interval in use: [`interval`](Self::interval), at least 1 second.
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval.max(Duration::from_secs(1))
     }
 }
 
@@ -60,46 +66,28 @@ impl CleanupConfig {
 mod tests {
     use super::*;
     use crate::AuthConfig;
-    use crate::error::{ConfigError, Error};
-
-    fn build(cleanup: CleanupConfig) -> Result<AuthConfig, Error> {
-        AuthConfig::builder().cleanup(cleanup).build()
-    }
 
     #[test]
     fn the_janitor_is_on_by_default_hourly_in_batches_of_1000() {
         let c = AuthConfig::default().cleanup;
         assert!(c.janitor);
-        assert_eq!((c.interval, c.batch), (Duration::from_secs(3600), 1000));
+        assert_eq!((c.interval(), c.batch()), (Duration::from_secs(3600), 1000));
     }
 
     #[test]
-    fn an_interval_under_a_second_or_a_batch_out_of_range_is_refused() {
-        let base = CleanupConfig::default();
-        for bad in [
-            CleanupConfig {
-                interval: Duration::from_millis(999),
-                ..base.clone()
-            },
-            CleanupConfig {
-                batch: 0,
-                ..base.clone()
-            },
-            CleanupConfig {
-                batch: CleanupConfig::MAX_BATCH + 1,
-                ..base.clone()
-            },
-        ] {
-            assert!(matches!(
-                build(bad),
-                Err(Error::Config(ConfigError::Cleanup))
-            ));
-        }
-        let edge = CleanupConfig {
-            interval: Duration::from_secs(1),
-            batch: 1,
-            janitor: false,
+    fn an_interval_under_a_second_and_a_batch_out_of_range_are_brought_in_range() {
+        let c = CleanupConfig {
+            interval: Duration::ZERO,
+            batch: 0,
+            janitor: true,
         };
-        assert_eq!(build(edge.clone()).unwrap().cleanup, edge);
+        assert_eq!((c.interval(), c.batch()), (Duration::from_secs(1), 1));
+        let c = CleanupConfig {
+            batch: u32::MAX,
+            ..CleanupConfig::default()
+        };
+        assert_eq!(c.batch(), CleanupConfig::MAX_BATCH);
+        let built = AuthConfig::builder().cleanup(c.clone()).build().unwrap();
+        assert_eq!(built.cleanup, c, "kept as given");
     }
 }

@@ -399,9 +399,6 @@ impl AuthConfig {
         if !self.caches.is_valid() {
             return Err(Error::Config(ConfigError::Caches));
         }
-        if !self.cleanup.is_valid() {
-            return Err(Error::Config(ConfigError::Cleanup));
-        }
         if !self.allowed_origins.iter().all(|o| is_origin(o)) {
             return Err(Error::Config(ConfigError::AllowedOrigin));
         }
