@@ -52,12 +52,12 @@ impl CleanupConfig {
     pub const MAX_BATCH: u32 = 100_000;
 
     /// The batch in use: [`batch`](Self::batch) within `1..=MAX_BATCH`.
-    pub(crate) fn batch(&self) -> u32 {
+    pub(crate) fn effective_batch(&self) -> u32 {
         self.batch.clamp(1, Self::MAX_BATCH)
     }
 
     /// The interval in use: [`interval`](Self::interval), at least 1 second.
-    pub(crate) fn interval(&self) -> Duration {
+    pub(crate) fn effective_interval(&self) -> Duration {
         self.interval.max(Duration::from_secs(1))
     }
 }
@@ -71,7 +71,10 @@ mod tests {
     fn the_janitor_is_on_by_default_hourly_in_batches_of_1000() {
         let c = AuthConfig::default().cleanup;
         assert!(c.janitor);
-        assert_eq!((c.interval(), c.batch()), (Duration::from_secs(3600), 1000));
+        assert_eq!(
+            (c.effective_interval(), c.effective_batch()),
+            (Duration::from_secs(3600), 1000)
+        );
     }
 
     #[test]
@@ -81,12 +84,15 @@ mod tests {
             batch: 0,
             janitor: true,
         };
-        assert_eq!((c.interval(), c.batch()), (Duration::from_secs(1), 1));
+        assert_eq!(
+            (c.effective_interval(), c.effective_batch()),
+            (Duration::from_secs(1), 1)
+        );
         let c = CleanupConfig {
             batch: u32::MAX,
             ..CleanupConfig::default()
         };
-        assert_eq!(c.batch(), CleanupConfig::MAX_BATCH);
+        assert_eq!(c.effective_batch(), CleanupConfig::MAX_BATCH);
         let built = AuthConfig::builder().cleanup(c.clone()).build().unwrap();
         assert_eq!(built.cleanup, c, "kept as given");
     }

@@ -195,7 +195,7 @@ impl AuthServiceBuilder {
         if service.inner.config.cleanup.janitor {
             service.inner.background.spawn_periodic(
                 Arc::downgrade(&service.inner),
-                |inner| inner.config.cleanup.interval(),
+                |inner| inner.config.cleanup.effective_interval(),
                 None,
                 |inner| async move { AuthService { inner }.janitor_run().await },
             );

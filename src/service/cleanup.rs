@@ -77,7 +77,7 @@ impl AuthService {
     /// purge carries on.
     pub async fn purge_expired(&self) -> Result<CleanupReport, Error> {
         let config = &self.inner.config;
-        let batch = config.cleanup.batch();
+        let batch = config.cleanup.effective_batch();
         let cutoff = self.now().saturating_sub(CLOCK_SLACK);
         // An access token can outlive its session's last refresh token when it lives longer than
         // refresh tokens do; keep such a session until its access tokens expired too, so that a
