@@ -7,15 +7,10 @@
 //! document (a database-backed store keeps them with conditional `UPDATE`s and transactions).
 //!
 //! Run the conformance suite against it (the feature brings in
-//! `assimetria_auth::store_conformance_tests!`):
+//! `assimetria_auth::store_conformance_tests!`), then the example, which plugs it into a service:
 //!
 //! ```text
 //! cargo test --example custom_store --features test-util
-//! ```
-//!
-//! and the example itself, which plugs the store into an `AuthService`:
-//!
-//! ```text
 //! cargo run --example custom_store --features test-util
 //! ```
 //!
@@ -27,10 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use assimetria_auth::error::StoreError;
 use assimetria_auth::store::{
-    ApiKeyRecord, ApiKeyStore, ApiKeyWithCreator, Consumed, NewApiKey, NewUser, RefreshRecord,
-    ResetTokenStore, Revocation, RevocationStore, Session, SessionStore, SigningKeyStore,
-    StoreResult, StoredKey, TokenHash, User, UserChange, UserStore, VerificationTokenStore,
-    api_key_change_entry, user_change_entry,
+    ApiKeyRecord, ApiKeyStore, ApiKeyWithCreator, CleanupStore, Consumed, Expired, NewApiKey,
+    NewUser, RefreshRecord, ResetTokenStore, Revocation, RevocationStore, Session, SessionStore,
+    SigningKeyStore, StoreResult, StoredKey, TokenHash, User, UserChange, UserStore,
+    VerificationTokenStore, api_key_change_entry, user_change_entry,
 };
 use assimetria_auth::{AuthConfig, AuthService, MasterKey, Password};
 use async_trait::async_trait;
@@ -52,18 +47,15 @@ struct Tables {
     /// that one kind never passes for the other.
     verification_tokens: Tokens,
     revocations: Vec<Revocation>,
+    /// The last revocation cursor handed out: never reused, even once old entries are purged.
+    last_cursor: i64,
     signing_keys: Vec<StoredKey>,
     secrets: HashMap<String, Vec<u8>>,
 }
 
 /// Single-use tokens by hash -> (user id, expiry, spent): the reset tokens, and apart from them
-/// the verification tokens, which follow the same rules.
+/// the verification tokens, which follow the same rules. A new token is `(user, expiry, false)`.
 type Tokens = HashMap<TokenHash, (i64, i64, bool)>;
-
-/// Stores a pending token for `user`.
-fn insert_token(tokens: &mut Tokens, hash: &TokenHash, user: i64, expires: i64) {
-    tokens.insert(*hash, (user, expires, false));
-}
 
 /// The user of a pending (unspent, unexpired) token.
 fn pending_user(tokens: &Tokens, hash: &TokenHash, now: i64) -> Option<i64> {
@@ -118,8 +110,8 @@ impl Tables {
 
     fn log_revocations(&mut self, session_ids: &[String], until: i64) {
         for id in session_ids {
-            let cursor = self.revocations.last().map_or(1, |r| r.cursor + 1);
-            let session_id = id.clone();
+            self.last_cursor += 1;
+            let (cursor, session_id) = (self.last_cursor, id.clone());
             self.revocations.push(Revocation {
                 cursor,
                 session_id,
@@ -394,7 +386,7 @@ impl ResetTokenStore for TinyStore {
         if !t.user_exists(user) {
             return Err(StoreError::Backend("no such user".into()));
         }
-        insert_token(&mut t.reset_tokens, hash, user, expires);
+        t.reset_tokens.insert(*hash, (user, expires, false));
         Ok(())
     }
 
@@ -419,7 +411,7 @@ impl VerificationTokenStore for TinyStore {
         if !t.user_exists(user) {
             return Err(StoreError::Backend("no such user".into()));
         }
-        insert_token(&mut t.verification_tokens, hash, user, expires);
+        t.verification_tokens.insert(*hash, (user, expires, false));
         Ok(())
     }
 
@@ -507,11 +499,53 @@ impl SigningKeyStore for TinyStore {
     }
 
     async fn reseal_secret(&self, name: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
-        Ok(compare_and_set(
-            self.tables().secrets.get_mut(name),
-            old,
-            new,
-        ))
+        let mut t = self.tables();
+        Ok(compare_and_set(t.secrets.get_mut(name), old, new))
+    }
+}
+
+/// Deletes rows that can no longer matter, each kind by the trait's rule, at most `limit` a call.
+#[async_trait]
+impl CleanupStore for TinyStore {
+    async fn delete_expired(&self, kind: Expired, now: i64, limit: u32) -> StoreResult<u64> {
+        let mut guard = self.tables();
+        let (t, mut left) = (&mut *guard, limit);
+        // Whether a row goes: it can no longer matter, and the batch has room left.
+        let mut doomed = |gone: bool| gone && left.checked_sub(1).map(|l| left = l).is_some();
+        let spent_or_expired = |&mut (_, exp, spent): &mut (i64, i64, bool)| spent || exp <= now;
+        match kind {
+            Expired::RefreshTokens => t.refresh_tokens.retain(|_, r| !doomed(r.expires_at <= now)),
+            Expired::Sessions => {
+                // Ended, or no token left that can still be spent: deleted with their tokens.
+                let (sessions, tokens) = (&mut t.sessions, &mut t.refresh_tokens);
+                let spendable = |id: &str| {
+                    tokens
+                        .values()
+                        .any(|r| r.session_id == id && r.expires_at > now)
+                };
+                sessions.retain(|id, s| !doomed(s.revoked_at.is_some() || !spendable(id)));
+                tokens.retain(|_, r| sessions.contains_key(&r.session_id));
+            }
+            Expired::ResetTokens => t.reset_tokens.retain(|_, v| !doomed(spent_or_expired(v))),
+            Expired::VerificationTokens => t
+                .verification_tokens
+                .retain(|_, v| !doomed(spent_or_expired(v))),
+            Expired::Revocations => t.revocations.retain(|r| !doomed(r.until <= now)),
+            _ => {}
+        }
+        Ok(u64::from(limit - left))
+    }
+
+    async fn count_rows(&self, kind: Expired) -> StoreResult<u64> {
+        let t = self.tables();
+        Ok(match kind {
+            Expired::RefreshTokens => t.refresh_tokens.len(),
+            Expired::Sessions => t.sessions.len(),
+            Expired::ResetTokens => t.reset_tokens.len(),
+            Expired::VerificationTokens => t.verification_tokens.len(),
+            Expired::Revocations => t.revocations.len(),
+            _ => 0,
+        } as u64)
     }
 }
 

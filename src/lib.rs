@@ -204,8 +204,9 @@ pub use secret::{
     AccessToken, ApiKeySecret, MailToken, Password, RefreshToken, ResetToken, VerificationToken,
 };
 pub use service::{
-    ApiKeyInfo, AuthService, AuthServiceBuilder, ClientInfo, CreatedApiKey, ImportOptions,
-    ImportRecord, LoginOutcome, LogoutScope, RefreshOutcome, SessionInfo, SignUp, UserInfo,
+    ApiKeyInfo, AuthService, AuthServiceBuilder, CleanupReport, ClientInfo, CreatedApiKey,
+    ImportOptions, ImportRecord, LoginOutcome, LogoutScope, RefreshOutcome, SessionInfo, SignUp,
+    UserInfo,
 };
 pub use store::memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -21,11 +21,16 @@
 //! | registration limit | 20 an hour per client address | each costs an argon2 hash |
 //! | trusted proxies | none: the client address is the TCP peer, forwarding headers are ignored | a header from anyone else is the client's own claim |
 //! | forwarding header | `X-Forwarded-For` (read only from trusted proxies) | what most proxies set; `Forwarded` (RFC 7239) on request |
+//! | cleanup | a janitor every hour, 1000 rows a batch | rows that can no longer matter are deleted; no answer changes |
 
 use std::time::Duration;
 
 /// An IP network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), from the `ipnet` crate.
 pub use ipnet::IpNet;
+
+mod cleanup;
+
+pub use cleanup::CleanupConfig;
 
 use crate::cache::CacheConfig;
 use crate::error::{ConfigError, Error};
@@ -318,6 +323,8 @@ pub struct AuthConfig {
     pub forwarded_header: ForwardedHeader,
     /// The in-process caches of verified tokens and API keys (sizes, off-switches).
     pub caches: CacheConfig,
+    /// The janitor that deletes rows that can no longer matter (on by default, hourly).
+    pub cleanup: CleanupConfig,
 }
 
 impl Default for AuthConfig {
@@ -351,6 +358,7 @@ impl Default for AuthConfig {
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::default(),
             caches: CacheConfig::default(),
+            cleanup: CleanupConfig::default(),
         }
     }
 }
@@ -500,6 +508,8 @@ impl AuthConfigBuilder {
         caches: CacheConfig,
         /// Sets the master keys (the first seals, all open).
         master_keys: Vec<MasterKey>,
+        /// Sets the janitor's interval and batch, or turns it off (see [`CleanupConfig`]).
+        cleanup: CleanupConfig,
     }
 
     /// Adds a master key after those already set (the first one added seals).

@@ -112,8 +112,8 @@ impl AuthServiceBuilder {
 
     /// Validates the configuration, loads (or creates) the keys, loads the revocation log and
     /// starts the background tasks (the revocation poller, the writer of API keys' last-use
-    /// times), which end at [`AuthService::shutdown`] or when the last clone of the service is
-    /// dropped. Must run inside a tokio runtime.
+    /// times, the cleanup janitor), which end at [`AuthService::shutdown`] or when the last clone
+    /// of the service is dropped. Must run inside a tokio runtime.
     pub async fn build(self) -> Result<AuthService, Error> {
         let mut config = self.config;
         config.validate()?;
@@ -190,6 +190,16 @@ impl AuthServiceBuilder {
                 }
             },
         );
+        // Rows that can no longer matter are deleted, one interval after the start and every
+        // interval after that.
+        if service.inner.config.cleanup.janitor {
+            service.inner.background.spawn_periodic(
+                Arc::downgrade(&service.inner),
+                |inner| inner.config.cleanup.effective_interval(),
+                None,
+                |inner| async move { AuthService { inner }.janitor_run().await },
+            );
+        }
         Ok(service)
     }
 }

@@ -14,6 +14,7 @@
 //! | `import.rs` | importing users with a plaintext or another system's hash; `POST /api/users` |
 //! | `account.rs` | a signed-in user's own account: sessions, logout scopes, password change |
 //! | `verification.rs` | email verification: the mailed token, verifying, resending |
+//! | `cleanup.rs` | deleting rows that can no longer matter: the janitor and [`AuthService::purge_expired`] |
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ mod api_keys;
 mod authenticate;
 mod background;
 mod builder;
+mod cleanup;
 mod import;
 mod resets;
 mod sessions;
@@ -51,6 +53,7 @@ mod verification;
 pub use account::{LogoutScope, SessionInfo};
 pub use api_keys::{ApiKeyInfo, CreatedApiKey};
 pub use builder::AuthServiceBuilder;
+pub use cleanup::CleanupReport;
 pub use import::{ImportOptions, ImportRecord};
 pub use sessions::{ClientInfo, LoginOutcome, RefreshOutcome, SignUp};
 pub use users::UserInfo;

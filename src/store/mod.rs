@@ -1,6 +1,7 @@
 //! Storage: the traits a host plugs in, each with its contract, and the stores that keep them.
 //!
-//! [`Store`] is the union of seven traits, one per kind of record. Hosts hold a store as
+//! [`Store`] is the union of eight traits: one per kind of record, and [`CleanupStore`], which
+//! deletes the records that can no longer matter. Hosts hold a store as
 //! `Arc<dyn Store>`; [`memory::MemoryStore`] keeps everything in the process, and the `sqlite` and
 //! `postgres` features add [`sql::SqlStore`] on an embedded SQLite file or a PostgreSQL server.
 //! One conformance suite runs unchanged against every store; with the `test-util` feature it is
@@ -47,6 +48,7 @@ use crate::error::StoreError;
 use crate::rbac::Role;
 pub use crate::secret::TokenHash;
 
+mod cleanup;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod conformance;
@@ -56,6 +58,7 @@ pub mod memory;
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub mod sql;
 
+pub use cleanup::{CleanupStore, Expired};
 pub use keys::{SigningKeyStore, StoredKey};
 
 /// A store call's result.
@@ -557,7 +560,7 @@ pub trait RevocationStore: Send + Sync {
 }
 
 /// Everything the service needs, as one object. Implemented for any type that implements the
-/// seven traits.
+/// eight traits.
 pub trait Store:
     UserStore
     + SessionStore
@@ -566,6 +569,7 @@ pub trait Store:
     + VerificationTokenStore
     + RevocationStore
     + SigningKeyStore
+    + CleanupStore
 {
 }
 
@@ -577,5 +581,6 @@ impl<T> Store for T where
         + VerificationTokenStore
         + RevocationStore
         + SigningKeyStore
+        + CleanupStore
 {
 }

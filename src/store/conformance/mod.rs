@@ -58,6 +58,7 @@ use crate::store::{NewApiKey, NewUser, RefreshRecord, Session, Store, StoredKey}
 use crate::token::KeyAlgorithm;
 
 pub mod api_keys;
+pub mod cleanup;
 pub mod hostile;
 pub mod keys;
 pub mod lifecycle;
@@ -123,6 +124,12 @@ macro_rules! store_conformance_tests {
             verification_tokens::verification_and_reset_tokens_are_apart,
             verification_tokens::verification_tokens_do_not_outlive_their_user,
             revocations::revocation_log,
+            cleanup::cleanup_refresh_tokens_at_their_own_expiry,
+            cleanup::cleanup_sessions_that_can_no_longer_be_refreshed,
+            cleanup::cleanup_spent_and_expired_single_use_tokens,
+            cleanup::cleanup_revocations_keep_cursors_monotonic,
+            cleanup::cleanup_respects_the_limit,
+            cleanup::cleanup_concurrent_purges_share_the_work,
             keys::signing_keys_insert_if_absent,
             keys::signing_keys_reseal_and_delete,
             keys::secrets_insert_if_absent_and_reseal,

@@ -19,7 +19,12 @@
 //! revocation log by cursor a binary search. Signing keys and server secrets stay a plain list
 //! and map: a store holds a handful of signing keys (the signer and the keys retiring behind it)
 //! and a few named secrets, by design.
+//!
+//! The one exception is [`CleanupStore`]: a purge batch walks the table it cleans (up to the rows
+//! it deletes, or the whole table when fewer are left), under the lock like every call. It runs
+//! off the request path, in the janitor or when the host calls it.
 
+mod cleanup;
 mod tables;
 
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! The memory store's tables: each kind of record with the indexes its lookups need, written only
 //! through the methods here, which keep every index in step with its table. No lookup scans a
-//! table: a read by key is a hash lookup, a listing costs O(result).
+//! table: a read by key is a hash lookup, a listing costs O(result). Only the purges (`purge*`,
+//! for [`CleanupStore`](crate::store::CleanupStore)) walk a table.
 //!
 //! Ids come from counters, so that they increase and are never reused, even after a removal.
 //!
@@ -129,6 +130,62 @@ pub(super) struct Sessions {
 }
 
 impl Sessions {
+    /// How many sessions (ended ones included) and refresh tokens there are.
+    pub(super) fn counts(&self) -> (usize, usize) {
+        (self.by_id.len(), self.refresh.len())
+    }
+
+    /// Deletes at most `limit` refresh tokens past their own expiry, spent or not; how many.
+    /// (A walk of the table: the memory store's purge runs off the request path.)
+    pub(super) fn purge_refresh(&mut self, now: i64, limit: usize) -> usize {
+        let doomed: Vec<TokenHash> = self
+            .refresh
+            .values()
+            .filter(|r| r.expires_at <= now)
+            .take(limit)
+            .map(|r| r.hash)
+            .collect();
+        for hash in &doomed {
+            if let Some(record) = self.refresh.remove(hash)
+                && let Some(hashes) = self.refresh_by_session.get_mut(&record.session_id)
+            {
+                hashes.retain(|h| h != hash);
+            }
+        }
+        doomed.len()
+    }
+
+    /// Deletes at most `limit` sessions that can no longer be refreshed (ended, or without a
+    /// token that expires after `now`), with their tokens; how many sessions.
+    pub(super) fn purge_sessions(&mut self, now: i64, limit: usize) -> usize {
+        let refreshable = |id: &str| {
+            let hashes = self.refresh_by_session.get(id).into_iter().flatten();
+            hashes
+                .filter_map(|h| self.refresh.get(h))
+                .any(|r| r.expires_at > now)
+        };
+        let doomed: Vec<(String, i64)> = self
+            .by_id
+            .values()
+            .filter(|s| s.revoked_at.is_some() || !refreshable(&s.id))
+            .take(limit)
+            .map(|s| (s.id.clone(), s.user_id))
+            .collect();
+        for (id, user_id) in &doomed {
+            self.by_id.remove(id);
+            if let Some(ids) = self.by_user.get_mut(user_id) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.by_user.remove(user_id);
+                }
+            }
+            for hash in self.refresh_by_session.remove(id).unwrap_or_default() {
+                self.refresh.remove(&hash);
+            }
+        }
+        doomed.len()
+    }
+
     /// Stores a session with its first token; a taken session id or token hash is
     /// [`StoreError::Conflict`] and stores nothing.
     pub(super) fn insert(&mut self, session: Session, first: RefreshRecord) -> StoreResult<()> {
@@ -352,6 +409,32 @@ impl ResetTokens {
         Some(token.user_id)
     }
 
+    /// How many tokens there are.
+    pub(super) fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// Deletes at most `limit` tokens that are spent or expired at `now`; how many.
+    pub(super) fn purge(&mut self, now: i64, limit: usize) -> usize {
+        let doomed: Vec<(TokenHash, i64)> = self
+            .by_hash
+            .iter()
+            .filter(|(_, t)| !t.pending(now))
+            .take(limit)
+            .map(|(h, t)| (*h, t.user_id))
+            .collect();
+        for (hash, user_id) in &doomed {
+            self.by_hash.remove(hash);
+            if let Some(hashes) = self.by_user.get_mut(user_id) {
+                hashes.remove(hash);
+                if hashes.is_empty() {
+                    self.by_user.remove(user_id);
+                }
+            }
+        }
+        doomed.len()
+    }
+
     /// Deletes every token of a user.
     pub(super) fn remove_user(&mut self, user_id: i64) {
         for hash in self.by_user.remove(&user_id).unwrap_or_default() {
@@ -375,18 +458,39 @@ impl ResetTokens {
 #[derive(Debug, Default)]
 pub(super) struct RevocationLog {
     entries: Vec<Revocation>,
+    /// The last cursor handed out: cursors are never reused, even once every entry is purged,
+    /// so a poller's cursor never hides an entry appended later.
+    last_cursor: i64,
 }
 
 impl RevocationLog {
     pub(super) fn append(&mut self, session_ids: &[String], until: i64) {
         for id in session_ids {
-            let cursor = self.entries.last().map_or(1, |r| r.cursor + 1);
+            self.last_cursor += 1;
+            let cursor = self.last_cursor;
             self.entries.push(Revocation {
                 cursor,
                 session_id: id.clone(),
                 until,
             });
         }
+    }
+
+    /// How many entries there are.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Deletes at most `limit` entries no longer in force at `now`; how many. The others keep
+    /// their order (and so the cursor order the binary search needs).
+    pub(super) fn purge(&mut self, now: i64, limit: usize) -> usize {
+        let mut left = limit;
+        self.entries.retain(|r| {
+            let doomed = left > 0 && r.until <= now;
+            left -= usize::from(doomed);
+            !doomed
+        });
+        limit - left
     }
 
     /// Entries after `cursor` whose `until` is after `now`, at most `limit`: a binary search for

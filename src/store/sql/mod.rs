@@ -107,12 +107,12 @@
 //!
 //! # Housekeeping
 //!
-//! This version deletes nothing: spent and expired refresh tokens, used and expired reset and
-//! verification tokens, ended sessions and old revocation-log entries stay in their tables. They
-//! are harmless (expired rows are never accepted), and a host that wants the space back may
-//! delete, at any time, rows of `auth_refresh_tokens`, `auth_reset_tokens` and
-//! `auth_verification_tokens` whose `expires_at` has passed and rows of `auth_revocations` whose
-//! `refused_until` has passed (ids are never reused, so pollers' cursors stay valid).
+//! Spent and expired refresh tokens, dead sessions, spent and expired reset and verification
+//! tokens and revocation-log entries no longer in force are deleted in bounded batches through
+//! [`CleanupStore`](super::CleanupStore) (the service's janitor, or
+//! [`AuthService::purge_expired`](crate::AuthService::purge_expired)), each batch one short
+//! statement or transaction through an index on its predicate. Revocation-log ids are never
+//! reused, so pollers' cursors stay valid.
 //!
 //! [`Error::Config`]: crate::Error::Config
 //! [`StoreError::Corrupt`]: crate::error::StoreError::Corrupt
@@ -152,6 +152,7 @@ mod rows;
 #[macro_use]
 mod queries;
 mod api_keys;
+mod cleanup;
 mod keys;
 mod migrate;
 mod reset_tokens;
