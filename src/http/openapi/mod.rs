@@ -17,7 +17,7 @@
 //! refer to this document's components: the schemas (`#/components/schemas/Error`, `User`,
 //! `Role`, …), the error replies by name ([`error_response`]), and the security schemes
 //! `bearerAuth` (access tokens), `apiKeyAuth` (API keys) and `cookieAuth` (the browser cookie)
-//! ([`security`]).
+//! ([`security`]); [`head_of`] makes the `HEAD` twin of a `GET` operation.
 //!
 //! ```
 //! # async fn demo(api: assimetria_auth::http::HttpApi) {
@@ -103,9 +103,10 @@ fn id_parameter(path: &str) -> Value {
     json!({ "name": "id", "in": "path", "required": true, "schema": schema })
 }
 
-/// The `HEAD` twin of a `GET` operation: the same statuses and headers, no bodies (RFC 9110
-/// §9.3.2).
-fn head_of(get: &Value) -> Value {
+/// The `HEAD` twin of a `GET` operation of this document (or of a host's, built the same way):
+/// the same statuses and headers, no bodies (RFC 9110 §9.3.2); its `operationId` is the `GET`'s
+/// with `Head` appended.
+pub fn head_of(get: &Value) -> Value {
     let mut head = get.clone();
     if let Some(id) = head["operationId"].as_str() {
         head["operationId"] = Value::from(format!("{id}Head"));
