@@ -258,9 +258,16 @@ pub(super) fn schemas(wire: &Wire) -> Value {
     );
 
     // Requests.
+    // A new password meets the policy; a sign-in takes any (an imported one may be shorter).
+    let new_password = json!({ "type": "string", "minLength": wire.min_password_chars });
+    let email = json!({ "type": "string", "format": "email", "maxLength": 254 });
     put(
         "Credentials",
         request(&[("email", string()), ("password", string())]),
+    );
+    put(
+        "SignUp",
+        request(&[("email", email.clone()), ("password", new_password.clone())]),
     );
     let refresh_request = if wire.refresh_cookie {
         "refresh_token?"
@@ -271,11 +278,14 @@ pub(super) fn schemas(wire: &Wire) -> Value {
     put("ForgotPasswordRequest", request(&[("email", string())]));
     put(
         "ResetPasswordRequest",
-        request(&[("token", string()), ("password", string())]),
+        request(&[("token", string()), ("password", new_password.clone())]),
     );
     put(
         "ChangePasswordRequest",
-        request(&[("current_password", string()), ("new_password", string())]),
+        request(&[
+            ("current_password", string()),
+            ("new_password", new_password.clone()),
+        ]),
     );
     put("VerifyEmailRequest", request(&[("token", string())]));
     let optional_role =
@@ -283,7 +293,10 @@ pub(super) fn schemas(wire: &Wire) -> Value {
     put(
         "CreateApiKeyRequest",
         request(&[
-            ("name", string()),
+            (
+                "name",
+                json!({ "type": "string", "minLength": 1, "maxLength": 100 }),
+            ),
             ("environment", schema_ref("Environment")),
             ("role?", optional_role.clone()),
         ]),
@@ -294,8 +307,8 @@ pub(super) fn schemas(wire: &Wire) -> Value {
             "description": "Exactly one of `password` and `password_hash` (a PHC argon2/scrypt/pbkdf2-sha256 string or a bcrypt hash).",
             "type": "object",
             "properties": {
-                "email": string(),
-                "password": nullable_string(),
+                "email": email,
+                "password": { "type": ["string", "null"], "minLength": wire.min_password_chars },
                 "password_hash": nullable_string(),
                 "role": optional_role,
                 "email_verified": { "type": "boolean" },

@@ -6,8 +6,8 @@
 //! the `error` codes each status carries, `WWW-Authenticate` on 401 and `Retry-After` on 429) and
 //! which credentials it takes. It is built from the running configuration, so it shows what
 //! this deployment puts on the wire: the cookie's name, whether the refresh token travels in a
-//! cookie or in the body, whether sign-up needs a verified address, the API-key prefix and the
-//! policy's roles.
+//! cookie or in the body, whether sign-up needs a verified address, the API-key prefix, the
+//! policy's roles and the password policy's minimum length.
 //!
 //! The paths come from [`ROUTES`] and each [`Endpoint`] has its operation in one exhaustive
 //! `match`, so a new endpoint does not compile until it is documented; the tests validate real
@@ -42,6 +42,7 @@ pub(super) struct Wire {
     require_verified_email: bool,
     api_key_prefix: String,
     roles: Vec<Role>,
+    min_password_chars: usize,
 }
 
 impl Wire {
@@ -54,6 +55,7 @@ impl Wire {
             require_verified_email: config.require_verified_email,
             api_key_prefix: config.api_key_prefix.clone(),
             roles: service.policy().roles().into_iter().cloned().collect(),
+            min_password_chars: config.password_policy.min_chars,
         }
     }
 }

@@ -64,7 +64,7 @@ pub(super) fn operation(endpoint: Endpoint, wire: &Wire) -> Value {
             "register",
             "Create an account",
             Auth::Public,
-            Some(("Credentials", true)),
+            Some(("SignUp", true)),
             (201, if verified { "UserReply" } else { "SignedIn" }),
             &[409, 429, 503],
             !verified,
