@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.."
 
 version=4.32.5
 target="${CARGO_TARGET_DIR:-target}"
-venv="$target/schemathesis-venv"
+mkdir -p "$target"
+venv="$(cd "$target" && pwd)/schemathesis-venv"
 max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-25}"
 limit="${SCHEMATHESIS_TIMEOUT:-600}"
 seed="${SCHEMATHESIS_SEED:-$RANDOM$RANDOM}"
@@ -51,6 +52,8 @@ stop() {
 }
 trap stop EXIT
 fail() { echo "FAIL: $*"; cat "$dir/server.log"; exit 1; }
+# Schemathesis keeps a crash cache in ./.schemathesis: the temporary directory, not the repository.
+run_in() { (cd "$1" && shift && "$@"); }
 for _ in $(seq 1 120); do
   curl -fsS "$base/health" >/dev/null 2>&1 && break
   kill -0 "$server_pid" 2>/dev/null || fail "the example server exited"
@@ -76,7 +79,7 @@ status=0
 ST_BASE_URL="$base" ST_TOKEN="$token" ST_ADMIN_EMAIL="$admin_email" \
 ST_ADMIN_PASSWORD="$admin_password" ST_ADMIN_ID="$admin_id" ST_TARGET_ID="$target_id" \
 PYTHONPATH="$PWD/scripts" SCHEMATHESIS_HOOKS=schemathesis_hooks \
-  timeout "$limit" "$venv/bin/schemathesis" --no-color run "$base/openapi.json" \
+  run_in "$dir" timeout "$limit" "$venv/bin/schemathesis" --no-color run "$base/openapi.json" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance,unsupported_method,ignored_auth \
   --max-examples "$max_examples" --seed "$seed" --workers 1 --request-timeout 30 \
   --suppress-health-check too_slow \
