@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 /// Validates `value` against `schema`; `doc` resolves `$ref`s. Returns the first violation.
-pub fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+pub(crate) fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
     let Some(schema) = schema.as_object() else {
         return Err(format!("{at}: schema is not an object"));
     };
