@@ -34,15 +34,17 @@
 //!
 //! Demo resources: `/api/tasks`, `/api/agents`, `/api/products` (GET needs read, POST needs
 //! write; what a test key creates is kept apart from live data; each keeps its newest
-//! 1,000 items per environment), `/api/settings` (GET and PUT, admin), and `GET /health`.
+//! 1,000 items per environment), `/api/settings` (GET and PUT, admin), and `GET /health`;
+//! `GET /openapi.json` is the OpenAPI 3.1 document of every route (public).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use assimetria_auth::axum::{AuthLayer, LimitedBody, Require, method_not_allowed, seed};
 use assimetria_auth::http::HttpApi;
+use axum::body::Bytes;
 use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -181,6 +183,9 @@ async fn main() -> Result<(), BoxError> {
     let service = settings.start().await?;
 
     let api = HttpApi::new(service);
+    // Built once: the document follows the configuration, which does not change while serving.
+    let document = Bytes::from(example_support::openapi::document(&api).to_string());
+    let openapi = ([(header::CONTENT_TYPE, "application/json")], document);
     let state = AppState {
         api: api.clone(),
         data: Arc::new(DemoData::default()),
@@ -191,6 +196,7 @@ async fn main() -> Result<(), BoxError> {
         .route("/api/products", get(list_products).post(create_product))
         .route("/api/settings", get(get_settings).put(put_settings))
         .route("/health", get(health))
+        .route("/openapi.json", get(move || async move { openapi }))
         // A wrong method on the routes above answers in the seed's error shape too (axum applies
         // this to the routes added before it; `routes()` set it for the seed's own).
         .method_not_allowed_fallback(method_not_allowed)

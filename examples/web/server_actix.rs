@@ -139,6 +139,15 @@ async fn put_settings(
     Ok(HttpResponse::Ok().json(json!({"success": true, "settings": settings})))
 }
 
+/// The OpenAPI document, serialized once at start.
+struct OpenApiJson(web::Bytes);
+
+async fn openapi_json(document: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document.0.clone())
+}
+
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"success": true, "status": "ok"}))
 }
@@ -187,6 +196,11 @@ fn demo_routes(cfg: &mut web::ServiceConfig) {
         web::resource("/health")
             .route(read().to(health))
             .default_service(wrong_method("GET,HEAD")),
+    )
+    .service(
+        web::resource("/openapi.json")
+            .route(read().to(openapi_json))
+            .default_service(wrong_method("GET,HEAD")),
     );
 }
 
@@ -198,10 +212,13 @@ async fn main() -> Result<(), BoxError> {
 
     let api = HttpApi::new(service.clone());
     let data = web::Data::new(DemoData::default());
+    let document = example_support::openapi::document(&api).to_string();
+    let document = web::Data::new(OpenApiJson(document.into()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(api.clone()))
             .app_data(data.clone())
+            .app_data(document.clone())
             .configure(demo_routes)
             .configure(configure)
             .wrap(Authenticate::new(api.clone()))

@@ -37,6 +37,9 @@ mod endpoints;
 mod error;
 mod extract;
 mod forwarded;
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 mod reply;
 mod request;
 mod routes;

@@ -527,6 +527,12 @@ fn converse(server: &Server, dir: &Path) -> Vec<Exchange> {
 
     c.ask(200, "GET /health", none());
     c.ask(200, "HEAD /health", none());
+    // The same OpenAPI document, public, from both servers.
+    let document = c.ask(200, "GET /openapi.json", none());
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(document["paths"]["/api/settings"]["put"].is_object());
+    c.ask(200, "HEAD /openapi.json", none());
+    c.ask(405, "POST /openapi.json", none());
     c.ask(401, "GET /api/tasks", none());
     c.ask(401, "GET /api/tasks", Req::bearer("not-a-jwt"));
 
