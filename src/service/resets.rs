@@ -17,6 +17,7 @@ impl AuthService {
     /// not the email exists: one lookup, then a background task. For an existing account that task
     /// stores the reset token's hash and hands the token to the mailer, so neither a database
     /// write nor the mail server shows in the answer's timing.
+    #[tracing::instrument(skip_all, err(level = "info"))]
     pub async fn forgot_password(&self, email: &str, client: Option<IpAddr>) -> Result<(), Error> {
         let (_, user) = self
             .account_attempt(Limited::ForgotPassword, email, client)
@@ -53,6 +54,7 @@ impl AuthService {
     /// user) is spent, and every session of the user is revoked, their access tokens at once.
     /// A made-up token is refused before any argon2 work; a refused password leaves the token
     /// usable.
+    #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty), err(level = "info"))]
     pub async fn reset_password(
         &self,
         token: &ResetToken,
@@ -88,6 +90,7 @@ impl AuthService {
         {
             return Err(Error::InvalidResetToken);
         }
+        tracing::Span::current().record("user_id", user_id);
         self.audit(AuditEvent::PasswordReset { user_id });
         Ok(())
     }
