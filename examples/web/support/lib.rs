@@ -2,7 +2,7 @@
 //! framework: the environment they read ([`Settings`]), the service they build from it
 //! ([`Settings::start`]: store, master key, mailer, the admin account), the development mailer
 //! ([`OutboxMailer`]), the master key file ([`master_key`]), the demo resources ([`demo`]),
-//! the bulk importer ([`import_lines`]), logging and shutdown.
+//! the bulk importer ([`import_lines`]), `GET /metrics` ([`Metrics`]), logging and shutdown.
 //!
 //! `examples/web/server.rs` (axum) and `examples/web/server_actix.rs` (actix-web) serve the same
 //! API from it; `tests/equivalence.rs` checks that they answer alike.
@@ -10,11 +10,13 @@
 pub mod demo;
 mod import;
 pub mod master_key;
+pub mod metrics;
 mod outbox;
 mod settings;
 
 pub use demo::{DemoData, DemoError, Resource};
 pub use import::{ImportCounts, import_lines};
+pub use metrics::Metrics;
 pub use outbox::OutboxMailer;
 pub use settings::Settings;
 
