@@ -43,8 +43,11 @@ fn recorder() -> &'static Snapshotter {
     })
 }
 
+/// One metric's recording: its kind, name, labels and value.
+type Sample = (MetricKind, String, Vec<(String, String)>, DebugValue);
+
 /// What the metrics recorded between two snapshots.
-struct Moved(Vec<(MetricKind, String, Vec<(String, String)>, DebugValue)>);
+struct Moved(Vec<Sample>);
 
 impl Moved {
     /// Drops what was recorded so far: the next `since` sees only what follows.
