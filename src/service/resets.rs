@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use crate::audit::AuditEvent;
 use crate::clock::secs;
 use crate::error::Error;
@@ -46,7 +48,7 @@ impl AuthService {
             {
                 tracing::error!(error = %e, user_id = user.id, "password-reset mail not delivered");
             }
-        });
+        }.in_current_span());
         Ok(())
     }
 

@@ -8,6 +8,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use crate::audit::AuditEvent;
 use crate::clock::secs;
 use crate::email::Email;
@@ -98,6 +100,6 @@ impl AuthService {
             if let Err(e) = inner.mailer.send(Mail::verify_email(to, token)).await {
                 tracing::error!(error = %e, user_id, "verification mail not delivered");
             }
-        });
+        }.in_current_span());
     }
 }
