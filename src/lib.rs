@@ -78,6 +78,7 @@
 //! | [`http`] | the seed's HTTP API, framework-free: one endpoint table, replies in the seed's shapes |
 //! | `axum`, `actix` | the adapters: authentication middleware, guards, extractors, CORS, route mounting (features `axum`, `actix`) |
 //! | [`audit`], [`mail`], [`clock`], [`rate_limit`] | the parts a host may replace: audit sink, mailer, clock, rate limiter |
+//! | [`observe`] | the flows' `tracing` spans and the metric names (through the `metrics` facade) |
 //!
 //! Inside, private: `service` (one file per family of flows), `principal`, `credential`
 //! (classifying a presented value), `revocation` (the revocation set, its log and poller),
@@ -169,6 +170,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod observe;
 pub mod rate_limit;
 pub mod rbac;
 pub mod store;

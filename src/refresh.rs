@@ -60,6 +60,8 @@ pub(crate) struct Successor {
     pub(crate) issued_at: i64,
     /// The `jti` of that access token.
     pub(crate) jti: String,
+    /// Whether this was a retry inside the grace window (the pair handed out again).
+    pub(crate) replayed: bool,
 }
 
 /// Mints refresh tokens, derives successors, and applies the rotation rules.
@@ -130,8 +132,9 @@ impl RefreshTokens {
             return Err(Error::InvalidRefreshToken);
         }
         let consumed = store.consume_refresh(&TokenHash::of(t), now).await?;
-        let record = match decide(consumed, now, self.grace) {
-            Decision::Rotate(r) | Decision::Replay(r) => r,
+        let (record, replayed) = match decide(consumed, now, self.grace) {
+            Decision::Rotate(r) => (r, false),
+            Decision::Replay(r) => (r, true),
             Decision::Reuse(r) => return Ok(Rotation::Reused(r)),
             Decision::Invalid => return Err(Error::InvalidRefreshToken),
         };
@@ -154,6 +157,7 @@ impl RefreshTokens {
             session_id: record.session_id,
             user_id: record.user_id,
             issued_at,
+            replayed,
         }))
     }
 

@@ -36,6 +36,10 @@
 //! write; what a test key creates is kept apart from live data; each keeps its newest
 //! 1,000 items per environment), `/api/settings` (GET and PUT, admin), and `GET /health`;
 //! `GET /openapi.json` is the OpenAPI 3.1 document of every route (public).
+//!
+//! With `--features axum,metrics`: `GET /metrics`, the crate's metrics in the Prometheus text
+//! format (`example_support::metrics`). It is not authenticated: keep it off the public
+//! internet. Without the feature there is no such route (a 404 like any unknown path).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,7 +52,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use example_support::{BoxError, DemoData, DemoError, Resource, Settings};
+use example_support::{BoxError, DemoData, DemoError, Metrics, Resource, Settings};
 use serde_json::{Value, json};
 
 /// The router's state: the crate's `HttpApi` (which the seed's routes and the `Require`
@@ -179,6 +183,7 @@ async fn health() -> Json<Value> {
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     example_support::init_logging()?;
+    let metrics = Metrics::install()?;
     let settings = Settings::from_env()?;
     let service = settings.start().await?;
 
@@ -190,13 +195,25 @@ async fn main() -> Result<(), BoxError> {
         api: api.clone(),
         data: Arc::new(DemoData::default()),
     };
-    let app: Router = assimetria_auth::axum::routes()
+    let app: Router<AppState> = assimetria_auth::axum::routes()
         .route("/api/tasks", get(list_tasks).post(create_task))
         .route("/api/agents", get(list_agents).post(create_agent))
         .route("/api/products", get(list_products).post(create_product))
         .route("/api/settings", get(get_settings).put(put_settings))
         .route("/health", get(health))
-        .route("/openapi.json", get(move || async move { openapi }))
+        .route("/openapi.json", get(move || async move { openapi }));
+    // Only with the `metrics` feature.
+    let app = match metrics {
+        Some(metrics) => app.route(
+            "/metrics",
+            get(move || async move {
+                let content_type = [(header::CONTENT_TYPE, example_support::metrics::CONTENT_TYPE)];
+                (content_type, metrics.render())
+            }),
+        ),
+        None => app,
+    };
+    let app: Router = app
         // A wrong method on the routes above answers in the seed's error shape too (axum applies
         // this to the routes added before it; `routes()` set it for the seed's own).
         .method_not_allowed_fallback(method_not_allowed)

@@ -12,6 +12,9 @@
 //! is authenticated once), guard its own handlers with the
 //! `Require<permission>` extractor, and answer with its own types (`HttpResponse`, and an error
 //! type implementing `ResponseError`).
+//!
+//! With `--features actix,metrics`: `GET /metrics` (see `server.rs`; not authenticated, keep it
+//! off the public internet).
 
 use std::fmt;
 
@@ -19,7 +22,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{App, HttpResponse, HttpServer, Responder, ResponseError, Route, guard, web};
 use assimetria_auth::actix::{Authenticate, LimitedBody, Require, configure, cors, seed};
 use assimetria_auth::http::HttpApi;
-use example_support::{BoxError, DemoData, DemoError, Resource, Settings};
+use example_support::{BoxError, DemoData, DemoError, Metrics, Resource, Settings};
 use serde_json::{Value, json};
 
 /// This server's own refusals, answered in the seed's error shape. (The extractors refuse on
@@ -204,9 +207,28 @@ fn demo_routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// `GET /metrics`, only with the `metrics` feature (`metrics` is `None` without it).
+fn metrics_route(cfg: &mut web::ServiceConfig, metrics: Option<Metrics>) {
+    let Some(metrics) = metrics else { return };
+    let render = move || {
+        let body = metrics.render();
+        async move {
+            HttpResponse::Ok()
+                .content_type(example_support::metrics::CONTENT_TYPE)
+                .body(body)
+        }
+    };
+    cfg.service(
+        web::resource("/metrics")
+            .route(read().to(render))
+            .default_service(wrong_method("GET,HEAD")),
+    );
+}
+
 #[actix_web::main]
 async fn main() -> Result<(), BoxError> {
     example_support::init_logging()?;
+    let metrics = Metrics::install()?;
     let settings = Settings::from_env()?;
     let service = settings.start().await?;
 
@@ -220,6 +242,7 @@ async fn main() -> Result<(), BoxError> {
             .app_data(data.clone())
             .app_data(document.clone())
             .configure(demo_routes)
+            .configure(|cfg| metrics_route(cfg, metrics.clone()))
             .configure(configure)
             .wrap(Authenticate::new(api.clone()))
             .wrap(cors(&api))

@@ -203,9 +203,13 @@ impl PasswordHasher {
     /// that does not parse; a password over the policy's maximum is refused without hashing; a
     /// stored hash whose costs are out of bounds is refused at once.
     pub(crate) async fn verify(&self, password: &Password, stored: &str) -> Result<bool, Error> {
+        crate::observe::verification(self.check(password, stored)).await
+    }
+
+    async fn check(&self, password: &Password, stored: &str) -> Result<bool, Error> {
         if password.expose().len() > self.inner.policy.max_bytes {
             // Same work as a real check, so length alone tells nothing... but bounded.
-            self.verify_dummy(&Password::new("")).await?;
+            self.dummy(&Password::new("")).await?;
             return Ok(false);
         }
         let scheme = match Scheme::parse(stored) {
@@ -214,7 +218,7 @@ impl PasswordHasher {
             Err(Refused::OutOfBounds) => return Ok(false),
             Err(Refused::Malformed) => {
                 // Unparseable stored hash: still spend the time.
-                self.verify_dummy(password).await?;
+                self.dummy(password).await?;
                 return Ok(false);
             }
         };
@@ -236,6 +240,10 @@ impl PasswordHasher {
     /// Does the work of one verification and always fails: for logins of unknown users and
     /// forgot-password requests for unknown emails.
     pub(crate) async fn verify_dummy(&self, password: &Password) -> Result<(), Error> {
+        crate::observe::verification(self.dummy(password)).await
+    }
+
+    async fn dummy(&self, password: &Password) -> Result<(), Error> {
         let len = password.expose().len().min(self.inner.policy.max_bytes);
         let pw = password.expose().as_bytes()[..len].to_vec();
         let params = self.inner.params.clone();
@@ -297,7 +305,9 @@ impl PasswordHasher {
             .map_err(|_| Error::Overloaded)?;
         let (reply, answer) = oneshot::channel();
         let stats = Arc::clone(&self.inner.stats);
+        let queued = crate::observe::Queued::enter();
         let job: Job = Box::new(move |ws: &mut Workspace| {
+            queued.started();
             // Held until the computation ends, even if the caller was cancelled meanwhile.
             let _admitted = admitted;
             let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;

@@ -90,6 +90,7 @@ fn own_session(principal: &Principal) -> Result<&str, Error> {
 impl AuthService {
     /// The caller's live sessions, oldest first: not ended, and with a refresh token that can
     /// still be used. Needs a user's access token.
+    #[tracing::instrument(skip_all, fields(user_id = principal.user_id), err(level = "info"))]
     pub async fn list_sessions(&self, principal: &Principal) -> Result<Vec<SessionInfo>, Error> {
         let current = own_session(principal)?;
         let sessions = self.live_sessions(principal.user_id).await?;
@@ -100,6 +101,7 @@ impl AuthService {
     /// Ends one of the caller's own sessions, its refresh token and access tokens at once (the
     /// caller's current session too, like a logout). Any id that is not one of the caller's
     /// live sessions is [`Error::NotFound`], so session ids of other users reveal nothing.
+    #[tracing::instrument(skip_all, fields(user_id = principal.user_id), err(level = "info"))]
     pub async fn end_session(&self, principal: &Principal, session_id: &str) -> Result<(), Error> {
         let current = own_session(principal)?;
         let sessions = self.live_sessions(principal.user_id).await?;
@@ -118,6 +120,7 @@ impl AuthService {
     /// Logout with a scope: the caller's session ([`LogoutScope::Local`], as
     /// [`logout`](Self::logout)), every other one ([`LogoutScope::Others`]) or all of them
     /// ([`LogoutScope::Global`]). Access tokens of every ended session are refused at once.
+    #[tracing::instrument(skip_all, fields(user_id = principal.user_id, scope = ?scope), err(level = "info"))]
     pub async fn logout_scope(
         &self,
         principal: &Principal,
@@ -159,6 +162,7 @@ impl AuthService {
     /// policy ([`Error::Validation`]). The new hash is written by compare-and-set over the hash
     /// just verified, and every other session of the user ends in the same store transaction;
     /// the caller's session stays signed in. Needs a user's access token.
+    #[tracing::instrument(skip_all, fields(user_id = principal.user_id), err(level = "info"))]
     pub async fn change_password(
         &self,
         principal: &Principal,

@@ -67,6 +67,7 @@ pub struct CreatedApiKey {
 impl AuthService {
     /// Creates an API key (needs [`ApiKeysManage`], a user session, and a role the policy
     /// defines, no higher than the creator's; default: the policy's lowest role). The plaintext is in the result only.
+    #[tracing::instrument(skip_all, fields(user_id = creator.user_id, environment = environment.as_str(), key_id = tracing::field::Empty), err(level = "info"))]
     pub async fn create_api_key(
         &self,
         creator: &Principal,
@@ -108,6 +109,7 @@ impl AuthService {
                 created_at: self.now(),
             })
             .await?;
+        tracing::Span::current().record("key_id", record.id);
         self.audit(AuditEvent::ApiKeyCreated {
             key_id: record.id,
             environment,
@@ -121,6 +123,7 @@ impl AuthService {
     }
 
     /// The organization's keys, without secrets (needs [`ApiKeysManage`]).
+    #[tracing::instrument(skip_all, fields(user_id = principal.user_id), err(level = "info"))]
     pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>, Error> {
         self.require(principal, ApiKeysManage)?;
         let keys = self
@@ -134,6 +137,7 @@ impl AuthService {
     /// Revokes a key (needs [`ApiKeysManage`]): refused at once on this instance, and on every
     /// other instance sharing the store within one revocation poll interval. A key of another
     /// organization, or an unknown id, is [`Error::NotFound`].
+    #[tracing::instrument(skip_all, fields(user_id = principal.user_id, key_id = id), err(level = "info"))]
     pub async fn revoke_api_key(&self, principal: &Principal, id: i64) -> Result<(), Error> {
         self.require(principal, ApiKeysManage)?;
         let key = self

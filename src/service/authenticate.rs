@@ -4,6 +4,9 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+use tracing::field::Empty;
+
 use crate::api_key::ParsedKey;
 use crate::cache::tokens::TokenCache;
 use crate::credential::Credential;
@@ -43,7 +46,30 @@ impl AuthService {
 
     /// The JWT path alone: structure, then the verified-token cache, else the signature and the
     /// claims; on both ways the revocation set. No I/O, no lock.
+    ///
+    /// Runs in a `DEBUG` span `authenticate` (`kind = "jwt"`, `user_id`, `outcome`): with no
+    /// subscriber interested, the span costs a cached check and allocates nothing.
     pub fn authenticate_jwt(&self, token: &str) -> Result<Arc<Principal>, Error> {
+        let span = tracing::debug_span!(
+            "authenticate",
+            kind = "jwt",
+            user_id = Empty,
+            outcome = Empty
+        );
+        let _entered = span.enter();
+        let result = self.jwt_principal(token);
+        crate::observe::token_authentication(&result);
+        if !span.is_disabled() {
+            span.record("outcome", crate::observe::outcome(&result));
+            if let Ok(principal) = &result {
+                span.record("user_id", principal.user_id);
+            }
+        }
+        result
+    }
+
+    /// The JWT path's work, inside its span.
+    fn jwt_principal(&self, token: &str) -> Result<Arc<Principal>, Error> {
         let inner = &*self.inner;
         let ring = inner.signing.current();
         // Garbage and unknown keys are refused here, before the clock or the cache is read.
@@ -120,6 +146,29 @@ impl AuthService {
         &self,
         key: ParsedKey<'_>,
     ) -> Result<Arc<Principal>, Error> {
+        let span = tracing::debug_span!(
+            "authenticate",
+            kind = "api_key",
+            key_id = Empty,
+            user_id = Empty,
+            outcome = Empty
+        );
+        let result = self.api_key_principal(key).instrument(span.clone()).await;
+        crate::observe::api_key_authentication(&result);
+        if !span.is_disabled() {
+            span.record("outcome", crate::observe::outcome(&result));
+            if let Ok(principal) = &result {
+                span.record("user_id", principal.user_id);
+                if let PrincipalKind::ApiKey { id, .. } = principal.kind {
+                    span.record("key_id", id);
+                }
+            }
+        }
+        result
+    }
+
+    /// The API-key path's work, inside its span.
+    async fn api_key_principal(&self, key: ParsedKey<'_>) -> Result<Arc<Principal>, Error> {
         let keys = self.inner.revocations.keys();
         let hash = key.hash();
         let now = self.now();
@@ -192,6 +241,7 @@ impl AuthService {
     /// since the last write (the background task does it every
     /// [`CacheConfig::last_used_flush`](crate::CacheConfig::last_used_flush)). Call it at
     /// shutdown, after the server has stopped taking requests, so that no use is lost.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn flush(&self) -> Result<(), Error> {
         let keys = self.inner.revocations.keys();
         let uses = keys.take_uses();

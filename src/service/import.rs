@@ -117,6 +117,7 @@ impl AuthService {
     }
 
     /// [`import_user`](Self::import_user) with a verified address or an organization.
+    #[tracing::instrument(name = "import_user", skip_all, fields(role = role.as_str(), target_user_id = tracing::field::Empty), err(level = "info"))]
     pub async fn import_user_with(
         &self,
         email: &str,
@@ -125,12 +126,14 @@ impl AuthService {
         options: ImportOptions,
     ) -> Result<User, Error> {
         let user = self.insert_imported(email, password, role, options).await?;
+        tracing::Span::current().record("target_user_id", user.id);
         self.audit(imported(&user, None));
         Ok(user)
     }
 
     /// `POST /api/users`: an admin (needs [`UsersManage`]) creates a user of their own
     /// organization, with a role at most their own ([`ValidationError::RoleAboveOwn`]).
+    #[tracing::instrument(skip_all, fields(user_id = admin.user_id, target_user_id = tracing::field::Empty), err(level = "info"))]
     pub async fn add_user(
         &self,
         admin: &Principal,
@@ -152,6 +155,7 @@ impl AuthService {
         let user = self
             .insert_imported(&record.email, password, role, options)
             .await?;
+        tracing::Span::current().record("target_user_id", user.id);
         self.audit(imported(&user, Some(admin.user_id)));
         Ok(UserInfo::from(&user))
     }

@@ -187,6 +187,7 @@ impl AuthService {
     /// Brings the revocation set and the signing keys up to date with the store (a logout on
     /// another instance, a key rotated there, a retired key whose window closed). The background
     /// poller calls it every `revocation_poll`; hosts may call it too.
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"))]
     pub async fn sync_revocations(&self) -> Result<(), Error> {
         // Revocations first, and whatever happens to the keys: a key that fails to load must
         // never hold back a logout.
@@ -203,6 +204,7 @@ impl AuthService {
     /// pending last-use times are written ([`flush`](Self::flush)), and the audit sink is
     /// flushed ([`AuditSink::flush`]). The service still answers calls afterwards, but nothing
     /// runs in the background any more; calling it again only flushes.
+    #[tracing::instrument(skip_all, err(level = "info"))]
     pub async fn shutdown(&self) -> Result<(), Error> {
         self.inner.background.stop(SHUTDOWN_PATIENCE).await;
         let flushed = self.flush().await;
@@ -248,6 +250,7 @@ impl AuthService {
             result = limiter.hit(&key, per_account, now).await;
         }
         result.map_err(|retry_after| {
+            action.count_refusal();
             self.audit(AuditEvent::RateLimited { action: name });
             Error::RateLimited { retry_after }
         })
@@ -295,6 +298,24 @@ impl Limited {
             Limited::ResendVerification => "resend_verification",
             Limited::VerifyEmail => "verify_email",
         }
+    }
+
+    /// Counts a refusal in [`RATE_LIMITED`](crate::observe::RATE_LIMITED), labelled with
+    /// [`name`](Self::name) (written out: a literal label costs no allocation).
+    fn count_refusal(self) {
+        use crate::observe::RATE_LIMITED;
+        let counter = match self {
+            Limited::Login => ::metrics::counter!(RATE_LIMITED, "action" => "login"),
+            Limited::ForgotPassword => {
+                ::metrics::counter!(RATE_LIMITED, "action" => "forgot_password")
+            }
+            Limited::Register => ::metrics::counter!(RATE_LIMITED, "action" => "register"),
+            Limited::ResendVerification => {
+                ::metrics::counter!(RATE_LIMITED, "action" => "resend_verification")
+            }
+            Limited::VerifyEmail => ::metrics::counter!(RATE_LIMITED, "action" => "verify_email"),
+        };
+        counter.increment(1);
     }
 
     /// The per-account limit (none for registration: the account does not exist yet) and the

@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use crate::audit::AuditEvent;
 use crate::clock::secs;
 use crate::error::Error;
@@ -17,6 +19,7 @@ impl AuthService {
     /// not the email exists: one lookup, then a background task. For an existing account that task
     /// stores the reset token's hash and hands the token to the mailer, so neither a database
     /// write nor the mail server shows in the answer's timing.
+    #[tracing::instrument(skip_all, err(level = "info"))]
     pub async fn forgot_password(&self, email: &str, client: Option<IpAddr>) -> Result<(), Error> {
         let (_, user) = self
             .account_attempt(Limited::ForgotPassword, email, client)
@@ -45,7 +48,7 @@ impl AuthService {
             {
                 tracing::error!(error = %e, user_id = user.id, "password-reset mail not delivered");
             }
-        });
+        }.in_current_span());
         Ok(())
     }
 
@@ -53,6 +56,7 @@ impl AuthService {
     /// user) is spent, and every session of the user is revoked, their access tokens at once.
     /// A made-up token is refused before any argon2 work; a refused password leaves the token
     /// usable.
+    #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty), err(level = "info"))]
     pub async fn reset_password(
         &self,
         token: &ResetToken,
@@ -88,6 +92,7 @@ impl AuthService {
         {
             return Err(Error::InvalidResetToken);
         }
+        tracing::Span::current().record("user_id", user_id);
         self.audit(AuditEvent::PasswordReset { user_id });
         Ok(())
     }

@@ -2,6 +2,9 @@
 
 use std::net::IpAddr;
 
+use tracing::Instrument as _;
+use tracing::field::Empty;
+
 use crate::audit::AuditEvent;
 use crate::clock::secs;
 use crate::email::Email;
@@ -107,6 +110,7 @@ impl AuthService {
     /// Registration, as `POST /api/auth/register` runs it: creates the account, queues the
     /// verification mail (when verification is on), and signs the user in from `client` unless the service requires a
     /// verified address first.
+    #[tracing::instrument(name = "register", skip_all, fields(user_id = Empty), err(level = "info"))]
     pub async fn sign_up(
         &self,
         email: &str,
@@ -130,6 +134,7 @@ impl AuthService {
             .insert_user(email, password, self.inner.config.default_role.clone())
             .await?;
         self.audit(AuditEvent::Registered { user_id: user.id });
+        tracing::Span::current().record("user_id", user.id);
         let config = &self.inner.config;
         if config.email_verification || config.require_verified_email {
             self.send_verification(&user);
@@ -182,6 +187,26 @@ impl AuthService {
 
     /// [`login`](Self::login) from a client whose details the session keeps.
     pub async fn login_from(
+        &self,
+        email: &str,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, Error> {
+        let span = tracing::info_span!("login", user_id = Empty, outcome = Empty);
+        let result = self
+            .login_attempt(email, password, client)
+            .instrument(span.clone())
+            .await;
+        crate::observe::login(&result);
+        span.record("outcome", crate::observe::outcome(&result));
+        if let Ok(login) = &result {
+            span.record("user_id", login.user.id);
+        }
+        result
+    }
+
+    /// The login itself, inside its span.
+    async fn login_attempt(
         &self,
         email: &str,
         password: &Password,
@@ -315,6 +340,16 @@ impl AuthService {
     /// the grace window gets the same pair; a spent token presented later revokes its whole
     /// session ([`Error::RefreshTokenReused`]).
     pub async fn refresh(&self, token: &RefreshToken) -> Result<RefreshOutcome, Error> {
+        let span = tracing::info_span!("refresh", user_id = Empty, outcome = Empty);
+        let result = self.rotate(token).instrument(span.clone()).await;
+        let replayed = matches!(&result, Ok((_, true)));
+        crate::observe::refresh(&result, replayed);
+        span.record("outcome", crate::observe::outcome(&result));
+        result.map(|(outcome, _)| outcome)
+    }
+
+    /// The rotation itself, inside its span; with whether it was a retry in the grace window.
+    async fn rotate(&self, token: &RefreshToken) -> Result<(RefreshOutcome, bool), Error> {
         let now = self.now();
         let successor = match self
             .inner
@@ -324,6 +359,7 @@ impl AuthService {
         {
             Rotation::Rotated(successor) => successor,
             Rotation::Reused(r) => {
+                tracing::Span::current().record("user_id", r.user_id);
                 self.end_sessions(std::slice::from_ref(&r.session_id))
                     .await?;
                 self.audit(AuditEvent::RefreshReuseDetected {
@@ -339,6 +375,7 @@ impl AuthService {
             .user_by_id(successor.user_id)
             .await?
             .ok_or(Error::InvalidRefreshToken)?;
+        tracing::Span::current().record("user_id", user.id);
         let access_token = self.sign_access(
             &user,
             &successor.session_id,
@@ -349,14 +386,15 @@ impl AuthService {
             user_id: user.id,
             session_id: successor.session_id,
         });
-        Ok(RefreshOutcome {
+        let outcome = RefreshOutcome {
             access_token,
             refresh_token: successor.token,
             expires_in: successor
                 .issued_at
                 .saturating_add(secs(self.inner.config.access_ttl))
                 - now,
-        })
+        };
+        Ok((outcome, successor.replayed))
     }
 
     /// Ends sessions in the store and refuses their access tokens everywhere.
@@ -365,6 +403,7 @@ impl AuthService {
     }
 
     /// Ends the principal's session: its refresh family, and its access tokens at once.
+    #[tracing::instrument(skip_all, fields(user_id = principal.user_id), err(level = "info"))]
     pub async fn logout(&self, principal: &Principal) -> Result<(), Error> {
         let Some(session) = principal.session() else {
             return Err(ValidationError::NoSessionForApiKey.into());

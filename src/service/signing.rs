@@ -118,6 +118,7 @@ impl AuthService {
     ///
     /// [`ConfigError::HostKeyRing`] when the host supplied the key ring
     /// ([`AuthServiceBuilder::key_ring`](super::AuthServiceBuilder::key_ring)).
+    #[tracing::instrument(skip_all, err(level = "info"))]
     pub async fn rotate_signing_key(&self) -> Result<String, Error> {
         let signing = &self.inner.signing;
         let mut sync = signing.sync.lock().await;

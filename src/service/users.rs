@@ -44,6 +44,7 @@ impl AuthService {
     /// must be one the policy defines ([`ValidationError::UnknownRole`] otherwise).
     ///
     /// [`ValidationError::UnknownRole`]: crate::error::ValidationError::UnknownRole
+    #[tracing::instrument(skip_all, fields(role = role.as_str(), user_id = tracing::field::Empty), err(level = "info"))]
     pub async fn create_user(
         &self,
         email: &str,
@@ -51,7 +52,11 @@ impl AuthService {
         role: Role,
     ) -> Result<User, Error> {
         let role = self.inner.policy.known(role)?;
-        self.insert_user(Email::parse(email)?, password, role).await
+        let user = self
+            .insert_user(Email::parse(email)?, password, role)
+            .await?;
+        tracing::Span::current().record("user_id", user.id);
+        Ok(user)
     }
 
     /// The user behind a principal (for an API key: its creator).
@@ -69,6 +74,7 @@ impl AuthService {
     }
 
     /// The users of the principal's organization (needs [`UsersManage`]).
+    #[tracing::instrument(skip_all, fields(user_id = principal.user_id), err(level = "info"))]
     pub async fn list_users(&self, principal: &Principal) -> Result<Vec<UserInfo>, Error> {
         self.require(principal, UsersManage)?;
         let users = self
@@ -84,6 +90,7 @@ impl AuthService {
     /// ([`ValidationError::UnknownRole`]) and grant no more than the changer's own
     /// ([`ValidationError::RoleAboveOwn`]); a user whose role grants more than the changer's is
     /// out of reach ([`Error::Forbidden`]). See [`Policy::is_at_most`](crate::Policy::is_at_most).
+    #[tracing::instrument(skip_all, fields(user_id = admin.user_id, target_user_id = user_id, role = role.as_str()), err(level = "info"))]
     pub async fn set_role(
         &self,
         admin: &Principal,
@@ -128,6 +135,7 @@ impl AuthService {
     /// interval. A user of another organization, or an unknown id, is [`Error::NotFound`]; a user
     /// whose role grants more than the remover's is out of reach ([`Error::Forbidden`]); nobody
     /// removes themselves this way ([`ValidationError::RemoveSelf`]).
+    #[tracing::instrument(skip_all, fields(user_id = admin.user_id, target_user_id = user_id), err(level = "info"))]
     pub async fn remove_user(&self, admin: &Principal, user_id: i64) -> Result<(), Error> {
         self.require(admin, UsersManage)?;
         if user_id == admin.user_id {

@@ -8,6 +8,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use crate::audit::AuditEvent;
 use crate::clock::secs;
 use crate::email::Email;
@@ -22,6 +24,7 @@ use super::{AuthService, Limited};
 impl AuthService {
     /// Verifies an address with the token its mail carried: single use, refused once expired
     /// ([`Error::InvalidVerificationToken`], `400`). Submissions are limited per client address.
+    #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty), err(level = "info"))]
     pub async fn verify_email(
         &self,
         token: &VerificationToken,
@@ -38,6 +41,7 @@ impl AuthService {
             .consume_verification_token(&TokenHash::of(t), self.now())
             .await?
             .ok_or(Error::InvalidVerificationToken)?;
+        tracing::Span::current().record("user_id", user_id);
         self.audit(AuditEvent::EmailVerified { user_id });
         Ok(())
     }
@@ -45,6 +49,7 @@ impl AuthService {
     /// Mails the signed-in user a new verification link, within the resend limits of the account
     /// and of `client`. An address already verified gets no mail, and the same answer. Needs a
     /// user's access token.
+    #[tracing::instrument(skip_all, fields(user_id = principal.user_id), err(level = "info"))]
     pub async fn resend_verification(
         &self,
         principal: &Principal,
@@ -95,6 +100,6 @@ impl AuthService {
             if let Err(e) = inner.mailer.send(Mail::verify_email(to, token)).await {
                 tracing::error!(error = %e, user_id, "verification mail not delivered");
             }
-        });
+        }.in_current_span());
     }
 }

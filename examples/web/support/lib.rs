@@ -2,8 +2,8 @@
 //! framework: the environment they read ([`Settings`]), the service they build from it
 //! ([`Settings::start`]: store, master key, mailer, the admin account), the development mailer
 //! ([`OutboxMailer`]), the master key file ([`master_key`]), the demo resources ([`demo`]),
-//! the bulk importer ([`import_lines`]), the OpenAPI document they serve ([`openapi`]), logging
-//! and shutdown.
+//! the bulk importer ([`import_lines`]), the OpenAPI document they serve ([`openapi`]),
+//! `GET /metrics` ([`Metrics`]), logging and shutdown.
 //!
 //! `examples/web/server.rs` (axum) and `examples/web/server_actix.rs` (actix-web) serve the same
 //! API from it; `tests/equivalence.rs` checks that they answer alike.
@@ -11,12 +11,14 @@
 pub mod demo;
 mod import;
 pub mod master_key;
+pub mod metrics;
 pub mod openapi;
 mod outbox;
 mod settings;
 
 pub use demo::{DemoData, DemoError, Resource};
 pub use import::{ImportCounts, import_lines};
+pub use metrics::Metrics;
 pub use outbox::OutboxMailer;
 pub use settings::Settings;
 
