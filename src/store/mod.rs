@@ -554,6 +554,32 @@ pub trait RevocationStore: Send + Sync {
         now: i64,
         limit: i64,
     ) -> StoreResult<Vec<Revocation>>;
+    /// Opens a [`RevocationFeed`]: announcements of appends to this log by any process, so that
+    /// the service reads the log as soon as it changes instead of at its next poll. `Ok(None)`
+    /// (the default): this store cannot announce appends, and the service polls.
+    ///
+    /// Each call opens a new feed (on PostgreSQL, a connection of its own). A feed announces
+    /// only appends made after it opened: the service opens it first and reads the log after.
+    async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>> {
+        Ok(None)
+    }
+}
+
+/// Announcements that a [`RevocationStore`]'s log may have changed, from
+/// [`RevocationStore::revocation_feed`]. The service waits on [`changed`](Self::changed) and reads
+/// the log each time it resolves; it keeps polling as well (unless the host turned polling off),
+/// so a feed that misses an announcement delays a revocation by at most one poll interval.
+#[async_trait]
+pub trait RevocationFeed: Send {
+    /// Resolves once entries may have been appended to the log (by any process) since the feed
+    /// opened or since this last resolved. Resolving without an append is allowed (it costs one
+    /// read of the log); staying pending after a committed append is not.
+    ///
+    /// A feed whose connection was lost and restored must resolve once restored, since what was
+    /// announced meanwhile is lost. An error means the feed is broken: the service drops it
+    /// (logging a warning once per outage), reads the log, and opens a new feed, retrying with a
+    /// backoff. Must be cancel-safe: the service drops the future when it shuts down.
+    async fn changed(&mut self) -> StoreResult<()>;
 }
 
 /// Everything the service needs, as one object. Implemented for any type that implements the

@@ -152,6 +152,8 @@ mod rows;
 #[macro_use]
 mod queries;
 mod api_keys;
+#[cfg(feature = "postgres")]
+mod feed;
 mod keys;
 mod migrate;
 mod reset_tokens;
