@@ -1,6 +1,7 @@
 //! The service's background work and its orderly end: periodic tasks (the revocation poller,
-//! the writer of API keys' last use) that a wake-up can run early, detached jobs (the mail a
-//! reset or a registration sends) that shutdown waits for, and the stop signal.
+//! the writer of API keys' last use) that a wake-up can run early, tasks that run until the stop
+//! (the revocation feed's follower), detached jobs (the mail a reset or a registration sends)
+//! that shutdown waits for, and the stop signal.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,6 +65,51 @@ impl Background {
         F: Fn(Arc<T>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
     {
+        self.spawn_ticks(target, move |t: &T| Some(interval(t)), wake, tick);
+    }
+
+    /// Runs `tick` on `target` each time `wake` is notified (never on a timer), like
+    /// [`spawn_periodic`](Self::spawn_periodic) otherwise.
+    pub(crate) fn spawn_on_wake<T, F, Fut>(&self, target: Weak<T>, wake: Arc<Notify>, tick: F)
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Arc<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        self.spawn_ticks(target, |_: &T| None, Some(wake), tick);
+    }
+
+    /// Runs `task` until it ends or the background is stopped (or dropped, with the service),
+    /// whichever comes first: a stop drops the task at its next await. The task must hold no
+    /// strong reference to the service.
+    pub(crate) fn spawn_until_stopped(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let mut stop = self.stop.subscribe();
+        if *stop.borrow_and_update() {
+            return;
+        }
+        self.keep(tokio::spawn(async move {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => {}
+                () = task => {}
+            }
+        }));
+    }
+
+    /// The loop behind [`spawn_periodic`](Self::spawn_periodic) and
+    /// [`spawn_on_wake`](Self::spawn_on_wake): `interval` `None` waits for a wake-up only.
+    fn spawn_ticks<T, I, F, Fut>(
+        &self,
+        target: Weak<T>,
+        interval: I,
+        wake: Option<Arc<Notify>>,
+        tick: F,
+    ) where
+        T: Send + Sync + 'static,
+        I: Fn(&T) -> Option<Duration> + Send + 'static,
+        F: Fn(Arc<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
         let mut stop = self.stop.subscribe();
         if *stop.borrow_and_update() {
             return;
@@ -73,6 +119,12 @@ impl Background {
                 let pause = match target.upgrade() {
                     Some(t) => interval(&t),
                     None => return,
+                };
+                let timer = async {
+                    match pause {
+                        Some(pause) => tokio::time::sleep(pause).await,
+                        None => std::future::pending().await,
+                    }
                 };
                 let woken = async {
                     match &wake {
@@ -84,12 +136,17 @@ impl Background {
                     biased;
                     _ = stop.changed() => return,
                     () = woken => {}
-                    () = tokio::time::sleep(pause) => {}
+                    () = timer => {}
                 }
                 let Some(t) = target.upgrade() else { return };
                 tick(t).await;
             }
         });
+        self.keep(handle);
+    }
+
+    /// Keeps a task's handle for [`stop`](Self::stop) to await.
+    fn keep(&self, handle: JoinHandle<()>) {
         let mut periodic = self.periodic.lock().unwrap_or_else(|p| p.into_inner());
         periodic.retain(|h| !h.is_finished());
         periodic.push(handle);
