@@ -245,6 +245,56 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_task_on_wake_ticks_only_when_woken() {
+        let bg = Background::new();
+        let counter = Arc::new(Counter(AtomicU32::new(0)));
+        let wake = Arc::new(Notify::new());
+        bg.spawn_on_wake(Arc::downgrade(&counter), Arc::clone(&wake), |c| async move {
+            c.0.fetch_add(1, Ordering::SeqCst);
+        });
+        tokio::time::sleep(Duration::from_secs(3_600)).await;
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0, "no timer");
+        wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_secs(3_600)).await;
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "still no timer");
+        bg.stop(Duration::from_secs(1)).await;
+        wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "nothing after the stop");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_until_stopped_ends_at_the_stop_or_with_the_background() {
+        /// Counts its drops: the task's future is dropped when the task ends.
+        struct Dropped(Arc<AtomicU32>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicU32::new(0));
+        let forever = |d: Dropped| async move {
+            let _d = d;
+            std::future::pending::<()>().await;
+        };
+        let bg = Background::new();
+        bg.spawn_until_stopped(forever(Dropped(Arc::clone(&dropped))));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(dropped.load(Ordering::SeqCst), 0, "runs until stopped");
+        bg.stop(Duration::from_secs(1)).await;
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "ended by the stop");
+
+        // Dropping the background (the service) ends it too.
+        let bg = Background::new();
+        bg.spawn_until_stopped(forever(Dropped(Arc::clone(&dropped))));
+        drop(bg);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(dropped.load(Ordering::SeqCst), 2, "ended with the background");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn stop_waits_for_detached_jobs_within_its_patience() {
         let bg = Background::new();
         let finished = Arc::new(AtomicU32::new(0));
