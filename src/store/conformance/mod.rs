@@ -123,6 +123,7 @@ macro_rules! store_conformance_tests {
             verification_tokens::verification_and_reset_tokens_are_apart,
             verification_tokens::verification_tokens_do_not_outlive_their_user,
             revocations::revocation_log,
+            revocations::revocation_feed_announces_every_append,
             keys::signing_keys_insert_if_absent,
             keys::signing_keys_reseal_and_delete,
             keys::secrets_insert_if_absent_and_reseal,
