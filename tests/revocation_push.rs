@@ -86,8 +86,8 @@ async fn sqlite_gives_no_feed_and_its_instances_still_poll() {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use assimetria_auth::api_key::Environment;
     use assimetria_auth::Password;
+    use assimetria_auth::api_key::Environment;
     use assimetria_auth::store::RevocationStore as _;
     use assimetria_auth::store::sql::{SqlPool, SqlStore};
     use harness::PASSWORD;
@@ -277,7 +277,11 @@ mod postgres {
         let (a, b) = pg.pair().await;
         let admin = pg.store().await;
         let before = pg.feed_pids(&admin).await;
-        assert_eq!(before.len(), 2, "one feed connection per service: {before:?}");
+        assert_eq!(
+            before.len(),
+            2,
+            "one feed connection per service: {before:?}"
+        );
         assert_eq!(pg.terminate(&admin, &before).await, [true, true]);
 
         logout_reaches(&a, &b).await;

@@ -137,7 +137,11 @@ mod tests {
             ]
         );
         for _ in 0..1_000 {
-            assert_eq!(b.next_pause(), BACKOFF_MAX, "bounded, however long it lasts");
+            assert_eq!(
+                b.next_pause(),
+                BACKOFF_MAX,
+                "bounded, however long it lasts"
+            );
         }
         b.reset();
         assert_eq!(b.next_pause(), BACKOFF_MIN);

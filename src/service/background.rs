@@ -249,9 +249,13 @@ mod tests {
         let bg = Background::new();
         let counter = Arc::new(Counter(AtomicU32::new(0)));
         let wake = Arc::new(Notify::new());
-        bg.spawn_on_wake(Arc::downgrade(&counter), Arc::clone(&wake), |c| async move {
-            c.0.fetch_add(1, Ordering::SeqCst);
-        });
+        bg.spawn_on_wake(
+            Arc::downgrade(&counter),
+            Arc::clone(&wake),
+            |c| async move {
+                c.0.fetch_add(1, Ordering::SeqCst);
+            },
+        );
         tokio::time::sleep(Duration::from_secs(3_600)).await;
         assert_eq!(counter.0.load(Ordering::SeqCst), 0, "no timer");
         wake.notify_one();
@@ -262,7 +266,11 @@ mod tests {
         bg.stop(Duration::from_secs(1)).await;
         wake.notify_one();
         tokio::time::sleep(Duration::from_millis(1)).await;
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "nothing after the stop");
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            1,
+            "nothing after the stop"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -291,7 +299,11 @@ mod tests {
         bg.spawn_until_stopped(forever(Dropped(Arc::clone(&dropped))));
         drop(bg);
         tokio::time::sleep(Duration::from_millis(1)).await;
-        assert_eq!(dropped.load(Ordering::SeqCst), 2, "ended with the background");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            2,
+            "ended with the background"
+        );
     }
 
     #[tokio::test(start_paused = true)]

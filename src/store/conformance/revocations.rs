@@ -151,7 +151,12 @@ pub async fn revocation_feed_announces_every_append(store: Arc<dyn Store>) {
         .unwrap();
     announced(&mut feed, "append_revocations").await;
     store
-        .update_user_ending_sessions(ada, UserChange::Role(crate::rbac::seed::VIEWER), T0, T0 + 100)
+        .update_user_ending_sessions(
+            ada,
+            UserChange::Role(crate::rbac::seed::VIEWER),
+            T0,
+            T0 + 100,
+        )
         .await
         .unwrap();
     announced(&mut feed, "update_user_ending_sessions").await;
