@@ -50,12 +50,14 @@ pub use crate::secret::TokenHash;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod conformance;
+mod feed;
 mod keys;
 pub mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub mod sql;
 
+pub use feed::RevocationFeed;
 pub use keys::{SigningKeyStore, StoredKey};
 
 /// A store call's result.
@@ -563,23 +565,6 @@ pub trait RevocationStore: Send + Sync {
     async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>> {
         Ok(None)
     }
-}
-
-/// Announcements that a [`RevocationStore`]'s log may have changed, from
-/// [`RevocationStore::revocation_feed`]. The service waits on [`changed`](Self::changed) and reads
-/// the log each time it resolves; it keeps polling as well (unless the host turned polling off),
-/// so a feed that misses an announcement delays a revocation by at most one poll interval.
-#[async_trait]
-pub trait RevocationFeed: Send {
-    /// Resolves once entries may have been appended to the log (by any process) since the feed
-    /// opened or since this last resolved. Resolving without an append is allowed (it costs one
-    /// read of the log); staying pending after a committed append is not.
-    ///
-    /// A feed whose connection was lost and restored must resolve once restored, since what was
-    /// announced meanwhile is lost. An error means the feed is broken: the service drops it
-    /// (logging a warning once per outage), reads the log, and opens a new feed, retrying with a
-    /// backoff. Must be cancel-safe: the service drops the future when it shuts down.
-    async fn changed(&mut self) -> StoreResult<()>;
 }
 
 /// Everything the service needs, as one object. Implemented for any type that implements the
