@@ -81,7 +81,7 @@
 //! | [`observe`] | the flows' `tracing` spans and the metric names (through the `metrics` facade) |
 //!
 //! Inside, private: `service` (one file per family of flows), `principal`, `credential`
-//! (classifying a presented value), `revocation` (the revocation set, its log and poller),
+//! (classifying a presented value), `revocation` (the revocation set, its log, poller and push),
 //! `refresh` (rotation rules), `password` (argon2id workers), `keys` (sealing under the master
 //! key), `secret`, `email`.
 //!
@@ -125,7 +125,8 @@
 //!   answers the same for existing and missing emails and mails from a background task.
 //! * A refresh token presented again after the grace window revokes its whole family.
 //! * Logout, password reset and role changes revoke access tokens at once (an in-process set kept
-//!   current from the store's revocation log, so every instance learns within a poll interval).
+//!   current from the store's revocation log, so every instance learns within a poll interval;
+//!   on PostgreSQL the store pushes each change, and they learn within milliseconds).
 //! * argon2id runs on `hash_concurrency` dedicated workers that reuse their memory, behind a
 //!   bounded queue: a login flood cannot grow memory past `hash_concurrency × m_cost`.
 //! * Signing keys and server secrets are sealed (XChaCha20-Poly1305) under the host's master keys

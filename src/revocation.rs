@@ -10,6 +10,8 @@
 //!   them to the store's revocation log for the other instances;
 //! * **sync**: read the log from this instance's cursor (the poller does it every
 //!   `revocation_poll`), so another instance's logout is refused here within one interval;
+//!   where the store announces appends (PostgreSQL's LISTEN/NOTIFY, [`push`]), the poller is
+//!   woken at once and the logout is refused here within milliseconds;
 //! * entries leave the set once the last token of their session would have expired.
 //!
 //! Reads take no lock: the set is an immutable value behind an [`ArcSwap`], replaced whole by
@@ -28,6 +30,9 @@ use crate::cache::api_keys::KeyCache;
 
 use crate::error::Error;
 use crate::store::{Store, UserChange, is_key_change_entry};
+
+mod push;
+pub(crate) use push::follow;
 
 /// Log entries read per store call while syncing.
 const SYNC_BATCH: i64 = 1000;

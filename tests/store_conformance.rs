@@ -189,7 +189,7 @@ mod sql_cases {
             let found = store.user_by_email("ada@example.com").await.unwrap();
             assert_eq!(found.map(|u| u.id), Some(uid));
         }
-        assert_eq!(SqlStore::schema_version(), 5);
+        assert_eq!(SqlStore::schema_version(), 6);
         let sql = db.sql_store().await;
         execute(
             &sql,

@@ -1,6 +1,7 @@
 //! The service's background work and its orderly end: periodic tasks (the revocation poller,
-//! the writer of API keys' last use) that a wake-up can run early, detached jobs (the mail a
-//! reset or a registration sends) that shutdown waits for, and the stop signal.
+//! the writer of API keys' last use) that a wake-up can run early, tasks that run until the stop
+//! (the revocation feed's follower), detached jobs (the mail a reset or a registration sends)
+//! that shutdown waits for, and the stop signal.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,6 +65,51 @@ impl Background {
         F: Fn(Arc<T>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
     {
+        self.spawn_ticks(target, move |t: &T| Some(interval(t)), wake, tick);
+    }
+
+    /// Runs `tick` on `target` each time `wake` is notified (never on a timer), like
+    /// [`spawn_periodic`](Self::spawn_periodic) otherwise.
+    pub(crate) fn spawn_on_wake<T, F, Fut>(&self, target: Weak<T>, wake: Arc<Notify>, tick: F)
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Arc<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        self.spawn_ticks(target, |_: &T| None, Some(wake), tick);
+    }
+
+    /// Runs `task` until it ends or the background is stopped (or dropped, with the service),
+    /// whichever comes first: a stop drops the task at its next await. The task must hold no
+    /// strong reference to the service.
+    pub(crate) fn spawn_until_stopped(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let mut stop = self.stop.subscribe();
+        if *stop.borrow_and_update() {
+            return;
+        }
+        self.keep(tokio::spawn(async move {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => {}
+                () = task => {}
+            }
+        }));
+    }
+
+    /// The loop behind [`spawn_periodic`](Self::spawn_periodic) and
+    /// [`spawn_on_wake`](Self::spawn_on_wake): `interval` `None` waits for a wake-up only.
+    fn spawn_ticks<T, I, F, Fut>(
+        &self,
+        target: Weak<T>,
+        interval: I,
+        wake: Option<Arc<Notify>>,
+        tick: F,
+    ) where
+        T: Send + Sync + 'static,
+        I: Fn(&T) -> Option<Duration> + Send + 'static,
+        F: Fn(Arc<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
         let mut stop = self.stop.subscribe();
         if *stop.borrow_and_update() {
             return;
@@ -73,6 +119,12 @@ impl Background {
                 let pause = match target.upgrade() {
                     Some(t) => interval(&t),
                     None => return,
+                };
+                let timer = async {
+                    match pause {
+                        Some(pause) => tokio::time::sleep(pause).await,
+                        None => std::future::pending().await,
+                    }
                 };
                 let woken = async {
                     match &wake {
@@ -84,12 +136,17 @@ impl Background {
                     biased;
                     _ = stop.changed() => return,
                     () = woken => {}
-                    () = tokio::time::sleep(pause) => {}
+                    () = timer => {}
                 }
                 let Some(t) = target.upgrade() else { return };
                 tick(t).await;
             }
         });
+        self.keep(handle);
+    }
+
+    /// Keeps a task's handle for [`stop`](Self::stop) to await.
+    fn keep(&self, handle: JoinHandle<()>) {
         let mut periodic = self.periodic.lock().unwrap_or_else(|p| p.into_inner());
         periodic.retain(|h| !h.is_finished());
         periodic.push(handle);
@@ -185,6 +242,68 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_on_wake_ticks_only_when_woken() {
+        let bg = Background::new();
+        let counter = Arc::new(Counter(AtomicU32::new(0)));
+        let wake = Arc::new(Notify::new());
+        bg.spawn_on_wake(
+            Arc::downgrade(&counter),
+            Arc::clone(&wake),
+            |c| async move {
+                c.0.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        tokio::time::sleep(Duration::from_secs(3_600)).await;
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0, "no timer");
+        wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_secs(3_600)).await;
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "still no timer");
+        bg.stop(Duration::from_secs(1)).await;
+        wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            1,
+            "nothing after the stop"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_until_stopped_ends_at_the_stop_or_with_the_background() {
+        /// Counts its drops: the task's future is dropped when the task ends.
+        struct Dropped(Arc<AtomicU32>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicU32::new(0));
+        let forever = |d: Dropped| async move {
+            let _d = d;
+            std::future::pending::<()>().await;
+        };
+        let bg = Background::new();
+        bg.spawn_until_stopped(forever(Dropped(Arc::clone(&dropped))));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(dropped.load(Ordering::SeqCst), 0, "runs until stopped");
+        bg.stop(Duration::from_secs(1)).await;
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "ended by the stop");
+
+        // Dropping the background (the service) ends it too.
+        let bg = Background::new();
+        bg.spawn_until_stopped(forever(Dropped(Arc::clone(&dropped))));
+        drop(bg);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            2,
+            "ended with the background"
+        );
     }
 
     #[tokio::test(start_paused = true)]

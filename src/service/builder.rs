@@ -36,6 +36,8 @@ pub struct AuthServiceBuilder {
     key_ring: Option<KeyRing>,
     algorithm: KeyAlgorithm,
     sync_revocations: bool,
+    revocation_polling: bool,
+    revocation_push: bool,
 }
 
 impl AuthService {
@@ -52,6 +54,8 @@ impl AuthService {
             key_ring: None,
             algorithm: KeyAlgorithm::EdDsa,
             sync_revocations: true,
+            revocation_polling: true,
+            revocation_push: true,
         }
     }
 }
@@ -110,6 +114,36 @@ impl AuthServiceBuilder {
         self
     }
 
+    /// Whether to read the store's revocation log every
+    /// [`revocation_poll`](AuthConfig::revocation_poll) (default: on).
+    ///
+    /// Where the store announces appends to the log ([`RevocationStore::revocation_feed`]:
+    /// `SqlStore` on PostgreSQL, through LISTEN/NOTIFY), the service reads the log as soon as an
+    /// announcement arrives, and polling is only the fallback for a lost feed connection (while
+    /// the feed is down and being reopened, each attempt reads the log as well). Off, the log is
+    /// read only when announced (push only), which saves one query per instance and interval but
+    /// leaves nothing to catch a missed announcement before the feed's next reconnect: meant for
+    /// tests and benchmarks that must show the push works on its own. The signing keys are read
+    /// with the log, so a key rotated elsewhere arrives the same way.
+    ///
+    /// A store that cannot announce appends (SQLite, [`MemoryStore`](crate::store::memory::MemoryStore))
+    /// is polled whatever this says, and `build` logs a warning if it is off.
+    ///
+    /// [`RevocationStore::revocation_feed`]: crate::store::RevocationStore::revocation_feed
+    pub fn revocation_polling(mut self, on: bool) -> Self {
+        self.revocation_polling = on;
+        self
+    }
+
+    /// Whether to follow the store's announcements of revocation-log appends, where it makes
+    /// them (default: on). On PostgreSQL this holds one more connection per instance, listening;
+    /// turn it off where LISTEN cannot work, e.g. behind a pooler in transaction mode (PgBouncer),
+    /// and polling alone keeps the instances in step.
+    pub fn revocation_push(mut self, on: bool) -> Self {
+        self.revocation_push = on;
+        self
+    }
+
     /// Validates the configuration, loads (or creates) the keys, loads the revocation log and
     /// starts the background tasks (the revocation poller, the writer of API keys' last-use
     /// times, the cleanup janitor), which end at [`AuthService::shutdown`] or when the last clone
@@ -165,19 +199,15 @@ impl AuthServiceBuilder {
             background: Background::new(),
         });
         let service = AuthService { inner };
+        // The feed opens before the first read of the log: nothing appended in between is missed.
+        let feed = if self.sync_revocations && self.revocation_push {
+            service.inner.store.revocation_feed().await.transpose()
+        } else {
+            None
+        };
         service.sync_revocations().await?;
         if self.sync_revocations {
-            service.inner.background.spawn_periodic(
-                Arc::downgrade(&service.inner),
-                |inner| inner.config.revocation_poll,
-                None,
-                |inner| async move {
-                    let service = AuthService { inner };
-                    if let Err(e) = service.sync_revocations().await {
-                        tracing::warn!(error = %e, "revocation sync failed; will retry");
-                    }
-                },
-            );
+            start_revocation_sync(&service, feed, self.revocation_polling);
         }
         // API keys' last-use times, coalesced in memory, are written in one batch per interval.
         service.inner.background.spawn_periodic(
@@ -201,5 +231,49 @@ impl AuthServiceBuilder {
             );
         }
         Ok(service)
+    }
+}
+
+/// Starts the revocation poller, woken by the store's feed when there is one (`feed`: the feed,
+/// or the error opening it); timed polling unless `polling` is off and the store can push.
+fn start_revocation_sync(
+    service: &AuthService,
+    feed: Option<Result<Box<dyn crate::store::RevocationFeed>, crate::error::StoreError>>,
+    polling: bool,
+) {
+    let background = &service.inner.background;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let tick = |inner| async move {
+        let service = AuthService { inner };
+        if let Err(e) = service.sync_revocations().await {
+            tracing::warn!(error = %e, "revocation sync failed; will retry");
+        }
+    };
+    let target = Arc::downgrade(&service.inner);
+    match feed {
+        Some(first) => {
+            let store = Arc::clone(&service.inner.store);
+            background.spawn_until_stopped(crate::revocation::follow(
+                store,
+                first,
+                Arc::clone(&wake),
+            ));
+            if polling {
+                let interval = |inner: &Inner| inner.config.revocation_poll;
+                background.spawn_periodic(target, interval, Some(wake), tick);
+            } else {
+                background.spawn_on_wake(target, wake, tick);
+            }
+        }
+        None => {
+            if !polling {
+                tracing::warn!(
+                    "revocation polling was turned off, but the store does not announce \
+                     revocations (or push is off): polling anyway"
+                );
+            }
+            let interval = |inner: &Inner| inner.config.revocation_poll;
+            background.spawn_periodic(target, interval, None, tick);
+        }
     }
 }

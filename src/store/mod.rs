@@ -52,6 +52,7 @@ mod cleanup;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod conformance;
+mod feed;
 mod keys;
 pub mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -59,6 +60,7 @@ pub mod memory;
 pub mod sql;
 
 pub use cleanup::{CleanupStore, Expired};
+pub use feed::RevocationFeed;
 pub use keys::{SigningKeyStore, StoredKey};
 
 /// A store call's result.
@@ -557,6 +559,15 @@ pub trait RevocationStore: Send + Sync {
         now: i64,
         limit: i64,
     ) -> StoreResult<Vec<Revocation>>;
+    /// Opens a [`RevocationFeed`]: announcements of appends to this log by any process, so that
+    /// the service reads the log as soon as it changes instead of at its next poll. `Ok(None)`
+    /// (the default): this store cannot announce appends, and the service polls.
+    ///
+    /// Each call opens a new feed (on PostgreSQL, a connection of its own). A feed announces
+    /// only appends made after it opened: the service opens it first and reads the log after.
+    async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>> {
+        Ok(None)
+    }
 }
 
 /// Everything the service needs, as one object. Implemented for any type that implements the

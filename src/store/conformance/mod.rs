@@ -130,6 +130,7 @@ macro_rules! store_conformance_tests {
             cleanup::cleanup_revocations_keep_cursors_monotonic,
             cleanup::cleanup_respects_the_limit,
             cleanup::cleanup_concurrent_purges_share_the_work,
+            revocations::revocation_feed_announces_every_append,
             keys::signing_keys_insert_if_absent,
             keys::signing_keys_reseal_and_delete,
             keys::secrets_insert_if_absent_and_reseal,

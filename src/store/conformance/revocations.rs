@@ -117,3 +117,60 @@ pub async fn revocation_log(store: Arc<dyn Store>) {
     assert!(store.revocations_since(0, T0, 0).await.unwrap().is_empty());
     assert!(store.revocations_since(0, T0, -1).await.unwrap().is_empty());
 }
+
+/// A store that gives a [`RevocationFeed`](crate::store::RevocationFeed)
+/// ([`revocation_feed`](crate::store::RevocationStore::revocation_feed)) announces every write
+/// that appends to the log, whichever it is: each one below makes
+/// [`changed`](crate::store::RevocationFeed::changed) resolve (within 10 s). A store without a
+/// feed passes without running this.
+pub async fn revocation_feed_announces_every_append(store: Arc<dyn Store>) {
+    use super::{new_key, session, user};
+    use crate::store::UserChange;
+    use std::time::Duration;
+
+    let Some(mut feed) = store.revocation_feed().await.expect("open the feed") else {
+        return;
+    };
+    let ada = user(&store, "ada@example.com").await;
+    let bob = user(&store, "bob@example.com").await;
+    session(&store, "ada-1", ada, "ada-1 first").await;
+    let key = store
+        .create_api_key(new_key("ci", Some("acme"), bob))
+        .await
+        .expect("create key");
+    let announced = async |feed: &mut Box<dyn crate::store::RevocationFeed>, what: &str| {
+        tokio::time::timeout(Duration::from_secs(10), feed.changed())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not announced"))
+            .unwrap_or_else(|e| panic!("{what}: feed error {e}"));
+    };
+
+    store
+        .append_revocations(&["s1".to_owned()], T0 + 100)
+        .await
+        .unwrap();
+    announced(&mut feed, "append_revocations").await;
+    store
+        .update_user_ending_sessions(
+            ada,
+            UserChange::Role(crate::rbac::seed::VIEWER),
+            T0,
+            T0 + 100,
+        )
+        .await
+        .unwrap();
+    announced(&mut feed, "update_user_ending_sessions").await;
+    let hash = store.user_by_id(ada).await.unwrap().unwrap().password_hash;
+    store
+        .change_password_ending_sessions(ada, &hash, "$argon2id$new", None, T0, T0 + 100)
+        .await
+        .unwrap();
+    announced(&mut feed, "change_password_ending_sessions").await;
+    assert!(store.revoke_api_key(key.id, T0, T0 + 100).await.unwrap());
+    announced(&mut feed, "revoke_api_key").await;
+    store
+        .delete_user_ending_sessions(ada, T0, T0 + 100)
+        .await
+        .unwrap();
+    announced(&mut feed, "delete_user_ending_sessions").await;
+}

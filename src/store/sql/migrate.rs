@@ -12,6 +12,7 @@ const SQLITE: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_indexes_for_user_deletion.sql"),
     include_str!("../../../migrations/sqlite/0004_account_lifecycle.sql"),
     include_str!("../../../migrations/sqlite/0005_cleanup_indexes.sql"),
+    include_str!("../../../migrations/sqlite/0006_revocation_notify.sql"),
 ];
 #[cfg(feature = "postgres")]
 const POSTGRES: &[&str] = &[
@@ -20,10 +21,11 @@ const POSTGRES: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_indexes_for_user_deletion.sql"),
     include_str!("../../../migrations/postgres/0004_account_lifecycle.sql"),
     include_str!("../../../migrations/postgres/0005_cleanup_indexes.sql"),
+    include_str!("../../../migrations/postgres/0006_revocation_notify.sql"),
 ];
 
 /// The schema version this build migrates to; both dialects keep the same version numbers.
-pub(super) const LATEST: i64 = 5;
+pub(super) const LATEST: i64 = 6;
 
 #[cfg(feature = "sqlite")]
 const _: () = assert!(SQLITE.len() as i64 == LATEST);

@@ -36,13 +36,21 @@
 //! | `sqlite::memory:` | a private in-memory database, shared by the pool's connections, gone when the pool closes |
 //! | `postgres://user:password@host:5432/dbname` (or `postgresql://`) | a PostgreSQL database |
 //! | `postgres://…/dbname?options=-csearch_path%3Dauth` | the same, with the tables in schema `auth` |
+//! | `postgres://…/dbname?sslmode=verify-full` | over TLS, the server's certificate checked (see [`SqlStore::connect`]) |
 //!
 //! SQLite connections are opened in WAL journal mode (readers never block the writer), with
 //! foreign keys enforced, `synchronous = NORMAL` (commits survive a process crash; a power loss may
 //! undo the last few but cannot corrupt the file) and a 5 s busy timeout, so concurrent writers —
 //! threads or processes — queue instead of failing. PostgreSQL connections use the server's defaults
-//! (`READ COMMITTED`). This build of sqlx has no TLS support: reach a remote PostgreSQL server over
-//! a private network or a local proxy.
+//! (`READ COMMITTED`). PostgreSQL connections can use TLS (rustls): [`SqlStore::connect`] lists the
+//! `sslmode` settings.
+//!
+//! On PostgreSQL the store also announces appends to the revocation log (LISTEN/NOTIFY, from
+//! triggers that every write path fires), so that other instances refuse a logged-out session's
+//! tokens within milliseconds rather than at their next poll; see
+//! [`RevocationStore::revocation_feed`]. Each service holds one more connection for it, opened
+//! with the pool's settings and named `<application_name> revocation feed` (or `assimetria-auth
+//! revocation feed`) in `pg_stat_activity`.
 //!
 //! To size or tune the pool yourself (or to share it with the host's own tables), build it and
 //! hand it over with `SqlStore::from_sqlite_pool` (feature `sqlite`) or
@@ -117,6 +125,7 @@
 //! [`Error::Config`]: crate::Error::Config
 //! [`StoreError::Corrupt`]: crate::error::StoreError::Corrupt
 //! [`RevocationStore::append_revocations`]: super::RevocationStore::append_revocations
+//! [`RevocationStore::revocation_feed`]: super::RevocationStore::revocation_feed
 //! [`UserStore::delete_user_ending_sessions`]: super::UserStore::delete_user_ending_sessions
 //! [`UserStore::update_user_ending_sessions`]: super::UserStore::update_user_ending_sessions
 //! [`UserStore::change_password_ending_sessions`]: super::UserStore::change_password_ending_sessions
@@ -153,6 +162,8 @@ mod rows;
 mod queries;
 mod api_keys;
 mod cleanup;
+#[cfg(feature = "postgres")]
+mod feed;
 mod keys;
 mod migrate;
 mod reset_tokens;
@@ -261,6 +272,24 @@ fn is_sqlite_busy(e: &sqlx::Error) -> bool {
 impl SqlStore {
     /// Connects to the database named by `url` (see the [module documentation](self) for the
     /// formats), creating an SQLite file if it is missing, and brings the schema up to date.
+    ///
+    /// # TLS to PostgreSQL
+    ///
+    /// The `sslmode` parameter says how (with feature `postgres`, TLS is rustls with the *ring*
+    /// provider; the trusted roots are Mozilla's, built in, plus any `sslrootcert`):
+    ///
+    /// | URL | connection |
+    /// |---|---|
+    /// | `postgres://app@db.example.com/auth?sslmode=verify-full` | TLS; the certificate must chain to a public CA and name `db.example.com`. Use this over any network you do not control |
+    /// | `postgres://app@db.internal/auth?sslmode=verify-full&sslrootcert=/etc/auth/db-ca.pem` | the same, also trusting the CA in that PEM file: a private CA, or a managed database's (the provider publishes its CA bundle) |
+    /// | `postgres://app@db.internal/auth?sslmode=require` | TLS, but any certificate is accepted: encrypted, yet open to whoever can intercept the connection |
+    /// | `postgres://app@localhost/auth?sslmode=disable` | no TLS (a local socket or a trusted private network) |
+    ///
+    /// Without `sslmode` (or `PGSSLMODE`) the mode is `prefer`, as with libpq: TLS when the server
+    /// offers it, unverified, else plain text. `verify-ca` checks the chain but not the name.
+    /// `sslrootcert` (also `PGSSLROOTCERT`) adds to the built-in roots rather than replacing them.
+    /// The host name checked is the URL's host (or a `host=` parameter): connect by the name the
+    /// certificate carries, not by address. Client certificates: `sslcert=` and `sslkey=`.
     ///
     /// # Errors
     ///

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::SqlStore;
 use super::rows;
-use crate::store::{Revocation, RevocationStore, StoreResult};
+use crate::store::{Revocation, RevocationFeed, RevocationStore, StoreResult};
 
 /// PostgreSQL only: concurrent appends take turns, so that ids are allocated and committed in
 /// order and a poller reading "after cursor n" never steps past an id still being written. `SHARE
@@ -51,5 +51,20 @@ impl RevocationStore for SqlStore {
             [cursor, now, limit],
             rows::revocation
         )
+    }
+
+    /// On PostgreSQL, a feed listening for the notifications every append sends (see
+    /// `migrations/postgres/0006_revocation_notify.sql`), on a connection of its own opened with
+    /// the pool's settings. SQLite: `None` (instances sharing a file poll).
+    async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>> {
+        match &self.pool {
+            #[cfg(feature = "postgres")]
+            super::SqlPool::Postgres(p) => {
+                let feed = super::feed::PgRevocationFeed::open(p).await?;
+                Ok(Some(Box::new(feed)))
+            }
+            #[allow(unreachable_patterns)] // with `postgres` alone, nothing else is compiled in
+            _ => Ok(None),
+        }
     }
 }
