@@ -107,10 +107,11 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `sqlite` | yes | `store::sql::SqlStore` on an embedded SQLite file (`SqlStore::connect("sqlite://auth.db?mode=rwc")`) |
-//! | `postgres` | no | `store::sql::SqlStore` on PostgreSQL (`SqlStore::connect("postgres://…")`) |
+//! | `postgres` | no | `store::sql::SqlStore` on PostgreSQL (`SqlStore::connect("postgres://…?sslmode=verify-full")`, TLS by rustls), revocations pushed by `LISTEN`/`NOTIFY` |
 //! | `axum` | no | `axum`: the layer, guards, extractors, CORS (tower-http) and the seed's routes for axum 0.8 |
 //! | `actix` | no | `actix`: the same for actix-web 4 (CORS by actix-cors) |
 //! | `redis` | no | `rate_limit::RedisRateLimiter`: the rate limits counted in one Redis that every instance shares, so N instances admit a limit once, not N times |
+//! | `openapi` | no | `http::openapi::document`: an OpenAPI 3.1 document of the HTTP API, following the configuration (no extra dependency) |
 //! | `test-util` | no | `store::conformance` and `store_conformance_tests!`: the store conformance suite, for the tests of a store you write |
 //!
 //! Features only add; none changes what another does.
@@ -139,10 +140,16 @@
 //!   configured choice) is then walked from the right (`http::client_address`). IPv6 clients are
 //!   counted per /64. The in-memory limiter's table is bounded and evicts its oldest windows under
 //!   a flood instead of refusing everyone. The Redis limiter (feature `redis`) names its counters
-//!   by SHA-256, so no email reaches Redis, and a Redis outage costs each request at most a
-//!   bounded timeout.
+//!   by HMAC-SHA-256 under a secret the instances share, so no email reaches Redis and its keys
+//!   cannot be matched against guesses, and a Redis outage costs each request at most a bounded
+//!   timeout.
 //! * Secrets are types with redacted `Debug` and constant-time equality; no secret reaches a log,
 //!   an audit event or an error message.
+//! * Rows that can no longer matter (expired refresh tokens, ended sessions, spent reset and
+//!   verification tokens, revocation entries no longer in force) are deleted in bounded batches by
+//!   a janitor ([`AuthService::purge_expired`]); a spent refresh token is kept until its own
+//!   expiry, so its reuse is still detected. Spans and metrics ([`observe`]) carry identifiers
+//!   and outcomes only, never a secret or an email.
 //! * Cookie-authenticated writes need a same-origin `Origin` (CSRF); bodies are capped (64 KiB).
 //!   With [`AuthConfig::refresh_cookie`] on, the refresh token lives in an httpOnly,
 //!   `SameSite=Strict` cookie scoped to `/api/auth`, and a refresh that reads it obeys the same
@@ -188,8 +195,9 @@ mod revocation;
 mod secret;
 mod service;
 
-// The README's Rust examples compile and run as doc tests (its host example uses axum).
-#[cfg(all(doctest, feature = "axum"))]
+// The README's Rust examples compile and run as doc tests (its host example uses axum, the shared
+// rate limiter's needs `redis`).
+#[cfg(all(doctest, feature = "axum", feature = "redis"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 

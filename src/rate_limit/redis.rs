@@ -10,7 +10,9 @@ use ::redis::{Client, ConnectionAddr, RedisError, Script};
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 use tokio::time::Instant;
 
 use super::{MemoryRateLimiter, RateLimiter};
@@ -43,6 +45,9 @@ end
 return 0
 ";
 
+/// The shortest key secret [`RedisRateLimiterBuilder::key_secret`] accepts, in bytes.
+const MIN_KEY_SECRET: usize = 16;
+
 /// The longest backoff [`RedisRateLimiterBuilder::backoff`] accepts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
@@ -66,6 +71,7 @@ pub enum WhenUnavailable {
 pub struct RedisRateLimiterBuilder {
     url: String,
     prefix: String,
+    key_secret: Option<Zeroizing<Vec<u8>>>,
     timeout: Duration,
     backoff: Duration,
     when_unavailable: WhenUnavailable,
@@ -94,6 +100,19 @@ impl RedisRateLimiterBuilder {
         self
     }
 
+    /// A secret every instance of the deployment shares (at least 16 bytes; 32 random bytes are
+    /// right), under which counters are named by HMAC-SHA-256 instead of plain SHA-256.
+    ///
+    /// Without it, a key is the SHA-256 of `login:account:<email>`: no email is stored in clear,
+    /// but whoever can read Redis can test a list of guessed emails (or every IPv4 address)
+    /// against the keys and learn who is being targeted. With it, the keys reveal nothing to
+    /// someone without the secret. A shorter secret is ignored with an error from
+    /// [`build`](Self::build) ([`ConfigError::InvalidRedisKeySecret`]).
+    pub fn key_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.key_secret = Some(Zeroizing::new(secret.into()));
+        self
+    }
+
     /// What to do while Redis cannot be reached (default [`WhenUnavailable::CountLocally`]).
     pub fn when_unavailable(mut self, mode: WhenUnavailable) -> Self {
         self.when_unavailable = mode;
@@ -106,6 +125,14 @@ impl RedisRateLimiterBuilder {
     ///
     /// Call it inside a tokio runtime: the connection lives on it.
     pub async fn build(self) -> Result<RedisRateLimiter, Error> {
+        let key_mac = match &self.key_secret {
+            Some(secret) if secret.len() >= MIN_KEY_SECRET => Some(
+                Hmac::<Sha256>::new_from_slice(secret)
+                    .map_err(|_| ConfigError::InvalidRedisKeySecret)?,
+            ),
+            Some(_) => return Err(ConfigError::InvalidRedisKeySecret.into()),
+            None => None,
+        };
         let client = Client::open(self.url.as_str()).map_err(|_| ConfigError::InvalidRedisUrl)?;
         let address = redact(&client);
         let config = ConnectionManagerConfig::new()
@@ -120,6 +147,7 @@ impl RedisRateLimiterBuilder {
             connection,
             script: Script::new(HIT_SCRIPT),
             prefix: self.prefix,
+            key_mac,
             timeout: self.timeout,
             backoff: self.backoff,
             when_unavailable: self.when_unavailable,
@@ -170,9 +198,11 @@ impl fmt::Debug for RedisRateLimiterBuilder {
 /// instances whose clocks disagree still agree on every window; the `now` argument of
 /// [`RateLimiter::hit`] is not used, except by the local fallback.
 ///
-/// **Keys.** A key is the prefix followed by the unpadded base64url SHA-256 of the limiter key
-/// (`login:account:<email>`, `login:client:<address>`): no email or address reaches Redis in
-/// clear, and every key has the same bounded length. Counters expire with their window; nothing
+/// **Keys.** A key is the prefix followed by the unpadded base64url HMAC-SHA-256 of the limiter
+/// key (`login:account:<email>`, `login:client:<address>`) under a secret the deployment's
+/// instances share ([`RedisRateLimiterBuilder::key_secret`]), or its plain SHA-256 without one:
+/// no email or address reaches Redis in clear, every key has the same bounded length, and with
+/// the secret nobody who reads Redis can test guessed emails against the keys. Counters expire with their window; nothing
 /// needs cleaning.
 ///
 /// **When Redis is unreachable** each attempt waits at most the timeout (250 ms by default), then
@@ -210,6 +240,8 @@ pub struct RedisRateLimiter {
     connection: ConnectionManager,
     script: Script,
     prefix: String,
+    /// HMAC-SHA-256 under the deployment's key secret, when one is set.
+    key_mac: Option<Hmac<Sha256>>,
     timeout: Duration,
     backoff: Duration,
     when_unavailable: WhenUnavailable,
@@ -248,6 +280,7 @@ impl RedisRateLimiter {
         RedisRateLimiterBuilder {
             url: url.into(),
             prefix: "assimetria-auth:rl:".to_owned(),
+            key_secret: None,
             timeout: Duration::from_millis(250),
             backoff: Duration::from_secs(5),
             when_unavailable: WhenUnavailable::CountLocally,
@@ -259,11 +292,19 @@ impl RedisRateLimiter {
         &self.address
     }
 
-    /// The Redis key that counts `key`: the prefix and the base64url SHA-256 of `key`.
+    /// The Redis key that counts `key`: the prefix and the base64url HMAC-SHA-256 of `key` under
+    /// the [key secret](RedisRateLimiterBuilder::key_secret), or its plain SHA-256 without one.
     pub fn redis_key(&self, key: &str) -> String {
         let mut out = String::with_capacity(self.prefix.len() + 43);
         out.push_str(&self.prefix);
-        URL_SAFE_NO_PAD.encode_string(Sha256::digest(key.as_bytes()), &mut out);
+        match &self.key_mac {
+            Some(mac) => {
+                let mut mac = mac.clone();
+                mac.update(key.as_bytes());
+                URL_SAFE_NO_PAD.encode_string(mac.finalize().into_bytes(), &mut out);
+            }
+            None => URL_SAFE_NO_PAD.encode_string(Sha256::digest(key.as_bytes()), &mut out),
+        }
         out
     }
 
@@ -492,6 +533,34 @@ mod tests {
         assert_eq!(key, limiter.redis_key(email), "stable");
         assert_ne!(key, limiter.redis_key("login:account:bob@example.com"));
         assert_eq!(limiter.redis_key(&"x".repeat(60_000)).len(), 2 + 43);
+    }
+
+    #[tokio::test]
+    async fn a_key_secret_names_counters_so_that_guesses_cannot_be_tested() {
+        let build = |secret: Option<&[u8]>| {
+            let mut builder = RedisRateLimiter::builder("redis://127.0.0.1:1")
+                .key_prefix("p:")
+                .timeout(Duration::from_millis(50));
+            if let Some(secret) = secret {
+                builder = builder.key_secret(secret);
+            }
+            builder.build()
+        };
+        let email = "login:account:ada@example.com";
+        let plain = build(None).await.unwrap();
+        let guessed = format!("p:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(email)));
+        assert_eq!(plain.redis_key(email), guessed, "without a secret, a guess matches");
+        let keyed = build(Some(&[7; 32])).await.unwrap();
+        let key = keyed.redis_key(email);
+        assert_ne!(key, guessed, "with one, it does not");
+        assert_eq!(key.len(), 2 + 43);
+        // Every instance with the same secret names the counter alike; another secret does not.
+        assert_eq!(build(Some(&[7; 32])).await.unwrap().redis_key(email), key);
+        assert_ne!(build(Some(&[8; 32])).await.unwrap().redis_key(email), key);
+        assert!(matches!(
+            build(Some(&[7; 15])).await,
+            Err(Error::Config(ConfigError::InvalidRedisKeySecret))
+        ));
     }
 
     #[tokio::test]

@@ -199,6 +199,14 @@ impl Settings {
     /// and the bulk importer share.
     pub async fn service(&self) -> Result<AuthService, BoxError> {
         let config = self.auth_config()?;
+        // The instances share the master key, so the Redis counters' names derive from it: HMAC
+        // keyed with this (one-way) string, so reading Redis tells nothing of the master key, and
+        // nobody without it can test guessed emails against the counters.
+        #[cfg(feature = "redis")]
+        let key_secret = config
+            .master_keys
+            .first()
+            .map(|key| format!("assimetria-auth rate-limit keys:{}", key.expose_base64()));
         let store = SqlStore::connect(&self.database_url).await?;
         let mailer = OutboxMailer {
             path: self.outbox.clone(),
@@ -208,7 +216,11 @@ impl Settings {
         #[cfg(feature = "redis")]
         let builder = match &self.redis_url {
             Some(url) => {
-                let limiter = assimetria_auth::rate_limit::RedisRateLimiter::builder(url.as_str())
+                let mut limiter = assimetria_auth::rate_limit::RedisRateLimiter::builder(url);
+                if let Some(secret) = key_secret {
+                    limiter = limiter.key_secret(secret);
+                }
+                let limiter = limiter
                     .build()
                     .await
                     .map_err(|e| format!("ASSIMETRIA_AUTH_REDIS_URL: {e}"))?;
