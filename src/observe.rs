@@ -15,8 +15,12 @@
 //! `role`, `key_id`, `environment`, `scope`, `kind` (`jwt` or `api_key`), and `outcome`
 //! (`success`, or the wire's error code: `invalid_credentials`, `rate_limited`, …) on `login`,
 //! `refresh` and `authenticate`. Other flows report a failure as an event inside their span
-//! (`error` = the error's message). No span or event carries a password, a token, an API key,
-//! a hash, an email address or a session id.
+//! (`error` = the error's message). No span or event carries a password, a token, an API key
+//! or a hash; none but the audit events (target `assimetria_auth::audit`, written by the default
+//! [`TracingAudit`](crate::audit::TracingAudit) sink) carries an email address or a session id:
+//! those name the email a failed login tried and the sessions that ended, which is what an audit
+//! trail is for. A host that ships logs where personal data must not go plugs in its own
+//! [`AuditSink`](crate::audit::AuditSink).
 //!
 //! # Metrics
 //!

@@ -254,7 +254,16 @@ impl<S: Subscriber> Layer<S> for Recorded {
     }
 
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        event.record(&mut Text(&mut self.fields.lock().unwrap()));
+        let mut fields = self.fields.lock().unwrap();
+        // Audit events are marked: they may name the email a failed login tried (the audit
+        // trail's purpose), which the spans and the crate's other events never do.
+        if event.metadata().target() == "assimetria_auth::audit" {
+            let mut audit = Vec::new();
+            event.record(&mut Text(&mut audit));
+            fields.extend(audit.into_iter().map(|f| format!("audit:{f}")));
+        } else {
+            event.record(&mut Text(&mut fields));
+        }
     }
 }
 
@@ -284,6 +293,10 @@ async fn spans_name_the_flows_and_carry_no_secret() {
         "the newest password",
     );
     let registered = auth.register(EMAIL, &pw(PASSWORD), None).await.unwrap();
+    // A failed login: the wrong password must reach no field, audit events included.
+    let wrong_password = "a wrong password 42";
+    let failed = auth.login(EMAIL, &pw(wrong_password), None).await;
+    assert!(matches!(failed, Err(Error::InvalidCredentials)));
     let login = auth.login(EMAIL, &pw(PASSWORD), None).await.unwrap();
     let refreshed = auth.refresh(&login.refresh_token).await.unwrap();
     clock.advance(Duration::from_secs(11));
@@ -347,6 +360,7 @@ async fn spans_name_the_flows_and_carry_no_secret() {
     assert!(fields.contains("outcome=refresh_token_reused"), "{fields}");
     assert!(fields.contains("environment=live"), "{fields}");
     let secrets = [
+        wrong_password,
         PASSWORD,
         admin_password,
         new_password,
@@ -370,6 +384,17 @@ async fn spans_name_the_flows_and_carry_no_secret() {
             "a span or event recorded secret #{i} of the list"
         );
     }
-    // Nor the email address: spans name users by id.
-    assert!(!fields.contains(EMAIL), "{fields}");
+    // Nor the email address, outside the audit trail: spans name users by id.
+    assert!(
+        fields.contains(&format!("audit:event=LoginFailed {{ email: \"{EMAIL}\" }}")),
+        "the failed login's audit event is recorded: {fields}"
+    );
+    let outside_audit: Vec<&str> = fields
+        .lines()
+        .filter(|f| !f.starts_with("audit:"))
+        .collect();
+    assert!(
+        !outside_audit.iter().any(|f| f.contains(EMAIL)),
+        "{outside_audit:?}"
+    );
 }

@@ -45,9 +45,9 @@ impl Background {
         }
     }
 
-    /// Whether [`stop`](Self::stop) has been called.
-    #[cfg(test)]
-    fn is_stopped(&self) -> bool {
+    /// Whether [`stop`](Self::stop) has been called: long work (a purge) checks it between its
+    /// steps, so that a shutdown does not wait for all of it.
+    pub(crate) fn is_stopped(&self) -> bool {
         *self.stop.borrow()
     }
 
@@ -66,6 +66,31 @@ impl Background {
         Fut: Future<Output = ()> + Send,
     {
         self.spawn_ticks(target, move |t: &T| Some(interval(t)), wake, tick);
+    }
+
+    /// Like [`spawn_periodic`](Self::spawn_periodic) without a wake-up, but the first tick comes
+    /// after a random part of the interval rather than a whole one: instances that start together
+    /// do not all tick together, and one restarted more often than the interval still ticks.
+    pub(crate) fn spawn_periodic_spread<T, F, Fut>(
+        &self,
+        target: Weak<T>,
+        interval: fn(&T) -> Duration,
+        tick: F,
+    ) where
+        T: Send + Sync + 'static,
+        F: Fn(Arc<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let first = std::sync::atomic::AtomicBool::new(true);
+        let pause = move |t: &T| {
+            let interval = interval(t);
+            if first.swap(false, Ordering::Relaxed) {
+                Some(interval.mul_f64(rand::random::<f64>()))
+            } else {
+                Some(interval)
+            }
+        };
+        self.spawn_ticks(target, pause, None, tick);
     }
 
     /// Runs `tick` on `target` each time `wake` is notified (never on a timer), like

@@ -220,13 +220,13 @@ impl AuthServiceBuilder {
                 }
             },
         );
-        // Rows that can no longer matter are deleted, one interval after the start and every
-        // interval after that.
+        // Rows that can no longer matter are deleted at a random point of the first interval
+        // (instances started together spread out, and one restarted often still runs it), then
+        // every interval.
         if service.inner.config.cleanup.janitor {
-            service.inner.background.spawn_periodic(
+            service.inner.background.spawn_periodic_spread(
                 Arc::downgrade(&service.inner),
                 |inner| inner.config.cleanup.effective_interval(),
-                None,
                 |inner| async move { AuthService { inner }.janitor_run().await },
             );
         }

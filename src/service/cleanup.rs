@@ -76,6 +76,13 @@ impl AuthService {
     /// [`Error::Store`] if a batch fails; the batches before it stay deleted, and the next
     /// purge carries on.
     pub async fn purge_expired(&self) -> Result<CleanupReport, Error> {
+        self.purge(false).await
+    }
+
+    /// The purge; with `stoppable`, it ends early (between two batches) once the service is
+    /// shutting down, so that [`shutdown`](Self::shutdown) does not wait for a long purge (each
+    /// batch stands on its own; the next purge carries on).
+    async fn purge(&self, stoppable: bool) -> Result<CleanupReport, Error> {
         let config = &self.inner.config;
         let batch = config.cleanup.effective_batch();
         let cutoff = self.now().saturating_sub(CLOCK_SLACK);
@@ -98,6 +105,9 @@ impl AuthService {
                 if deleted < u64::from(batch) {
                     break;
                 }
+                if stoppable && self.inner.background.is_stopped() {
+                    return Ok(report);
+                }
                 tokio::task::yield_now().await;
             }
         }
@@ -106,7 +116,7 @@ impl AuthService {
 
     /// One run of the janitor: a purge, one log line if it deleted anything (counts only).
     pub(super) async fn janitor_run(&self) {
-        match self.purge_expired().await {
+        match self.purge(true).await {
             Ok(r) if r.total() > 0 => tracing::info!(
                 refresh_tokens = r.refresh_tokens,
                 sessions = r.sessions,
@@ -174,13 +184,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_janitor_purges_every_interval_until_shutdown() {
         let (service, store) = service(true).await;
-        // Paused time: each sleep lets the clock jump to the next timer.
-        tokio::time::sleep(Duration::from_secs(59)).await;
-        let before = log_rows(&store).await;
-        assert_eq!(before, 2, "nothing before the first interval");
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Paused time: each sleep lets the clock jump to the next timer. The first run comes at
+        // a random point of the first interval.
+        tokio::time::sleep(Duration::from_secs(61)).await;
         let after = log_rows(&store).await;
         assert_eq!(after, 1, "the entry out of force went, the other stayed");
+        store.append_revocations(&["y".into()], 0).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert_eq!(log_rows(&store).await, 1, "and again within the next interval");
         service.shutdown().await.unwrap();
         tokio::time::sleep(Duration::from_secs(600)).await;
         store.append_revocations(&["x".into()], 0).await.unwrap();
@@ -211,5 +222,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(service.purge_expired().await.unwrap().total(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_ends_the_janitors_purge_between_two_batches() {
+        let (service, store) = service(false).await;
+        let stale: Vec<String> = (0..50).map(|i| format!("s{i}")).collect();
+        store.append_revocations(&stale, 0).await.unwrap();
+        service.inner.background.stop(Duration::from_secs(1)).await;
+        // Batches of one row: the janitor's purge stops after the first.
+        let report = service.purge(true).await.unwrap();
+        assert_eq!(report.total(), 1, "one batch, then the stop was seen");
+        // A host's own purge after the shutdown still goes to the end.
+        assert_eq!(service.purge_expired().await.unwrap().total(), 50);
+        assert_eq!(log_rows(&store).await, 1);
     }
 }

@@ -199,7 +199,8 @@ impl AuthService {
     /// Ends the service's background work, for a host that is shutting down: call it once the
     /// server has stopped taking requests and the requests in flight have finished.
     ///
-    /// The background tasks stop (a revocation sync or a write in progress completes first), the
+    /// The background tasks stop (a revocation sync or a write in progress completes first; the
+    /// cleanup janitor stops after the batch it is deleting, and the next purge carries on), the
     /// mail jobs that resets and registrations started are awaited (at most 10 s), the API keys'
     /// pending last-use times are written ([`flush`](Self::flush)), and the audit sink is
     /// flushed ([`AuditSink::flush`]). The service still answers calls afterwards, but nothing
@@ -330,6 +331,47 @@ impl Limited {
                 l.resend_verification_per_client,
             ),
             Limited::VerifyEmail => (None, l.verify_email_per_client),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Limited;
+    use metrics_util::debugging::DebuggingRecorder;
+
+    /// The refusal counter's label is written out per action (a literal allocates nothing); it
+    /// must stay the action's name, which the limiter keys and audit events use.
+    #[test]
+    fn each_refusal_is_counted_under_its_actions_name() {
+        use Limited::*;
+        for action in [
+            Login,
+            ForgotPassword,
+            Register,
+            ResendVerification,
+            VerifyEmail,
+        ] {
+            let recorder = DebuggingRecorder::new();
+            let snapshotter = recorder.snapshotter();
+            metrics::with_local_recorder(&recorder, || action.count_refusal());
+            let labels: Vec<(String, String)> = snapshotter
+                .snapshot()
+                .into_vec()
+                .into_iter()
+                .flat_map(|(key, ..)| {
+                    let (_, labels) = key.key().clone().into_parts();
+                    labels
+                        .into_iter()
+                        .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            assert_eq!(
+                labels,
+                [("action".to_owned(), action.name().to_owned())],
+                "{action:?}"
+            );
         }
     }
 }

@@ -5,9 +5,10 @@
 //! 5: `expires_at`, spent `used_at`, `refused_until`). Sessions are not: "no unexpired refresh
 //! token left" is no column, so a batch walks `auth_sessions` until it has `limit` dead ones,
 //! checking each session's tokens through their session index. What the walk passes over is the
-//! sessions that can still be refreshed, so a purge costs about one read of the live sessions;
-//! a column holding each session's latest token expiry would make it an index range, and is left
-//! for when that matters.
+//! sessions that can still be refreshed, and each batch walks from the start again: a purge costs
+//! about (live sessions × batches of dead ones) probes, small in steady state (an hour's dead
+//! sessions fit a few batches) but long on a backlog. A column holding each session's latest
+//! token expiry would make it an index range, and is left for when that matters.
 //!
 //! Concurrent purges (a janitor on every instance) are harmless: a row is deleted once; a purge
 //! that finds a row of its batch gone deletes fewer and counts only what it deleted. On

@@ -1,5 +1,5 @@
 //! [`RevocationFeed`] on PostgreSQL: `LISTEN` on a connection of its own for the notifications
-//! that migration 5's triggers send when the revocation log (or the signing keys) change.
+//! that migration 6's triggers send when the revocation log (or the signing keys) change.
 
 use std::time::Duration;
 

@@ -119,7 +119,8 @@
 //! tokens and revocation-log entries no longer in force are deleted in bounded batches through
 //! [`CleanupStore`](super::CleanupStore) (the service's janitor, or
 //! [`AuthService::purge_expired`](crate::AuthService::purge_expired)), each batch one short
-//! statement or transaction through an index on its predicate. Revocation-log ids are never
+//! statement or transaction, through an index on its predicate (sessions: a walk of the live
+//! ones, see the `cleanup` module). Revocation-log ids are never
 //! reused, so pollers' cursors stay valid.
 //!
 //! [`Error::Config`]: crate::Error::Config
