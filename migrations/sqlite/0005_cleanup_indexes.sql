@@ -16,3 +16,8 @@ CREATE INDEX auth_verification_tokens_spent ON auth_verification_tokens (used_at
 
 -- Revocation-log entries no longer in force.
 CREATE INDEX auth_revocations_by_expiry ON auth_revocations (refused_until);
+
+-- Sessions, oldest last use first: a session's newest refresh token was issued at its last use,
+-- so the ones that can no longer be refreshed come first in this order, and a batch that looks
+-- for them rarely walks past a live one.
+CREATE INDEX auth_sessions_by_last_use ON auth_sessions (last_used_at, id);

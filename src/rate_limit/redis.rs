@@ -12,8 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 use super::{MemoryRateLimiter, RateLimiter};
 use crate::config::RateLimit;
@@ -549,7 +549,11 @@ mod tests {
         let email = "login:account:ada@example.com";
         let plain = build(None).await.unwrap();
         let guessed = format!("p:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(email)));
-        assert_eq!(plain.redis_key(email), guessed, "without a secret, a guess matches");
+        assert_eq!(
+            plain.redis_key(email),
+            guessed,
+            "without a secret, a guess matches"
+        );
         let keyed = build(Some(&[7; 32])).await.unwrap();
         let key = keyed.redis_key(email);
         assert_ne!(key, guessed, "with one, it does not");

@@ -191,7 +191,11 @@ mod tests {
         assert_eq!(after, 1, "the entry out of force went, the other stayed");
         store.append_revocations(&["y".into()], 0).await.unwrap();
         tokio::time::sleep(Duration::from_secs(61)).await;
-        assert_eq!(log_rows(&store).await, 1, "and again within the next interval");
+        assert_eq!(
+            log_rows(&store).await,
+            1,
+            "and again within the next interval"
+        );
         service.shutdown().await.unwrap();
         tokio::time::sleep(Duration::from_secs(600)).await;
         store.append_revocations(&["x".into()], 0).await.unwrap();

@@ -4,11 +4,13 @@
 //! Tokens and revocation-log entries are found through an index on their predicate (migration
 //! 5: `expires_at`, spent `used_at`, `refused_until`). Sessions are not: "no unexpired refresh
 //! token left" is no column, so a batch walks `auth_sessions` until it has `limit` dead ones,
-//! checking each session's tokens through their session index. What the walk passes over is the
-//! sessions that can still be refreshed, and each batch walks from the start again: a purge costs
-//! about (live sessions × batches of dead ones) probes, small in steady state (an hour's dead
-//! sessions fit a few batches) but long on a backlog. A column holding each session's latest
-//! token expiry would make it an index range, and is left for when that matters.
+//! checking each session's tokens through their session index. It walks them oldest last use
+//! first (an index on `last_used_at`): a session's newest token was issued at its last use, so
+//! the sessions that can no longer be refreshed come first, and the full batches of a purge pass
+//! over few live ones. The last, short batch walks the rest (the live sessions, and ended ones
+//! whose last use is recent), so a purge costs about one read of the live sessions. A column
+//! holding each session's latest token expiry would make even that an index range, and is left
+//! for when that matters.
 //!
 //! Concurrent purges (a janitor on every instance) are harmless: a row is deleted once; a purge
 //! that finds a row of its batch gone deletes fewer and counts only what it deleted. On
@@ -42,25 +44,27 @@ macro_rules! dead_sessions {
 }
 
 /// SQLite: two statements in one transaction, which holds the database's one write lock from
-/// the first. The rows the first picks (in id order) are the ones the second picks: deleting a
+/// the first. The rows the first picks (in last-use order, then id) are the ones the second picks: deleting a
 /// dead session's tokens leaves it dead, and no other writer runs in between.
 #[cfg(feature = "sqlite")]
 const SQLITE_DELETE_DEAD_SESSION_TOKENS: &str = concat!(
     "DELETE FROM auth_refresh_tokens WHERE session_id IN (",
     dead_sessions!(),
-    " ORDER BY s.id LIMIT $2)"
+    " ORDER BY s.last_used_at, s.id LIMIT $2)"
 );
 #[cfg(feature = "sqlite")]
 const SQLITE_DELETE_DEAD_SESSIONS: &str = concat!(
     "DELETE FROM auth_sessions WHERE id IN (",
     dead_sessions!(),
-    " ORDER BY s.id LIMIT $2)"
+    " ORDER BY s.last_used_at, s.id LIMIT $2)"
 );
 /// PostgreSQL: the batch's sessions are locked first (skipping rows another transaction holds),
 /// then their tokens and the sessions are deleted by id.
 #[cfg(feature = "postgres")]
-const PG_LOCK_DEAD_SESSIONS: &str =
-    concat!(dead_sessions!(), " LIMIT $2 FOR UPDATE OF s SKIP LOCKED");
+const PG_LOCK_DEAD_SESSIONS: &str = concat!(
+    dead_sessions!(),
+    " ORDER BY s.last_used_at, s.id LIMIT $2 FOR UPDATE OF s SKIP LOCKED"
+);
 #[cfg(feature = "postgres")]
 const PG_DELETE_SESSION_TOKENS: &str = "DELETE FROM auth_refresh_tokens WHERE session_id = ANY($1)";
 #[cfg(feature = "postgres")]
